@@ -1,0 +1,19 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+)
+
+// STUB: replaced by the owner of this command.
+func newAgentCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:    "agent",
+		Short:  "not implemented yet",
+		Hidden: true,
+		RunE: func(*cobra.Command, []string) error {
+			return errors.New("azkeep agent is not implemented yet")
+		},
+	}
+}

@@ -1,0 +1,19 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+)
+
+// STUB: replaced by the owner of this command.
+func newVaultCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:    "vault",
+		Short:  "not implemented yet",
+		Hidden: true,
+		RunE: func(*cobra.Command, []string) error {
+			return errors.New("azkeep vault is not implemented yet")
+		},
+	}
+}

@@ -1,0 +1,84 @@
+// Package engine defines what turns a refresh token into access tokens in an
+// Azure CLI config dir. Two engines implement it: "az" (the seed's way, runs
+// `az account get-access-token`) and "native" (the same OAuth 2.0 refresh
+// grant made by azkeep itself, writing the cache entries az writes).
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Cloud names the endpoints of one Azure cloud.
+type Cloud struct {
+	Name          string `json:"name"`           // AzureCloud
+	AuthorityHost string `json:"authority_host"` // https://login.microsoftonline.com
+	ARMEndpoint   string `json:"arm_endpoint"`   // https://management.azure.com/
+	ARMResource   string `json:"arm_resource"`   // https://management.core.windows.net/
+}
+
+// AzureCloud is the public Azure cloud, az's default.
+var AzureCloud = Cloud{
+	Name:          "AzureCloud",
+	AuthorityHost: "https://login.microsoftonline.com",
+	ARMEndpoint:   "https://management.azure.com/",
+	ARMResource:   "https://management.core.windows.net/",
+}
+
+// AzureCLIClientID is the Azure CLI's public client id.
+const AzureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
+// Request asks an engine for fresh access tokens. When Redeem is called the
+// cache in ConfigDir already holds the Account and RefreshToken entries
+// (written by the lifecycle, seed start step 3) and azureProfile.json names
+// SubscriptionID as default (step 2).
+type Request struct {
+	ConfigDir      string
+	Cloud          Cloud
+	TenantID       string
+	SubscriptionID string
+	// HomeAccountID is "<uid>.<utid>", the account's key prefix in the cache.
+	HomeAccountID string
+	// Resources are extra resources to prefetch besides ARM, e.g.
+	// "https://vault.azure.net".
+	Resources []string
+}
+
+// Result is what a redemption produced.
+type Result struct {
+	// ExpiresOn is the ARM access token's expiry (seed start step 6).
+	ExpiresOn time.Time
+}
+
+// Engine redeems refresh tokens. After Redeem returns, the cache in
+// ConfigDir holds the new access token(s) and id token and a refresh token
+// (rotated or not); the lifecycle then moves that refresh token to the vault
+// and strips it from disk (steps 7–8).
+type Engine interface {
+	Name() string
+	Redeem(ctx context.Context, req Request) (Result, error)
+	// Logout removes every account and token from ConfigDir, as `az logout` does.
+	Logout(ctx context.Context, configDir string) error
+}
+
+// NeedsLoginError is returned when the token endpoint rejects the refresh
+// token (invalid_grant, interaction_required): expired, revoked, or MFA.
+type NeedsLoginError struct {
+	Code        string // invalid_grant, interaction_required
+	Description string // the endpoint's text, e.g. "AADSTS50173: …"
+}
+
+func (e *NeedsLoginError) Error() string {
+	if e.Description != "" {
+		return fmt.Sprintf("the refresh token was rejected (%s): %s", e.Code, e.Description)
+	}
+	return fmt.Sprintf("the refresh token was rejected (%s)", e.Code)
+}
+
+// IsNeedsLogin reports whether err means the integration must log in again.
+func IsNeedsLogin(err error) bool {
+	var n *NeedsLoginError
+	return errors.As(err, &n)
+}

@@ -1,0 +1,93 @@
+// Package fileutil holds the two file primitives every state-holding write in
+// azkeep goes through: an atomic replace and an exclusive advisory lock.
+//
+// A reader of a file written by WriteAtomic sees the old content or the new,
+// never half of either, even when the writer is killed mid-way.
+package fileutil
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// DirPerm and FilePerm are the modes of everything azkeep creates.
+const (
+	DirPerm  os.FileMode = 0o700
+	FilePerm os.FileMode = 0o600
+)
+
+// WriteAtomic replaces path with data: it writes a temp file in the same
+// directory, fsyncs it, renames it over path and fsyncs the directory.
+func WriteAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(name)
+		}
+	}()
+	if err := tmp.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(name, path); err != nil {
+		return err
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	// Some filesystems (and Windows) cannot fsync a directory; the rename
+	// has happened either way.
+	_ = d.Sync()
+	return nil
+}
+
+// Lock takes an exclusive flock on path (created 0600 if missing), waiting
+// until ctx is done. The returned func releases it.
+func Lock(ctx context.Context, path string) (unlock func() error, err error) {
+	if err := os.MkdirAll(filepath.Dir(path), DirPerm); err != nil {
+		return nil, err
+	}
+	fl := flock.New(path, flock.SetPermissions(FilePerm))
+	locked, err := fl.TryLockContext(ctx, 20*time.Millisecond)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if !locked {
+		return nil, fmt.Errorf("lock %s: not acquired", path)
+	}
+	return fl.Unlock, nil
+}
+
+// LockTimeout is Lock with a deadline of d.
+func LockTimeout(path string, d time.Duration) (func() error, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return Lock(ctx, path)
+}
