@@ -131,7 +131,7 @@ func Script(sh Shell, set []Var, unset []string) (string, error) {
 }
 
 // quotePOSIX single-quotes s: nothing inside '…' is special except ', which
-// is written as '\'' (close, escaped quote, reopen). Same in bash, zsh, dash.
+// is written as '\” (close, escaped quote, reopen). Same in bash, zsh, dash.
 func quotePOSIX(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
