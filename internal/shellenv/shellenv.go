@@ -130,8 +130,9 @@ func Script(sh Shell, set []Var, unset []string) (string, error) {
 	return b.String(), nil
 }
 
-// quotePOSIX single-quotes s: nothing inside '…' is special except ', which
-// is written as '\” (close, escaped quote, reopen). Same in bash, zsh, dash.
+// quotePOSIX single-quotes s: nothing inside quotes is special except the
+// quote itself, written as: close quote, backslash-quote, reopen quote.
+// Same in bash, zsh, dash.
 func quotePOSIX(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
