@@ -1,0 +1,343 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/workspace"
+)
+
+var (
+	guidRE     = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	domainRE   = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$`)
+	aliasRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	locationRE = regexp.MustCompile(`^[a-z0-9]{2,40}$`)
+)
+
+// IntegrationSpec is what the user says about an integration. Empty
+// fields of an edit leave the current value.
+type IntegrationSpec struct {
+	Alias    string
+	Tenant   string // tenant GUID or domain
+	Location string // e.g. westeurope; "" for none
+	// Cloud is the Azure cloud (engine.AzureCloud when zero).
+	Cloud engine.Cloud
+	// Resources are extra resources to prefetch tokens for.
+	Resources []string
+}
+
+func checkAlias(a string) error {
+	if !aliasRE.MatchString(a) {
+		return hint.New(fmt.Errorf("alias %q is not valid", a), "use 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+func checkTenant(t string) error {
+	if guidRE.MatchString(t) || domainRE.MatchString(t) {
+		return nil
+	}
+	return hint.New(fmt.Errorf("tenant %q is neither a tenant id (GUID) nor a domain", t), "pass --tenant 00000000-0000-0000-0000-000000000000 or --tenant contoso.onmicrosoft.com")
+}
+
+func checkLocation(l string) error {
+	if l == "" || locationRE.MatchString(l) {
+		return nil
+	}
+	return hint.New(fmt.Errorf("location %q is not an Azure location name", l), "use a name as `az account list-locations -o table` prints it, e.g. westeurope")
+}
+
+// CreateIntegration adds an offline integration (no login yet).
+func (m *Manager) CreateIntegration(ctx context.Context, spec IntegrationSpec) (*workspace.Integration, error) {
+	spec.Tenant = strings.TrimSpace(spec.Tenant)
+	if err := checkAlias(spec.Alias); err != nil {
+		return nil, err
+	}
+	if err := checkTenant(spec.Tenant); err != nil {
+		return nil, err
+	}
+	if err := checkLocation(spec.Location); err != nil {
+		return nil, err
+	}
+	if spec.Cloud.Name == "" {
+		spec.Cloud = engine.AzureCloud
+	}
+	var out workspace.Integration
+	err := m.WS.Update(ctx, func(st *workspace.State) error {
+		for _, in := range st.Integrations {
+			if strings.EqualFold(in.Alias, spec.Alias) {
+				return hint.New(fmt.Errorf("an integration named %q exists already", in.Alias), "pick another --alias, or change it with azkeep integration edit "+in.Alias)
+			}
+		}
+		out = workspace.Integration{
+			ID:        workspace.NewID(),
+			Alias:     spec.Alias,
+			Tenant:    spec.Tenant,
+			Location:  spec.Location,
+			Cloud:     spec.Cloud,
+			Status:    workspace.Offline,
+			Resources: spec.Resources,
+			CreatedAt: m.now().UTC(),
+		}
+		if guidRE.MatchString(spec.Tenant) {
+			out.TenantID = strings.ToLower(spec.Tenant)
+		}
+		st.Integrations = append(st.Integrations, out)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// EditIntegration changes an integration's alias, tenant or location. The
+// tenant of a logged-in integration cannot change: its secrets and
+// sessions belong to the old tenant.
+func (m *Manager) EditIntegration(ctx context.Context, name string, spec IntegrationSpec) (*workspace.Integration, error) {
+	if spec.Alias != "" {
+		if err := checkAlias(spec.Alias); err != nil {
+			return nil, err
+		}
+	}
+	spec.Tenant = strings.TrimSpace(spec.Tenant)
+	if spec.Tenant != "" {
+		if err := checkTenant(spec.Tenant); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkLocation(spec.Location); err != nil {
+		return nil, err
+	}
+	var out workspace.Integration
+	err := m.WS.Update(ctx, func(st *workspace.State) error {
+		in, err := st.Integration(name)
+		if err != nil {
+			return err
+		}
+		if spec.Alias != "" && !strings.EqualFold(spec.Alias, in.Alias) {
+			for _, o := range st.Integrations {
+				if strings.EqualFold(o.Alias, spec.Alias) {
+					return hint.New(fmt.Errorf("an integration named %q exists already", o.Alias), "pick another alias")
+				}
+			}
+		}
+		if spec.Tenant != "" && !strings.EqualFold(spec.Tenant, in.Tenant) {
+			if in.Status != workspace.Offline || len(st.SessionsOf(in.ID)) > 0 {
+				return hint.New(fmt.Errorf("integration %q is logged in to tenant %s", in.Alias, in.Tenant), "run azkeep integration logout "+in.Alias+" first, then edit the tenant and log in again")
+			}
+			in.Tenant = spec.Tenant
+			in.TenantID = ""
+			if guidRE.MatchString(spec.Tenant) {
+				in.TenantID = strings.ToLower(spec.Tenant)
+			}
+		}
+		if spec.Alias != "" {
+			in.Alias = spec.Alias
+		}
+		if spec.Location != "" {
+			in.Location = spec.Location
+		}
+		if spec.Resources != nil {
+			in.Resources = spec.Resources
+		}
+		out = *in
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// LoginOptions tune Login.
+type LoginOptions struct {
+	// DeviceCode logs in with a device code instead of a browser.
+	DeviceCode bool
+}
+
+// LoginReport says what a login changed.
+type LoginReport struct {
+	Integration workspace.Integration
+	Sync        workspace.SyncResult
+	// Sessions are the integration's sessions after the sync.
+	Sessions []workspace.Session
+}
+
+// Login runs the seed's "login integration" procedure and re-syncs the
+// integration's sessions. Sync is the same procedure: re-reading the
+// subscriptions needs the fresh profile a login writes.
+func (m *Manager) Login(ctx context.Context, name string, opts LoginOptions) (*LoginReport, error) {
+	st, err := m.WS.Load()
+	if err != nil {
+		return nil, err
+	}
+	in0, err := st.Integration(name)
+	if err != nil {
+		return nil, err
+	}
+	in := *in0
+
+	// Step 1: a fresh private config dir (0700) with copies of the
+	// target's config and clouds.config. It is clean by construction (the
+	// seed's "files are cleaned"), and the target dir, with whatever
+	// session is active there, is not touched.
+	loginDir, err := os.MkdirTemp(m.WS.Dir(), "login-")
+	if err != nil {
+		return nil, fmt.Errorf("create a private login dir: %w", err)
+	}
+	// Step 5: remove the private dir; nothing of the login stays on disk
+	// outside the vault and the state file.
+	defer os.RemoveAll(loginDir)
+	if err := os.Chmod(loginDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := m.Files.LoginDirConfig(loginDir, m.target()); err != nil {
+		return nil, fmt.Errorf("prepare the private login dir: %w", err)
+	}
+
+	// Step 2: `az login --tenant T` in that dir; its prompts (browser or
+	// device code) reach the user's terminal; no timeout, ctx cancels.
+	err = m.AZ.Login(ctx, LoginRequest{
+		ConfigDir: loginDir, Tenant: in.Tenant, DeviceCode: opts.DeviceCode,
+		In: m.IO.In, Out: m.IO.Out, Err: m.IO.Err,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("az login to tenant %s for integration %q: %w", in.Tenant, in.Alias, err)
+	}
+
+	// Step 3 (read): the profile's subscriptions of this tenant.
+	ld, err := m.Files.ReadLogin(loginDir)
+	if err != nil {
+		return nil, fmt.Errorf("read what az login wrote: %w", err)
+	}
+	if in.TenantID != "" && ld.TenantID != "" && !strings.EqualFold(in.TenantID, ld.TenantID) {
+		return nil, hint.New(fmt.Errorf("az logged in to tenant %s, but integration %q is for tenant %s", ld.TenantID, in.Alias, in.TenantID), "check --tenant with azkeep integration edit "+in.Alias)
+	}
+	tenantID := strings.ToLower(ld.TenantID)
+	var subs []workspace.Subscription
+	var raws []json.RawMessage
+	for _, s := range ld.Subscriptions {
+		if tenantID != "" && !strings.EqualFold(s.TenantID, tenantID) {
+			continue // another tenant reached by the same account
+		}
+		subs = append(subs, workspace.Subscription{ID: s.ID, Name: s.Name, TenantID: strings.ToLower(s.TenantID)})
+		raws = append(raws, s.Raw)
+	}
+	profile, err := json.Marshal(profileItem{Subscriptions: raws})
+	if err != nil {
+		return nil, err
+	}
+	if len(ld.RefreshToken) == 0 || len(ld.Account) == 0 {
+		return nil, errors.New("az login left no account or refresh token in the token cache")
+	}
+
+	unlock, err := m.lockOps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	// Step 4: refresh token, account and profile into the vault.
+	for _, it := range []struct {
+		item string
+		data []byte
+	}{{itemRefreshToken, ld.RefreshToken}, {itemAccount, ld.Account}, {itemProfile, profile}} {
+		if err := m.Vault.Set(ctx, VaultKey(in.ID, it.item), it.data); err != nil {
+			return nil, fmt.Errorf("store the %s of integration %q in the vault (%s): %w", it.item, in.Alias, m.Vault.Name(), err)
+		}
+	}
+
+	// Step 3 (sync): every subscription is a session; renamed ones keep
+	// their id, vanished ones are stopped and removed, new ones added.
+	rep := &LoginReport{}
+	err = m.WS.Update(ctx, func(st *workspace.State) error {
+		x := st.IntegrationByID(in.ID)
+		if x == nil {
+			return fmt.Errorf("integration %q was deleted during the login", in.Alias)
+		}
+		x.TenantID = tenantID
+		x.Username = ld.Username
+		x.HomeAccountID = ld.HomeAccountID
+		x.Status = workspace.Online
+		x.LoggedInAt = m.now().UTC()
+		rep.Sync = st.SyncSessions(in.ID, subs)
+		rep.Integration = *x
+		for _, s := range st.SessionsOf(in.ID) {
+			rep.Sessions = append(rep.Sessions, *s)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range rep.Sync.Removed {
+		if s.Status == workspace.Active && s.ConfigDir != "" && dirExists(s.ConfigDir) {
+			if err := m.Engine.Logout(ctx, s.ConfigDir); err != nil {
+				fmt.Fprintf(m.errOut(), "azkeep: warning: subscription %s is gone but stopping it in %s failed: %v\n", s.SubscriptionID, s.ConfigDir, err)
+			}
+		}
+	}
+	return rep, nil
+}
+
+// Logout stops the integration's active sessions, deletes its vault items
+// and its sessions, and marks it offline.
+func (m *Manager) Logout(ctx context.Context, name string) (*workspace.Integration, error) {
+	unlock, err := m.lockOps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := m.WS.Load()
+	if err != nil {
+		return nil, err
+	}
+	in, err := st.Integration(name)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range st.SessionsOf(in.ID) {
+		if s.Status != workspace.Inactive && s.ConfigDir != "" && dirExists(s.ConfigDir) {
+			if err := m.Engine.Logout(ctx, s.ConfigDir); err != nil {
+				return nil, fmt.Errorf("stop session %s (%s) in %s: %w", s.ID, s.SubscriptionName, s.ConfigDir, err)
+			}
+		}
+	}
+	for _, k := range VaultKeys(in.ID) {
+		if err := m.Vault.Delete(ctx, k); err != nil {
+			return nil, fmt.Errorf("delete %s from the vault (%s): %w", k, m.Vault.Name(), err)
+		}
+	}
+	var out workspace.Integration
+	err = m.WS.Update(ctx, func(st *workspace.State) error {
+		x := st.IntegrationByID(in.ID)
+		if x == nil {
+			return nil
+		}
+		st.RemoveSessions(func(s *workspace.Session) bool { return s.IntegrationID == in.ID })
+		x.Status = workspace.Offline
+		out = *x
+		return nil
+	})
+	return &out, err
+}
+
+// Delete logs the integration out and removes it.
+func (m *Manager) Delete(ctx context.Context, name string) error {
+	in, err := m.Logout(ctx, name)
+	if err != nil {
+		return err
+	}
+	return m.WS.Update(ctx, func(st *workspace.State) error {
+		st.RemoveIntegration(in.ID)
+		return nil
+	})
+}

@@ -1,0 +1,176 @@
+// Package lifecycle is the seed's procedures, step by step: login an
+// integration (and sync its subscriptions into sessions), start a session,
+// rotate it, stop it, log the integration out, delete it.
+//
+// Each procedure is a method of Manager and each step a commented block
+// numbered as /work/shared/DESIGN.md (and the seed) numbers it, so a reader
+// can hold the code next to the spec. Everything the procedures touch comes
+// in through Manager's fields: the workspace (state file), the vault, the az
+// runner (interactive login), the token engine, the Azure CLI's files, a
+// clock and IO streams; unit tests pass vault.NewMemory and fakes.
+//
+// Failure rule: a procedure that fails leaves the state file, the vault and
+// the config dir's files as they were. Vault and state writes happen only
+// once the step that could fail has succeeded, and a start or rotation
+// snapshots the config dir's files and puts them back on failure. The one
+// exception is deliberate: a refresh token the endpoint rejects marks its
+// integration "needs-login", so `azkeep integration list` shows what to fix.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/fileutil"
+	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/vault"
+	"github.com/azkeep/azkeep/internal/workspace"
+)
+
+// DefaultWindow is the seed's rotation window: rotate when the access
+// token expires within 20 minutes.
+const DefaultWindow = 20 * time.Minute
+
+// MinWindow is the Azure CLI's own refresh margin: az treats an access
+// token with less than 5 minutes left as expired and, with the refresh
+// token stripped, fails. A window must be longer than this.
+const MinWindow = 5 * time.Minute
+
+// WindowEnv names the environment variable that overrides the window.
+const WindowEnv = "AZKEEP_ROTATE_WINDOW"
+
+// ParseWindow parses a rotation window such as "30m" ("" is the default)
+// and refuses one az cannot live with.
+func ParseWindow(s string) (time.Duration, error) {
+	if strings.TrimSpace(s) == "" {
+		return DefaultWindow, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, hint.New(fmt.Errorf("%s=%q is not a duration: %w", WindowEnv, s, err), "use a Go duration such as 20m or 30m")
+	}
+	if d <= MinWindow {
+		return 0, hint.New(fmt.Errorf("rotation window %s is too short: az treats an access token with less than 5 minutes left as expired and, with no refresh token on disk, fails until the next rotation", d),
+			"use a window longer than 5m, e.g. "+WindowEnv+"=20m (the default)")
+	}
+	return d, nil
+}
+
+// Runner runs the Azure CLI's interactive login.
+type Runner interface {
+	// Login runs `az login --tenant TENANT [--use-device-code]` with
+	// AZURE_CONFIG_DIR=dir, its prompts on the given streams, with no
+	// timeout (ctx cancels it).
+	Login(ctx context.Context, req LoginRequest) error
+}
+
+// LoginRequest is one interactive login.
+type LoginRequest struct {
+	ConfigDir  string
+	Tenant     string
+	DeviceCode bool
+	In         io.Reader
+	Out, Err   io.Writer
+}
+
+// IO are the streams a procedure may talk on (az login's prompts,
+// progress notes).
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Manager runs the procedures.
+type Manager struct {
+	WS     *workspace.Workspace
+	Vault  vault.Store
+	AZ     Runner
+	Engine engine.Engine
+	Files  Files
+	// TargetDir is the Azure CLI config dir the default active session
+	// lives in ($AZURE_CONFIG_DIR or ~/.azure).
+	TargetDir string
+	// Window is the rotation window (DefaultWindow when zero).
+	Window time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	IO  IO
+}
+
+func (m *Manager) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+func (m *Manager) window() time.Duration {
+	if m.Window > 0 {
+		return m.Window
+	}
+	return DefaultWindow
+}
+
+func (m *Manager) target() string { return workspace.CleanDir(m.TargetDir) }
+
+func (m *Manager) errOut() io.Writer {
+	if m.IO.Err != nil {
+		return m.IO.Err
+	}
+	return io.Discard
+}
+
+// lockOps serialises the procedures that redeem a refresh token. Refresh
+// tokens are single-use where the tenant rotates them: two processes
+// (CLI and agent, two shells) redeeming the same one would lose the
+// integration. The state file's own lock is held only for its short
+// read-modify-writes.
+func (m *Manager) lockOps(ctx context.Context) (func() error, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+	}
+	unlock, err := fileutil.Lock(ctx, filepath.Join(m.WS.Dir(), "lifecycle.lock"))
+	if err != nil {
+		return nil, hint.New(fmt.Errorf("another azkeep is starting or rotating a session: %w", err), "retry in a moment")
+	}
+	return unlock, nil
+}
+
+// needsLogin marks the integration as needing a new login and returns the
+// error the user sees.
+func (m *Manager) needsLogin(ctx context.Context, in *workspace.Integration, cause error) error {
+	_ = m.WS.Update(ctx, func(st *workspace.State) error {
+		if x := st.IntegrationByID(in.ID); x != nil {
+			x.Status = workspace.NeedsLogin
+		}
+		return nil
+	})
+	return hint.New(fmt.Errorf("integration %q needs a new login: %w", in.Alias, cause), "run azkeep integration login "+in.Alias)
+}
+
+// vaultGet reads one item of an integration, saying which and how to fix
+// a missing one.
+func (m *Manager) vaultGet(ctx context.Context, in *workspace.Integration, item string) ([]byte, error) {
+	data, err := m.Vault.Get(ctx, VaultKey(in.ID, item))
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, hint.New(fmt.Errorf("the vault (%s) holds no %s for integration %q", m.Vault.Name(), item, in.Alias), "run azkeep integration login "+in.Alias)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s of integration %q from the vault (%s): %w", item, in.Alias, m.Vault.Name(), err)
+	}
+	return data, nil
+}
+
+func dirExists(dir string) bool {
+	fi, err := os.Stat(dir)
+	return err == nil && fi.IsDir()
+}

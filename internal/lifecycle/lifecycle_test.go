@@ -1,0 +1,426 @@
+package lifecycle
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/vault"
+	"github.com/azkeep/azkeep/internal/workspace"
+)
+
+type rig struct {
+	m      *Manager
+	srv    *fakeServer
+	vault  *vault.Memory
+	clock  time.Time
+	target string
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{clock: time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC)}
+	r.srv = newFakeServer(func() time.Time { return r.clock })
+	ws, err := workspace.Open(filepath.Join(t.TempDir(), "home"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.target = filepath.Join(t.TempDir(), ".azure")
+	if err := os.MkdirAll(r.target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r.vault = vault.NewMemory()
+	var errb bytes.Buffer
+	r.m = &Manager{
+		WS: ws, Vault: r.vault, AZ: fakeRunner{r.srv}, Engine: fakeEngine{r.srv}, Files: fakeFiles{},
+		TargetDir: r.target, Now: func() time.Time { return r.clock }, IO: IO{Err: &errb},
+	}
+	return r
+}
+
+func (r *rig) loggedIn(t *testing.T) *LoginReport {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := r.m.CreateIntegration(ctx, IntegrationSpec{Alias: "contoso", Tenant: "contoso.onmicrosoft.com", Location: "westeurope"}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.m.Login(ctx, "contoso", LoginOptions{DeviceCode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func dirFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		data, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		out[e.Name()] = string(data)
+	}
+	return out
+}
+
+func TestLoginSyncsSessionsAndFillsVault(t *testing.T) {
+	r := newRig(t)
+	os.WriteFile(filepath.Join(r.target, "config"), []byte("[core]\nx = 1\n"), 0o600)
+	before := dirFiles(t, r.target)
+	rep := r.loggedIn(t)
+	if len(rep.Sessions) != 2 {
+		t.Fatalf("want 2 sessions (the guest tenant's subscription is not this integration's), got %+v", rep.Sessions)
+	}
+	if rep.Integration.TenantID != r.srv.tenantID || rep.Integration.Status != workspace.Online || rep.Integration.HomeAccountID != "uid.utid" {
+		t.Fatalf("integration after login: %+v", rep.Integration)
+	}
+	items, _ := r.vault.List(context.Background())
+	if len(items) != 3 {
+		t.Fatalf("vault items: %+v", items)
+	}
+	for _, dir := range r.srv.logins {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Fatalf("private login dir %s still exists", dir)
+		}
+	}
+	if after := dirFiles(t, r.target); !equalMaps(before, after) {
+		t.Fatalf("login touched the target dir: %v -> %v", before, after)
+	}
+	// The profile item keeps unknown fields.
+	prof, _ := r.vault.Get(context.Background(), VaultKey(rep.Integration.ID, "profile"))
+	if !strings.Contains(string(prof), `"extra":"kept"`) {
+		t.Fatalf("profile item lost a field: %s", prof)
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestStartLeavesNoRefreshTokenAndStoresTheRotatedOne(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	rep := r.loggedIn(t)
+	ctx := context.Background()
+	s, err := r.m.Start(ctx, "Dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Status != workspace.Active || !s.ExpiresAt.Equal(r.clock.Add(time.Hour)) || s.ConfigDir != r.target {
+		t.Fatalf("session after start: %+v", s)
+	}
+	c := readFakeCache(r.target)
+	if c.RT != nil || c.AT == "" || c.Account == nil {
+		t.Fatalf("target cache after start: %+v", c)
+	}
+	rt, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
+	if secretOf(rt) != "rt-2" {
+		t.Fatalf("vault holds %s, want the rotated rt-2", secretOf(rt))
+	}
+	cfg, _ := os.ReadFile(filepath.Join(r.target, "config"))
+	if !strings.Contains(string(cfg), "location = westeurope") {
+		t.Fatalf("config: %q", cfg)
+	}
+
+	// A second start makes the first inactive: one active per dir.
+	if _, err := r.m.Start(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := r.m.WS.Load()
+	active := 0
+	for _, s := range st.Sessions {
+		if s.Status == workspace.Active {
+			active++
+			if s.SubscriptionName != "Prod" {
+				t.Fatalf("wrong active session %+v", s)
+			}
+		}
+	}
+	if active != 1 {
+		t.Fatalf("%d active sessions", active)
+	}
+	cur, _ := r.m.Current()
+	if cur == nil || cur.SubscriptionName != "Prod" {
+		t.Fatalf("current: %+v", cur)
+	}
+}
+
+func TestRotateWindowAndStrictRotations(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	r.srv.lifetime = 10 * time.Minute
+	r.loggedIn(t)
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	// 10-minute tokens are always inside the 20-minute window.
+	for i := range 3 {
+		r.clock = r.clock.Add(time.Minute)
+		res, err := r.m.Rotate(ctx, "", false)
+		if err != nil {
+			t.Fatalf("rotation %d: %v", i, err)
+		}
+		if !res.Rotated || !res.RefreshTokenRotated || !res.Session.ExpiresAt.Equal(r.clock.Add(10*time.Minute)) {
+			t.Fatalf("rotation %d: %+v", i, res)
+		}
+		if c := readFakeCache(r.target); c.RT != nil || c.AT == "" {
+			t.Fatalf("rotation %d left %+v", i, c)
+		}
+	}
+	// An hour-long token is outside the window: no rotation, unless forced.
+	r.srv.lifetime = time.Hour
+	if _, err := r.m.Rotate(ctx, "", true); err != nil {
+		t.Fatal(err)
+	}
+	redeems := r.srv.redeems
+	res, err := r.m.Rotate(ctx, "", false)
+	if err != nil || res.Rotated || r.srv.redeems != redeems {
+		t.Fatalf("rotated outside the window: %+v %v", res, err)
+	}
+	if want := r.clock.Add(40 * time.Minute); !res.NextRotation.Equal(want) {
+		t.Fatalf("next rotation %v, want %v", res.NextRotation, want)
+	}
+	// Lazy rotation fires once the clock enters the window.
+	r.clock = r.clock.Add(41 * time.Minute)
+	done, err := r.m.LazyRotate(ctx)
+	if err != nil || len(done) != 1 {
+		t.Fatalf("lazy rotation: %+v %v", done, err)
+	}
+	done, err = r.m.LazyRotate(ctx)
+	if err != nil || len(done) != 0 {
+		t.Fatalf("lazy rotation twice: %+v %v", done, err)
+	}
+}
+
+func TestRejectedRefreshTokenLeavesEverythingAsItWas(t *testing.T) {
+	r := newRig(t)
+	rep := r.loggedIn(t)
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	r.srv.revoked = true
+	files := dirFiles(t, r.target)
+	items := map[string]string{}
+	for _, k := range VaultKeys(rep.Integration.ID) {
+		v, _ := r.vault.Get(ctx, k)
+		items[k] = string(v)
+	}
+	stBefore, _ := r.m.WS.Load()
+
+	_, err := r.m.Start(ctx, "Prod")
+	if !engine.IsNeedsLogin(err) || !strings.Contains(err.Error(), `"contoso"`) || hint.Of(err) != "run azkeep integration login contoso" {
+		t.Fatalf("want a needs-login error naming the integration and the fix, got %v (hint %q)", err, hint.Of(err))
+	}
+	if after := dirFiles(t, r.target); !equalMaps(files, after) {
+		t.Fatalf("target files changed:\n%v\n%v", files, after)
+	}
+	for k, v := range items {
+		if got, _ := r.vault.Get(ctx, k); string(got) != v {
+			t.Fatalf("vault item %s changed", k)
+		}
+	}
+	stAfter, _ := r.m.WS.Load()
+	for i := range stBefore.Sessions {
+		if stBefore.Sessions[i] != stAfter.Sessions[i] {
+			t.Fatalf("session changed: %+v -> %+v", stBefore.Sessions[i], stAfter.Sessions[i])
+		}
+	}
+	if in, _ := stAfter.Integration("contoso"); in.Status != workspace.NeedsLogin {
+		t.Fatalf("integration status %q", in.Status)
+	}
+	// Rotation and lazy rotation say the same; a login fixes it.
+	if _, err := r.m.Rotate(ctx, "", true); hint.Of(err) != "run azkeep integration login contoso" {
+		t.Fatalf("rotate: %v", err)
+	}
+	if _, err := r.m.Login(ctx, "contoso", LoginOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.m.Start(ctx, "Prod"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStop(t *testing.T) {
+	r := newRig(t)
+	r.loggedIn(t)
+	ctx := context.Background()
+	if _, err := r.m.Stop(ctx, ""); err == nil || hint.Of(err) == "" {
+		t.Fatalf("stop with nothing active: %v", err)
+	}
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.m.Stop(ctx, "")
+	if err != nil || s.Status != workspace.Inactive || s.ConfigDir != "" || !s.ExpiresAt.IsZero() {
+		t.Fatalf("%+v %v", s, err)
+	}
+	if c := readFakeCache(r.target); c.Account != nil || c.AT != "" {
+		t.Fatalf("cache after stop: %+v", c)
+	}
+	if cur, _ := r.m.Current(); cur != nil {
+		t.Fatalf("current after stop: %+v", cur)
+	}
+}
+
+func TestReloginRenamedRemovedAdded(t *testing.T) {
+	r := newRig(t)
+	r.loggedIn(t)
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Prod"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := r.m.WS.Load()
+	dev, _ := st.Session("Dev")
+	devID := dev.ID
+	r.srv.subs[0]["name"] = "Dev renamed"
+	r.srv.subs = append(r.srv.subs[:1], r.srv.subs[2:]...) // Prod removed
+	r.srv.subs = append(r.srv.subs, map[string]any{"id": "aaaaaaaa-0000-0000-0000-000000000003", "name": "New", "tenantId": r.srv.tenantID})
+	rep, err := r.m.Login(ctx, "contoso", LoginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Sync.Renamed) != 1 || rep.Sync.Renamed[0] != devID || len(rep.Sync.Removed) != 1 || len(rep.Sync.Added) != 1 {
+		t.Fatalf("sync: %+v", rep.Sync)
+	}
+	if c := readFakeCache(r.target); c.Account != nil {
+		t.Fatal("the removed active session was not stopped")
+	}
+	st, _ = r.m.WS.Load()
+	if s, err := st.Session("Dev renamed"); err != nil || s.ID != devID {
+		t.Fatalf("renamed: %+v %v", s, err)
+	}
+	if _, err := st.Session("Prod"); !errors.Is(err, workspace.ErrNotFound) {
+		t.Fatalf("removed: %v", err)
+	}
+}
+
+func TestLogoutAndDelete(t *testing.T) {
+	r := newRig(t)
+	rep := r.loggedIn(t)
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	in, err := r.m.Logout(ctx, "contoso")
+	if err != nil || in.Status != workspace.Offline {
+		t.Fatalf("%+v %v", in, err)
+	}
+	if items, _ := r.vault.List(ctx); len(items) != 0 {
+		t.Fatalf("vault after logout: %+v", items)
+	}
+	st, _ := r.m.WS.Load()
+	if len(st.Sessions) != 0 || len(st.Integrations) != 1 {
+		t.Fatalf("state after logout: %+v", st)
+	}
+	if c := readFakeCache(r.target); c.Account != nil {
+		t.Fatal("active session not stopped by logout")
+	}
+	if _, err := r.m.Start(ctx, rep.Sessions[0].ID); !errors.Is(err, workspace.ErrNotFound) {
+		t.Fatalf("start after logout: %v", err)
+	}
+	if err := r.m.Delete(ctx, "contoso"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = r.m.WS.Load()
+	if len(st.Integrations) != 0 {
+		t.Fatal("delete left the integration")
+	}
+}
+
+func TestMaterializeIntoAnyDir(t *testing.T) {
+	r := newRig(t)
+	r.loggedIn(t)
+	dir := filepath.Join(t.TempDir(), "exec-dir")
+	mat, err := r.m.Materialize(context.Background(), "Dev", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := readFakeCache(dir); c.RT != nil || c.AT == "" || mat.ExpiresAt.IsZero() {
+		t.Fatalf("%+v %+v", c, mat)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("dir mode %v", fi.Mode().Perm())
+	}
+	if cur, _ := r.m.Current(); cur != nil {
+		t.Fatal("materialize changed the target's bookkeeping")
+	}
+}
+
+func TestVaultFailureOnRotationKeepsTheNewToken(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	r.loggedIn(t)
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	r.vault.Fail = nil
+	m := *r.m
+	m.Vault = &failSet{Memory: r.vault}
+	if _, err := m.Rotate(ctx, "", true); err == nil {
+		t.Fatal("want an error")
+	}
+	c := readFakeCache(r.target)
+	if !r.srv.valid[secretOf(c.RT)] {
+		t.Fatalf("the rotated refresh token was lost: %+v", c)
+	}
+}
+
+type failSet struct{ *vault.Memory }
+
+func (f *failSet) Set(context.Context, string, []byte) error { return errors.New("vault locked") }
+
+func TestValidation(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	for _, spec := range []IntegrationSpec{
+		{Alias: "", Tenant: "contoso.com"},
+		{Alias: "a b", Tenant: "contoso.com"},
+		{Alias: "ok", Tenant: "not a tenant"},
+		{Alias: "ok", Tenant: "contoso.com", Location: "West Europe"},
+	} {
+		if _, err := r.m.CreateIntegration(ctx, spec); err == nil || hint.Of(err) == "" {
+			t.Errorf("%+v: want an error with a hint, got %v", spec, err)
+		}
+	}
+	if _, err := r.m.CreateIntegration(ctx, IntegrationSpec{Alias: "c", Tenant: "11111111-1111-1111-1111-111111111111"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.m.CreateIntegration(ctx, IntegrationSpec{Alias: "C", Tenant: "x.com"}); err == nil {
+		t.Fatal("duplicate alias accepted")
+	}
+	in, err := r.m.EditIntegration(ctx, "c", IntegrationSpec{Alias: "d", Location: "eastus"})
+	if err != nil || in.Alias != "d" || in.Location != "eastus" || in.TenantID != "11111111-1111-1111-1111-111111111111" {
+		t.Fatalf("%+v %v", in, err)
+	}
+}
+
+func TestParseWindow(t *testing.T) {
+	if d, err := ParseWindow(""); err != nil || d != 20*time.Minute {
+		t.Fatal(d, err)
+	}
+	if d, err := ParseWindow("30m"); err != nil || d != 30*time.Minute {
+		t.Fatal(d, err)
+	}
+	for _, s := range []string{"5m", "1m", "soon"} {
+		if _, err := ParseWindow(s); err == nil || hint.Of(err) == "" {
+			t.Errorf("%s: want an error with a hint", s)
+		}
+	}
+}

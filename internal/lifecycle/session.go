@@ -1,0 +1,442 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/fileutil"
+	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/workspace"
+)
+
+// Materialized says what Materialize wrote.
+type Materialized struct {
+	Session     workspace.Session
+	Integration workspace.Integration
+	ConfigDir   string
+	// ExpiresAt is the new ARM access token's expiry (start step 6).
+	ExpiresAt time.Time
+	// Rotated is true when the endpoint returned a new refresh token and
+	// the vault now holds it (start step 7).
+	Rotated bool
+}
+
+// Materialize writes session query into the Azure CLI config dir dir — the
+// target dir or any private per-session dir (azkeep exec) — with a fresh
+// access token and no refresh token: start steps 1–8 and the location of
+// step 9, without the bookkeeping that makes it the target's active
+// session. It holds the procedures' lock, so it may be called from any
+// process at any time to refresh a dir.
+func (m *Manager) Materialize(ctx context.Context, query, dir string) (*Materialized, error) {
+	unlock, err := m.lockOps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := m.WS.Load()
+	if err != nil {
+		return nil, err
+	}
+	s, in, err := m.resolve(st, query)
+	if err != nil {
+		return nil, err
+	}
+	return m.materialize(ctx, in, s, dir)
+}
+
+func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session, *workspace.Integration, error) {
+	s, err := st.Session(query)
+	if err != nil {
+		return nil, nil, err
+	}
+	in := st.IntegrationByID(s.IntegrationID)
+	if in == nil {
+		return nil, nil, fmt.Errorf("session %s belongs to no integration (state file edited by hand?)", s.ID)
+	}
+	return s, in, nil
+}
+
+// materialize is Materialize with the lock held. On failure the dir's
+// files are put back as they were and neither vault nor state changed
+// (except the needs-login mark).
+func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s *workspace.Session, dir string) (_ *Materialized, err error) {
+	if in.Status == workspace.NeedsLogin {
+		return nil, hint.New(fmt.Errorf("integration %q needs a new login (its refresh token was rejected)", in.Alias), "run azkeep integration login "+in.Alias)
+	}
+	if in.Status == workspace.Offline {
+		return nil, hint.New(fmt.Errorf("integration %q is not logged in", in.Alias), "run azkeep integration login "+in.Alias)
+	}
+	dir = workspace.CleanDir(dir)
+	if err := os.MkdirAll(dir, fileutil.DirPerm); err != nil {
+		return nil, fmt.Errorf("create config dir %s: %w", dir, err)
+	}
+	snap, err := takeSnapshot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read config dir %s: %w", dir, err)
+	}
+	keep := false
+	defer func() {
+		if err != nil && !keep {
+			if rerr := snap.restore(); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("and restoring %s failed: %w", dir, rerr))
+			}
+		}
+	}()
+
+	// Step 1: refresh token, account and profile from the vault.
+	rt, err := m.vaultGet(ctx, in, itemRefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	account, err := m.vaultGet(ctx, in, itemAccount)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := m.vaultGet(ctx, in, itemProfile)
+	if err != nil {
+		return nil, err
+	}
+	var pi profileItem
+	if err := json.Unmarshal(prof, &pi); err != nil {
+		return nil, hint.New(fmt.Errorf("the profile of integration %q in the vault is corrupt: %w", in.Alias, err), "run azkeep integration login "+in.Alias)
+	}
+	var sub json.RawMessage
+	for _, raw := range pi.Subscriptions {
+		var id struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(raw, &id) == nil && strings.EqualFold(id.ID, s.SubscriptionID) {
+			sub = raw
+		}
+	}
+	if sub == nil {
+		return nil, hint.New(fmt.Errorf("subscription %s is not in the profile of integration %q", s.SubscriptionID, in.Alias), "run azkeep integration sync "+in.Alias)
+	}
+
+	// Step 2: azureProfile.json holds this subscription alone, as default.
+	if err := m.Files.WriteProfile(dir, in.Cloud.Name, sub); err != nil {
+		return nil, fmt.Errorf("write azureProfile.json in %s: %w", dir, err)
+	}
+	// Step 3: account and refresh token into the token cache (the
+	// account's old access tokens go: rotate's "remove access token").
+	if err := m.Files.PutCredentials(dir, account, rt); err != nil {
+		return nil, fmt.Errorf("write the token cache in %s: %w", dir, err)
+	}
+
+	// Steps 4–5: redeem the refresh token for the subscription; the cache
+	// now holds the access token and id token.
+	res, err := m.Engine.Redeem(ctx, engine.Request{
+		ConfigDir:      dir,
+		Cloud:          in.Cloud,
+		TenantID:       firstNonEmpty(s.TenantID, in.TenantID),
+		SubscriptionID: s.SubscriptionID,
+		HomeAccountID:  in.HomeAccountID,
+		Resources:      in.Resources,
+	})
+	if err != nil {
+		if engine.IsNeedsLogin(err) {
+			return nil, m.needsLogin(ctx, in, err)
+		}
+		return nil, fmt.Errorf("get an access token for %s (%s) with engine %s: %w", s.SubscriptionName, s.SubscriptionID, m.Engine.Name(), err)
+	}
+
+	// Step 6: the expiry is returned to the caller, who records it.
+	out := &Materialized{Session: *s, Integration: *in, ConfigDir: dir, ExpiresAt: res.ExpiresOn}
+
+	// Step 8 (read first, so step 7 can fail safely): take the refresh
+	// token out of the cache: no refresh token rests on disk.
+	newRT, err := m.Files.TakeRefreshToken(dir, in.HomeAccountID)
+	if err != nil {
+		return nil, fmt.Errorf("remove the refresh token from the token cache in %s: %w", dir, err)
+	}
+	// Step 7: the endpoint may have rotated the refresh token; the vault
+	// keeps the newest. If the vault write fails, the (possibly single-
+	// use) new token goes back to disk rather than being lost.
+	if len(newRT) > 0 && secretOf(newRT) != secretOf(rt) {
+		if verr := m.Vault.Set(ctx, VaultKey(in.ID, itemRefreshToken), newRT); verr != nil {
+			keep = true
+			if perr := m.Files.PutCredentials(dir, account, newRT); perr != nil {
+				verr = errors.Join(verr, perr)
+			}
+			return nil, hint.New(fmt.Errorf("store the rotated refresh token of %q in the vault (%s): %w", in.Alias, m.Vault.Name(), verr),
+				"the new refresh token was left in "+dir+"; fix the vault and run azkeep session rotate --force")
+		}
+		out.Rotated = true
+	}
+
+	// Step 9 (file part): the integration's default location.
+	if err := m.Files.SetLocation(dir, in.Location); err != nil {
+		return nil, fmt.Errorf("write the default location in %s: %w", dir, err)
+	}
+	return out, nil
+}
+
+func firstNonEmpty(a ...string) string {
+	for _, s := range a {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// Start runs the seed's "start session" procedure in the target dir.
+func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, error) {
+	unlock, err := m.lockOps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := m.WS.Load()
+	if err != nil {
+		return nil, err
+	}
+	s, in, err := m.resolve(st, query)
+	if err != nil {
+		return nil, err
+	}
+	target := m.target()
+	if err := os.MkdirAll(target, fileutil.DirPerm); err != nil {
+		return nil, fmt.Errorf("create config dir %s: %w", target, err)
+	}
+	snap, err := takeSnapshot(target)
+	if err != nil {
+		return nil, fmt.Errorf("read config dir %s: %w", target, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = snap.restore()
+		}
+	}()
+
+	// Step 0: one active session per target dir: stop the one there.
+	prev := st.ActiveIn(target)
+	if prev != nil {
+		if err := m.Engine.Logout(ctx, target); err != nil {
+			return nil, fmt.Errorf("stop session %s (%s) in %s: %w", prev.ID, prev.SubscriptionName, target, err)
+		}
+	}
+
+	// Steps 1–8 and the location of step 9.
+	mat, err := m.materialize(ctx, in, s, target)
+	if err != nil {
+		return nil, err
+	}
+
+	// Steps 6 and 9 (bookkeeping): expiry and start time recorded, the
+	// previous session inactive, this one active in the target dir.
+	var out workspace.Session
+	err = m.WS.Update(ctx, func(st *workspace.State) error {
+		if p := st.ActiveIn(target); p != nil {
+			markInactive(p)
+		}
+		x := st.SessionByID(s.ID)
+		if x == nil {
+			return fmt.Errorf("session %s vanished during start", s.ID)
+		}
+		x.Status = workspace.Active
+		x.ConfigDir = target
+		x.StartedAt = m.now().UTC()
+		x.ExpiresAt = mat.ExpiresAt.UTC()
+		out = *x
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return &out, nil
+}
+
+func markInactive(s *workspace.Session) {
+	s.Status = workspace.Inactive
+	s.ConfigDir = ""
+	s.StartedAt = time.Time{}
+	s.ExpiresAt = time.Time{}
+}
+
+// RotateResult says what Rotate did.
+type RotateResult struct {
+	Session workspace.Session
+	// Rotated is false when the token was not yet inside the window.
+	Rotated bool
+	// RefreshTokenRotated is true when the endpoint issued a new refresh
+	// token (now in the vault).
+	RefreshTokenRotated bool
+	// NextRotation is when the session enters the window again.
+	NextRotation time.Time
+}
+
+// Due reports whether an active session's access token expires within
+// the window at now.
+func (m *Manager) Due(s *workspace.Session, now time.Time) bool {
+	return s.Status == workspace.Active && !now.Add(m.window()).Before(s.ExpiresAt)
+}
+
+// NextRotation is when s enters the rotation window.
+func (m *Manager) NextRotation(s *workspace.Session) time.Time {
+	if s.ExpiresAt.IsZero() {
+		return time.Time{}
+	}
+	return s.ExpiresAt.Add(-m.window())
+}
+
+// Rotate runs the seed's "rotate session" procedure on query (the target
+// dir's active session when query is ""): when the access token expires
+// within the window, or force is set, drop the access token, put the
+// refresh token back and redo start steps 6–9.
+func (m *Manager) Rotate(ctx context.Context, query string, force bool) (*RotateResult, error) {
+	unlock, err := m.lockOps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := m.WS.Load()
+	if err != nil {
+		return nil, err
+	}
+	s, err := m.activeOrQuery(st, query)
+	if err != nil {
+		return nil, err
+	}
+	in := st.IntegrationByID(s.IntegrationID)
+	if in == nil {
+		return nil, fmt.Errorf("session %s belongs to no integration", s.ID)
+	}
+	if s.Status != workspace.Active {
+		return nil, hint.New(fmt.Errorf("session %s (%s) is not active", s.ID, s.SubscriptionName), "start it with azkeep session start "+s.ID)
+	}
+	// Steps 1–3: the expiry, compared with now: outside the window the
+	// current credentials stay.
+	if !force && !m.Due(s, m.now()) {
+		return &RotateResult{Session: *s, NextRotation: m.NextRotation(s)}, nil
+	}
+	if !dirExists(s.ConfigDir) {
+		return nil, hint.New(fmt.Errorf("session %s is active in %s, which no longer exists", s.ID, s.ConfigDir), "start it again with azkeep session start "+s.ID)
+	}
+	// Step 4: remove the access token, put the refresh token back, redo
+	// start steps 6–9.
+	mat, err := m.materialize(ctx, in, s, s.ConfigDir)
+	if err != nil {
+		return nil, err
+	}
+	var out workspace.Session
+	err = m.WS.Update(ctx, func(st *workspace.State) error {
+		x := st.SessionByID(s.ID)
+		if x == nil {
+			return fmt.Errorf("session %s vanished during rotation", s.ID)
+		}
+		x.ExpiresAt = mat.ExpiresAt.UTC()
+		out = *x
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &RotateResult{Session: out, Rotated: true, RefreshTokenRotated: mat.Rotated, NextRotation: m.NextRotation(&out)}, nil
+}
+
+func (m *Manager) activeOrQuery(st *workspace.State, query string) (*workspace.Session, error) {
+	if query != "" {
+		return st.Session(query)
+	}
+	s := st.ActiveIn(m.target())
+	if s == nil {
+		return nil, hint.New(fmt.Errorf("no session is active in %s", m.target()), "name one, or start one with azkeep session start SESSION")
+	}
+	return s, nil
+}
+
+// Stop runs the seed's "stop session" procedure on query (the target dir's
+// active session when query is ""): `az logout` in its dir, then inactive.
+func (m *Manager) Stop(ctx context.Context, query string) (*workspace.Session, error) {
+	unlock, err := m.lockOps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := m.WS.Load()
+	if err != nil {
+		return nil, err
+	}
+	s, err := m.activeOrQuery(st, query)
+	if err != nil {
+		return nil, err
+	}
+	if s.Status == workspace.Inactive {
+		return s, nil
+	}
+	// Step 1: az logout (clears the token cache and the profile) ...
+	if s.ConfigDir != "" && dirExists(s.ConfigDir) {
+		if err := m.Engine.Logout(ctx, s.ConfigDir); err != nil {
+			return nil, fmt.Errorf("stop session %s (%s) in %s: %w", s.ID, s.SubscriptionName, s.ConfigDir, err)
+		}
+	}
+	// ... and the session is inactive.
+	var out workspace.Session
+	err = m.WS.Update(ctx, func(st *workspace.State) error {
+		if x := st.SessionByID(s.ID); x != nil {
+			markInactive(x)
+			out = *x
+		}
+		return nil
+	})
+	return &out, err
+}
+
+// Current returns the session active in the target dir, or nil.
+func (m *Manager) Current() (*workspace.Session, error) {
+	st, err := m.WS.Load()
+	if err != nil {
+		return nil, err
+	}
+	if s := st.ActiveIn(m.target()); s != nil {
+		c := *s
+		return &c, nil
+	}
+	return nil, nil
+}
+
+// LazyRotate rotates every active session inside the window. Every azkeep
+// command calls it first, so rotation never depends on the agent running.
+// It costs one read of the state file when nothing is due. The errors are
+// for the caller to report as warnings: a command must still run (e.g.
+// `integration login`, which fixes a rejected refresh token).
+func (m *Manager) LazyRotate(ctx context.Context) ([]RotateResult, error) {
+	st, err := m.WS.Load()
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	var due []string
+	for i := range st.Sessions {
+		s := &st.Sessions[i]
+		if m.Due(s, now) && s.ConfigDir != "" && dirExists(s.ConfigDir) {
+			if in := st.IntegrationByID(s.IntegrationID); in != nil && in.Status == workspace.Online {
+				due = append(due, s.ID)
+			}
+		}
+	}
+	var out []RotateResult
+	var errs []error
+	for _, id := range due {
+		// Rotate re-checks under the lock: another process may have
+		// rotated it meanwhile.
+		r, err := m.Rotate(ctx, id, false)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if r.Rotated {
+			out = append(out, *r)
+		}
+	}
+	return out, errors.Join(errs...)
+}
