@@ -1,0 +1,78 @@
+// Package childproc runs the command of `azkeep exec`: it starts the child
+// with the session's environment, forwards an explicit list of signals to it,
+// and hands back its exit status unchanged. It also owns the per-session
+// directories exec creates, and the sweep that removes the ones a killed
+// azkeep left behind.
+package childproc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+
+	"github.com/azkeep/azkeep/internal/hint"
+)
+
+// Forwarded lists the signals relayed to the child (platform files). It is an
+// explicit list: signal.Notify with no list would also relay the Go runtime's
+// own SIGURG.
+var Forwarded = forwardedSignals
+
+// Run starts cmd, calls started with the child's pid (to record it next to
+// the per-session dir), relays the Forwarded signals while it runs, and
+// waits. A child that exits 0 gives nil; any other status gives
+// *hint.ExitError with the child's code (128+n for a child killed by signal
+// n, as shells report it), so azkeep exits with the child's status.
+func Run(cmd *exec.Cmd, started func(pid int) error) error {
+	sigs := make(chan os.Signal, 16)
+	// Subscribe before Start: a signal in between must neither be lost nor
+	// kill azkeep with the child left running.
+	signal.Notify(sigs, Forwarded...)
+	defer signal.Stop(sigs)
+
+	if err := cmd.Start(); err != nil {
+		name := cmd.Path
+		if len(cmd.Args) > 0 {
+			name = cmd.Args[0]
+		}
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return hint.New(fmt.Errorf("cannot run %s: %w", name, err), "check the command name and PATH")
+		}
+		return fmt.Errorf("cannot run %s: %w", name, err)
+	}
+	if started != nil {
+		if err := started(cmd.Process.Pid); err != nil {
+			// The child runs already; say so but keep serving it.
+			fmt.Fprintf(os.Stderr, "azkeep: warning: %v\n", err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			if shouldForward(s, cmd.Process.Pid) {
+				_ = cmd.Process.Signal(s)
+			}
+		case err := <-done:
+			return exitStatus(cmd, err)
+		}
+	}
+}
+
+func exitStatus(cmd *exec.Cmd, waitErr error) error {
+	st := cmd.ProcessState
+	if st == nil {
+		return waitErr
+	}
+	code := st.ExitCode()
+	if code == -1 {
+		code = signalCode(st)
+	}
+	if code == 0 {
+		return nil
+	}
+	return &hint.ExitError{Code: code}
+}
