@@ -1,0 +1,193 @@
+package azconfig
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/azkeep/azkeep/internal/fileutil"
+)
+
+// File names in an Azure CLI config dir.
+const (
+	TokenCacheJSON = "msal_token_cache.json" // plain JSON (Linux, macOS)
+	TokenCacheBin  = "msal_token_cache.bin"  // DPAPI-protected JSON (Windows)
+	ProfileFile    = "azureProfile.json"
+	ConfigFile     = "config"
+	CloudsFile     = "clouds.config"
+	HTTPCacheFile  = "msal_http_cache.bin"
+	// LockSuffix is appended to the cache file's name for the lock file
+	// MSAL extensions (and so az) take before writing the cache.
+	LockSuffix = ".lockfile"
+)
+
+var bom = []byte{0xef, 0xbb, 0xbf}
+
+// ErrEncryptedCacheUnsupported is returned on Linux and macOS for a config
+// dir whose core.encrypt_token_cache is true: az then keeps the cache in
+// the Keychain or libsecret, which azconfig does not write.
+var ErrEncryptedCacheUnsupported = errors.New("the token cache is encrypted (core.encrypt_token_cache=true); only Windows DPAPI is supported")
+
+// TokenCachePath returns the path of the token cache az uses in dir and
+// whether it is DPAPI-protected: msal_token_cache.bin when
+// core.encrypt_token_cache is true (AZURE_CORE_ENCRYPT_TOKEN_CACHE, then
+// the config file; the default is true on Windows only), else
+// msal_token_cache.json.
+func TokenCachePath(dir string) (path string, encrypted bool, err error) {
+	encrypted = runtime.GOOS == "windows"
+	if v, ok := os.LookupEnv("AZURE_CORE_ENCRYPT_TOKEN_CACHE"); ok {
+		if b, ok := parseBool(v); ok {
+			encrypted = b
+		}
+	} else {
+		cfg, err := LoadINI(filepath.Join(dir, ConfigFile))
+		if err != nil {
+			return "", false, err
+		}
+		if v, ok := cfg.Get("core", "encrypt_token_cache"); ok {
+			if b, ok := parseBool(v); ok {
+				encrypted = b
+			}
+		}
+	}
+	if encrypted {
+		if runtime.GOOS != "windows" {
+			return "", true, ErrEncryptedCacheUnsupported
+		}
+		return filepath.Join(dir, TokenCacheBin), true, nil
+	}
+	return filepath.Join(dir, TokenCacheJSON), false, nil
+}
+
+// parseBool reads a boolean as Python's configparser.getboolean does.
+func parseBool(v string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "yes", "true", "on":
+		return true, true
+	case "0", "no", "false", "off":
+		return false, true
+	}
+	return false, false
+}
+
+// LoadTokenCache reads the token cache of dir without taking the lock, as
+// az reads it. A missing file is an empty cache.
+func LoadTokenCache(dir string) (*TokenCache, error) {
+	path, enc, err := TokenCachePath(dir)
+	if err != nil {
+		return nil, err
+	}
+	c, _, err := readCache(path, enc)
+	return c, err
+}
+
+func readCache(path string, encrypted bool) (*TokenCache, []byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &TokenCache{}, []byte("{}"), nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if encrypted && len(data) > 0 {
+		if data, err = unprotect(data); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	c, err := ParseTokenCache(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	canon, err := c.Marshal()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, canon, nil
+}
+
+// UpdateTokenCache is the read-modify-write of dir's token cache: it takes
+// the lock az takes, reads the cache, calls fn and, when fn returns nil and
+// changed something, writes the cache back atomically (a concurrent reader
+// sees the old file or the new one) in az's format, mode 0600. A malformed
+// cache is an error and is left untouched; fn is not called.
+func UpdateTokenCache(ctx context.Context, dir string, fn func(*TokenCache) error) error {
+	path, enc, err := TokenCachePath(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, fileutil.DirPerm); err != nil {
+		return err
+	}
+	unlock, err := LockCache(ctx, path+LockSuffix)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c, before, err := readCache(path, enc)
+	if err != nil {
+		return err
+	}
+	if err := fn(c); err != nil {
+		return err
+	}
+	after, err := c.Marshal()
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(before, after) {
+		return nil
+	}
+	if enc {
+		if after, err = protect(after); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return fileutil.WriteAtomic(path, after, fileutil.FilePerm)
+}
+
+// LockCache takes the lock MSAL extensions take around a cache write:
+// lockPath (the cache path plus ".lockfile") created exclusively when
+// possible, then an exclusive flock on it. The lock file is removed on
+// release, as az removes it: az waits up to 5 s whenever the file exists.
+// It waits until ctx is done.
+func LockCache(ctx context.Context, lockPath string) (unlock func(), err error) {
+	for {
+		// Like az, announce the lock by creating the file exclusively; if it
+		// exists, its flock is what counts (a crashed process leaves a
+		// stale file that nobody holds).
+		if f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, fileutil.FilePerm); err == nil {
+			f.Close()
+		}
+		fl := flock.New(lockPath, flock.SetPermissions(fileutil.FilePerm))
+		ok, err := fl.TryLockContext(ctx, 20*time.Millisecond)
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", lockPath, err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("lock %s: not acquired", lockPath)
+		}
+		// The holder before us removes the file after releasing it: if the
+		// file we locked is no longer the one at lockPath, we hold nothing.
+		held, err1 := fl.Stat()
+		cur, err2 := os.Stat(lockPath)
+		if err1 == nil && err2 == nil && os.SameFile(held, cur) {
+			return func() {
+				os.Remove(lockPath)
+				fl.Unlock()
+			}, nil
+		}
+		fl.Unlock()
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("lock %s: %w", lockPath, err)
+		}
+	}
+}
