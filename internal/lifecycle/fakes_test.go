@@ -187,3 +187,13 @@ func (fakeEngine) Logout(ctx context.Context, dir string) error {
 	}
 	return os.WriteFile(filepath.Join(dir, "azureProfile.json"), []byte(`{"subscriptions": []}`), 0o600)
 }
+
+// secretOf returns the "secret" field of a cache entry (for comparing
+// refresh tokens without keeping them in more places).
+func secretOf(entry json.RawMessage) string {
+	var e struct {
+		Secret string `json:"secret"`
+	}
+	_ = json.Unmarshal(entry, &e)
+	return e.Secret
+}

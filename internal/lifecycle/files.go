@@ -87,16 +87,6 @@ type profileItem struct {
 	Subscriptions []json.RawMessage `json:"subscriptions"`
 }
 
-// secretOf returns the "secret" field of a cache entry (for comparing
-// refresh tokens without keeping them in more places).
-func secretOf(entry json.RawMessage) string {
-	var e struct {
-		Secret string `json:"secret"`
-	}
-	_ = json.Unmarshal(entry, &e)
-	return e.Secret
-}
-
 // snapshotFiles are the files in a config dir a start or rotation may
 // change; on failure they are put back as they were.
 var snapshotFiles = []string{

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -158,7 +159,7 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	// Step 7: the endpoint may have rotated the refresh token; the vault
 	// keeps the newest. If the vault write fails, the (possibly single-
 	// use) new token goes back to disk rather than being lost.
-	if len(newRT) > 0 && secretOf(newRT) != secretOf(rt) {
+	if len(newRT) > 0 && !sameJSON(newRT, rt) {
 		if verr := m.Vault.Set(ctx, VaultKey(in.ID, itemRefreshToken), newRT); verr != nil {
 			keep = true
 			if perr := m.Files.PutCredentials(dir, account, newRT); perr != nil {
@@ -439,4 +440,13 @@ func (m *Manager) LazyRotate(ctx context.Context) ([]RotateResult, error) {
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// sameJSON reports whether two vault items hold the same JSON.
+func sameJSON(a, b []byte) bool {
+	var x, y bytes.Buffer
+	if json.Compact(&x, a) != nil || json.Compact(&y, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return bytes.Equal(x.Bytes(), y.Bytes())
 }
