@@ -68,6 +68,9 @@ type Config struct {
 	// Logf, when set, receives one line per request and per refusal (never
 	// a secret).
 	Logf func(format string, args ...any)
+	// Trace logs, through Logf, every request's headers and form fields
+	// (secret values redacted): how the docs learned what az sends.
+	Trace bool
 }
 
 // Tenant is one emulated Entra ID tenant.

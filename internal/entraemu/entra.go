@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 )
@@ -58,6 +59,9 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		rec.GrantType = r.PostForm.Get("grant_type")
 		rec.ClientID = r.PostForm.Get("client_id")
 		rec.Scope = r.PostForm.Get("scope")
+	}
+	if e.cfg.Trace {
+		e.trace(r)
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
@@ -324,6 +328,9 @@ type principal struct {
 	user   *User
 	sp     *ServicePrincipal
 	tenant *Tenant
+	// scope overrides the request's scope: a device code redemption
+	// carries none, the scope was sent with the device code request.
+	scope string
 }
 
 func (e *Emulator) token(w http.ResponseWriter, r *http.Request, seg string, rec *Request) {
@@ -366,7 +373,12 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request, seg string, rec
 		writeJSON(w, status, body)
 		return
 	}
-	resp, err := e.issue(p, clientID, f.Get("scope"))
+	scope := f.Get("scope")
+	if p.scope != "" {
+		scope = p.scope
+	}
+	rec.Scope = scope
+	resp, err := e.issue(p, clientID, scope)
 	if err != nil {
 		rec.Error = "server_error"
 		oauthError(w, http.StatusInternalServerError, "server_error", 90033, "A transient error has occurred. Please try again.")
@@ -408,7 +420,7 @@ func (e *Emulator) grantDeviceCode(f url.Values, seg string) (principal, int, ma
 		return principal{}, 400, oauthErrorBody("invalid_grant", 50034, "The user account does not exist in the directory.")
 	}
 	flow.done = true
-	return principal{user: u, tenant: t}, 0, nil
+	return principal{user: u, tenant: t, scope: flow.scope}, 0, nil
 }
 
 func (e *Emulator) grantPassword(f url.Values, seg string) (principal, int, map[string]any) {
@@ -633,4 +645,34 @@ func (e *Emulator) remember(at, aud, tid, oid string, exp time.Time) {
 	e.mu.Lock()
 	e.state.issued[fingerprint(at)] = issuedToken{Audience: aud, TenantID: tid, ObjectID: oid, Expires: exp}
 	e.mu.Unlock()
+}
+
+// secretFields are form fields the trace never prints the value of.
+var secretFields = map[string]bool{
+	"refresh_token": true, "device_code": true, "code": true, "password": true,
+	"client_secret": true, "client_assertion": true, "assertion": true,
+}
+
+// trace logs what a client sent: method, URL, header names (Authorization
+// redacted) and form fields, secret values redacted.
+func (e *Emulator) trace(r *http.Request) {
+	var hs []string
+	for k, v := range r.Header {
+		if k == "Authorization" {
+			hs = append(hs, k+": <redacted>")
+			continue
+		}
+		hs = append(hs, k+": "+strings.Join(v, ","))
+	}
+	sort.Strings(hs)
+	var fs []string
+	for k, v := range r.PostForm {
+		val := strings.Join(v, ",")
+		if secretFields[k] {
+			val = "<redacted>"
+		}
+		fs = append(fs, k+"="+val)
+	}
+	sort.Strings(fs)
+	e.logf("entraemu: trace %s https://%s%s\n  headers: %s\n  form: %s", r.Method, r.Host, r.URL.RequestURI(), strings.Join(hs, "; "), strings.Join(fs, " "))
 }
