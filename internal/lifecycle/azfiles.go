@@ -173,7 +173,9 @@ func (AZFiles) SetLocation(dir, location string) error {
 
 // LoginDirConfig implements Files.
 func (AZFiles) LoginDirConfig(loginDir, targetDir string) error {
-	for _, name := range []string{"config", "clouds.config"} {
+	// versionCheck.json too: without it az checks for a newer version
+	// over the network on its first run in the dir.
+	for _, name := range []string{"config", "clouds.config", "versionCheck.json"} {
 		data, err := os.ReadFile(filepath.Join(targetDir, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

@@ -1,0 +1,348 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/vault"
+	"github.com/azkeep/azkeep/internal/workspace"
+)
+
+// deps are the lifecycle's dependencies, built from the globals. The vault,
+// the az runner and the engine are opened on first use: lazy rotation runs
+// before every command and must cost one state-file read when nothing is
+// due (no keyring unlock, no passphrase prompt, no `az` lookup).
+type deps struct {
+	g     *Globals
+	ws    *workspace.Workspace
+	vault *lazyVault
+	az    *lazyRunner
+	eng   *lazyEngine
+}
+
+// newDeps opens the workspace and prepares the rest lazily.
+func newDeps(g *Globals) (*deps, error) {
+	ws, err := workspace.Open(g.Home)
+	if err != nil {
+		return nil, err
+	}
+	d := &deps{g: g, ws: ws}
+	d.vault = &lazyVault{open: func() (vault.Store, error) {
+		return vault.Open(g.Vault, vault.Options{Home: g.Home, Passphrase: passphraseFromEnv})
+	}, name: g.Vault}
+	d.az = &lazyRunner{open: func() (lifecycle.Runner, error) { return newRunner(g) }}
+	d.eng = &lazyEngine{name: g.Engine, open: func() (engine.Engine, error) { return newEngine(g) }}
+	return d, nil
+}
+
+// newEngine picks the token engine by name. "az" is the seed's way (`az
+// account get-access-token`); "native" (the same refresh grant made by
+// azkeep itself) plugs in here when internal/native lands.
+func newEngine(g *Globals) (engine.Engine, error) {
+	switch g.Engine {
+	case "", "az":
+		return newAZEngine(g)
+	case "native":
+		return nil, hint.New(errors.New("the native engine is not available in this build"), "use --engine az (the default)")
+	}
+	return nil, hint.New(fmt.Errorf("unknown engine %q", g.Engine), "use --engine az or --engine native")
+}
+
+// passphraseFromEnv gives the file vault its passphrase.
+func passphraseFromEnv() ([]byte, error) {
+	if p := os.Getenv("AZKEEP_VAULT_PASSPHRASE"); p != "" {
+		return []byte(p), nil
+	}
+	return nil, hint.New(errors.New("the file vault needs a passphrase"), "set AZKEEP_VAULT_PASSPHRASE")
+}
+
+// manager builds the lifecycle manager and runs lazy rotation first, as
+// every azkeep command does (seed: rotation must not depend on the agent).
+func (d *deps) manager(ctx context.Context) (*lifecycle.Manager, error) {
+	window, err := lifecycle.ParseWindow(os.Getenv(lifecycle.WindowEnv))
+	if err != nil {
+		return nil, err
+	}
+	m := &lifecycle.Manager{
+		WS:        d.ws,
+		Vault:     d.vault,
+		AZ:        d.az,
+		Engine:    d.eng,
+		Files:     newFiles(),
+		TargetDir: d.g.ConfigDir,
+		Window:    window,
+		IO:        lifecycle.IO{In: d.g.IO.In, Out: d.g.IO.Out, Err: d.g.IO.Err},
+	}
+	rotated, err := m.LazyRotate(ctx)
+	for _, r := range rotated {
+		if d.g.Debug {
+			fmt.Fprintf(d.g.IO.Err, "azkeep: debug: rotated session %s (%s), expires %s\n", r.Session.ID, r.Session.SubscriptionName, r.Session.ExpiresAt.Format(time.RFC3339))
+		}
+	}
+	if err != nil {
+		// A failed lazy rotation must not block the command (the user may
+		// be running the very login that fixes it).
+		fmt.Fprintf(d.g.IO.Err, "azkeep: warning: rotating the active session failed: %s\n", firstLower(err.Error()))
+		if h := hint.Of(err); h != "" {
+			fmt.Fprintf(d.g.IO.Err, "azkeep: hint: %s\n", h)
+		}
+	}
+	return m, nil
+}
+
+// withManager is the RunE shape of every lifecycle command.
+func withManager(g *Globals, fn func(ctx context.Context, m *lifecycle.Manager) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		d, err := newDeps(g)
+		if err != nil {
+			return err
+		}
+		m, err := d.manager(ctx)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, m)
+	}
+}
+
+// lazyVault opens the vault backend on first use and reuses it (each
+// reopen can cost a keychain prompt).
+type lazyVault struct {
+	name string
+	open func() (vault.Store, error)
+	once sync.Once
+	s    vault.Store
+	err  error
+}
+
+func (v *lazyVault) get() (vault.Store, error) {
+	v.once.Do(func() { v.s, v.err = v.open() })
+	return v.s, v.err
+}
+
+func (v *lazyVault) Name() string {
+	if v.s != nil {
+		return v.s.Name()
+	}
+	if v.name == "" {
+		return "default"
+	}
+	return v.name
+}
+
+func (v *lazyVault) Get(ctx context.Context, key string) ([]byte, error) {
+	s, err := v.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, key)
+}
+
+func (v *lazyVault) Set(ctx context.Context, key string, data []byte) error {
+	s, err := v.get()
+	if err != nil {
+		return err
+	}
+	return s.Set(ctx, key, data)
+}
+
+func (v *lazyVault) Delete(ctx context.Context, key string) error {
+	s, err := v.get()
+	if err != nil {
+		return err
+	}
+	return s.Delete(ctx, key)
+}
+
+func (v *lazyVault) List(ctx context.Context) ([]vault.Item, error) {
+	s, err := v.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.List(ctx)
+}
+
+// lazyRunner finds az on first use.
+type lazyRunner struct {
+	open func() (lifecycle.Runner, error)
+	once sync.Once
+	r    lifecycle.Runner
+	err  error
+}
+
+func (l *lazyRunner) Login(ctx context.Context, req lifecycle.LoginRequest) error {
+	l.once.Do(func() { l.r, l.err = l.open() })
+	if l.err != nil {
+		return l.err
+	}
+	return l.r.Login(ctx, req)
+}
+
+// lazyEngine builds the engine on first use.
+type lazyEngine struct {
+	name string
+	open func() (engine.Engine, error)
+	once sync.Once
+	e    engine.Engine
+	err  error
+}
+
+func (l *lazyEngine) get() (engine.Engine, error) {
+	l.once.Do(func() { l.e, l.err = l.open() })
+	return l.e, l.err
+}
+
+func (l *lazyEngine) Name() string {
+	if l.name == "" {
+		return "az"
+	}
+	return l.name
+}
+
+func (l *lazyEngine) Redeem(ctx context.Context, req engine.Request) (engine.Result, error) {
+	e, err := l.get()
+	if err != nil {
+		return engine.Result{}, err
+	}
+	return e.Redeem(ctx, req)
+}
+
+func (l *lazyEngine) Logout(ctx context.Context, dir string) error {
+	e, err := l.get()
+	if err != nil {
+		return err
+	}
+	return e.Logout(ctx, dir)
+}
+
+// --- output ---------------------------------------------------------------
+
+// outputFlag adds --output table|json to cmd.
+func outputFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVarP(p, "output", "o", "table", "output format: table or json (stable fields, see --help)")
+}
+
+func checkOutput(o string) error {
+	if o != "table" && o != "json" {
+		return &usageError{hint.New(fmt.Errorf("unknown output format %q", o), "use --output table or --output json")}
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// IntegrationView is the stable JSON shape of an integration
+// (`azkeep integration list --output json`).
+type IntegrationView struct {
+	ID       string `json:"id"`
+	Alias    string `json:"alias"`
+	Tenant   string `json:"tenant"`
+	TenantID string `json:"tenant_id,omitempty"`
+	Location string `json:"location,omitempty"`
+	Cloud    string `json:"cloud"`
+	// Status is online, offline or needs-login.
+	Status   string `json:"status"`
+	Username string `json:"username,omitempty"`
+	Sessions int    `json:"sessions"`
+}
+
+// SessionView is the stable JSON shape of a session
+// (`azkeep session list|current --output json`).
+type SessionView struct {
+	ID               string `json:"id"`
+	SubscriptionID   string `json:"subscription_id"`
+	SubscriptionName string `json:"subscription_name"`
+	TenantID         string `json:"tenant_id"`
+	IntegrationID    string `json:"integration_id"`
+	Integration      string `json:"integration"`
+	// Status is inactive, pending or active.
+	Status    string `json:"status"`
+	ConfigDir string `json:"config_dir,omitempty"`
+	// StartedAt and ExpiresAt are RFC 3339 in UTC, omitted when unset.
+	StartedAt string `json:"started_at,omitempty"`
+	ExpiresAt string `json:"expires_at,omitempty"`
+}
+
+func integrationView(st *workspace.State, in *workspace.Integration) IntegrationView {
+	return IntegrationView{
+		ID: in.ID, Alias: in.Alias, Tenant: in.Tenant, TenantID: in.TenantID, Location: in.Location,
+		Cloud: in.Cloud.Name, Status: string(in.Status), Username: in.Username, Sessions: len(st.SessionsOf(in.ID)),
+	}
+}
+
+func sessionView(st *workspace.State, s *workspace.Session) SessionView {
+	alias := ""
+	if in := st.IntegrationByID(s.IntegrationID); in != nil {
+		alias = in.Alias
+	}
+	return SessionView{
+		ID: s.ID, SubscriptionID: s.SubscriptionID, SubscriptionName: s.SubscriptionName, TenantID: s.TenantID,
+		IntegrationID: s.IntegrationID, Integration: alias, Status: string(s.Status), ConfigDir: s.ConfigDir,
+		StartedAt: rfc3339(s.StartedAt), ExpiresAt: rfc3339(s.ExpiresAt),
+	}
+}
+
+func printSessions(w io.Writer, output string, views []SessionView) error {
+	if output == "json" {
+		if views == nil {
+			views = []SessionView{}
+		}
+		return writeJSON(w, views)
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "SESSION\tSUBSCRIPTION\tSUBSCRIPTION ID\tINTEGRATION\tSTATUS\tEXPIRES")
+	for _, v := range views {
+		exp := v.ExpiresAt
+		if exp == "" {
+			exp = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.SubscriptionName, v.SubscriptionID, v.Integration, v.Status, exp)
+	}
+	return tw.Flush()
+}
+
+// newFiles is the Azure CLI's files as the lifecycle sees them.
+func newFiles() lifecycle.Files { return lifecycle.AZFiles{} }
+
+// newRunner finds az for interactive logins.
+// TODO(lifecycle): wire internal/azcli when it lands.
+func newRunner(g *Globals) (lifecycle.Runner, error) {
+	return nil, errors.New("az runner not wired yet")
+}
+
+// newAZEngine is the seed's engine: az account get-access-token.
+// TODO(lifecycle): wire internal/engine's az engine when it lands.
+func newAZEngine(g *Globals) (engine.Engine, error) {
+	return nil, errors.New("az engine not wired yet")
+}
