@@ -1,19 +1,216 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 
 	"github.com/spf13/cobra"
+
+	"github.com/azkeep/azkeep/internal/childproc"
+	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/shellenv"
+	"github.com/azkeep/azkeep/internal/workspace"
 )
 
-// STUB: replaced by the owner of this command.
+// prevConfigDirEnv keeps the shell's own AZURE_CONFIG_DIR while `azkeep env`
+// points it elsewhere, so `azkeep env --unset` can put it back.
+const prevConfigDirEnv = "AZKEEP_PREV_AZURE_CONFIG_DIR"
+
+type envOptions struct {
+	Session string
+	Shell   string
+	Unset   bool
+}
+
 func newEnvCmd(g *Globals) *cobra.Command {
-	return &cobra.Command{
-		Use:    "env",
-		Short:  "not implemented yet",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("azkeep env is not implemented yet")
+	var opts envOptions
+	cmd := &cobra.Command{
+		Use:   "env SESSION [--shell bash|zsh|fish|powershell] | env --unset",
+		Short: "Print shell lines that point this shell at one session",
+		Long: `Print the lines that point the current shell at SESSION: a persistent
+per-session AZURE_CONFIG_DIR under azkeep's home, holding that subscription
+alone with access tokens only (no refresh token), which the agent keeps
+fresh. Sets AZURE_CONFIG_DIR, AZURE_SUBSCRIPTION_ID, AZURE_TENANT_ID,
+ARM_SUBSCRIPTION_ID, ARM_TENANT_ID and AZKEEP_SESSION, and unsets variables
+naming other credentials (AZURE_CLIENT_SECRET, ...) that the shell has.
+
+--unset prints the lines that undo it (a previous AZURE_CONFIG_DIR comes
+back). The shell is taken from $SHELL unless --shell names it.`,
+		Example: `  eval "$(azkeep env prod)"                      # bash, zsh
+  azkeep env prod --shell fish | source           # fish
+  azkeep env prod --shell powershell | Invoke-Expression
+  eval "$(azkeep env --unset)"`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if opts.Unset && len(args) != 0 {
+				return &usageError{hint.New(errors.New("env --unset takes no session"), "run azkeep env --unset")}
+			}
+			if !opts.Unset && len(args) != 1 {
+				return &usageError{hint.New(errors.New("env needs one session"), "run azkeep env SESSION (azkeep session list shows them)")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sh, err := pickShell(opts.Shell)
+			if err != nil {
+				return err
+			}
+			if opts.Unset {
+				return envUnset(g.IO, sh, os.Environ())
+			}
+			opts.Session = args[0]
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			d, err := newDeps(g)
+			if err != nil {
+				return err
+			}
+			m, err := d.manager(ctx)
+			if err != nil {
+				return err
+			}
+			e := newExecEnv(g, m)
+			resolve := func(query string) (*workspace.Session, *workspace.Integration, error) {
+				st, err := d.ws.Load()
+				if err != nil {
+					return nil, nil, err
+				}
+				s, err := st.Session(query)
+				if err != nil {
+					return nil, nil, err
+				}
+				in := st.IntegrationByID(s.IntegrationID)
+				if in == nil {
+					return nil, nil, fmt.Errorf("session %s belongs to no integration", s.ID)
+				}
+				return s, in, nil
+			}
+			return envRun(ctx, e, resolve, sh, opts.Session)
 		},
 	}
+	cmd.Flags().StringVar(&opts.Shell, "shell", "", "shell dialect: bash, zsh, fish or powershell (default from $SHELL)")
+	cmd.Flags().BoolVar(&opts.Unset, "unset", false, "print the lines that undo azkeep env")
+	return cmd
+}
+
+func pickShell(name string) (shellenv.Shell, error) {
+	if name != "" {
+		sh, err := shellenv.Parse(name)
+		if err != nil {
+			return "", &usageError{hint.New(err, "use --shell bash, zsh, fish or powershell")}
+		}
+		return sh, nil
+	}
+	if runtime.GOOS == "windows" && os.Getenv("SHELL") == "" {
+		return shellenv.PowerShell, nil
+	}
+	return shellenv.Detect(os.Getenv("SHELL")), nil
+}
+
+type resolveFunc func(query string) (*workspace.Session, *workspace.Integration, error)
+
+// envRun makes sure the session's persistent dir is there and fresh, then
+// prints the lines.
+func envRun(ctx context.Context, e *execEnv, resolve resolveFunc, sh shellenv.Shell, query string) error {
+	s, in, err := resolve(query)
+	if err != nil {
+		return err
+	}
+	dir := childproc.PersistentDir(e.Home, s.ID)
+	mat := &lifecycle.Materialized{Session: *s, Integration: *in, ConfigDir: dir}
+	list, _ := childproc.ListPersistent(e.Home)
+	fresh := false
+	for _, p := range list {
+		if p.Dir == dir && p.SessionID == s.ID && p.ExpiresAt.After(e.Now().Add(e.Window)) {
+			fresh = true
+		}
+	}
+	if !fresh {
+		if _, err := os.Stat(filepath.Join(dir, "config")); err != nil {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return err
+			}
+			if err := e.Prepare(dir); err != nil {
+				return fmt.Errorf("prepare per-session dir: %w", err)
+			}
+		}
+		mat, err = e.Materialize(ctx, s.ID, dir)
+		if err != nil {
+			return err
+		}
+		if err := childproc.WriteMarker(dir, childproc.Marker{SessionID: s.ID, ExpiresAt: mat.ExpiresAt}); err != nil {
+			return err
+		}
+	}
+	script, err := envScript(sh, e.Environ, sessionVars(mat, dir))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(e.IO.Out, script)
+	return err
+}
+
+// envScript unsets the conflicting variables the shell has, remembers its
+// own AZURE_CONFIG_DIR, and sets the session's variables.
+func envScript(sh shellenv.Shell, environ []string, set [][2]string) (string, error) {
+	have := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := cutEnv(kv); ok {
+			have[envKey(k)] = v
+		}
+	}
+	var unset []string
+	for _, n := range conflictingEnv {
+		if _, ok := have[envKey(n)]; ok {
+			unset = append(unset, n)
+		}
+	}
+	var vars []shellenv.Var
+	if cur, ok := have[envKey("AZURE_CONFIG_DIR")]; ok && have[envKey(SessionEnv)] == "" {
+		vars = append(vars, shellenv.Var{Name: prevConfigDirEnv, Value: cur})
+	}
+	for _, kv := range set {
+		vars = append(vars, shellenv.Var{Name: kv[0], Value: kv[1]})
+	}
+	return shellenv.Script(sh, vars, unset)
+}
+
+// envUnset prints the lines that undo azkeep env.
+func envUnset(io IO, sh shellenv.Shell, environ []string) error {
+	have := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := cutEnv(kv); ok {
+			have[envKey(k)] = v
+		}
+	}
+	unset := []string{"AZURE_SUBSCRIPTION_ID", "AZURE_TENANT_ID", "ARM_SUBSCRIPTION_ID", "ARM_TENANT_ID", SessionEnv}
+	var set []shellenv.Var
+	if prev, ok := have[envKey(prevConfigDirEnv)]; ok {
+		set = append(set, shellenv.Var{Name: "AZURE_CONFIG_DIR", Value: prev})
+		unset = append(unset, prevConfigDirEnv)
+	} else {
+		unset = append(unset, "AZURE_CONFIG_DIR")
+	}
+	script, err := shellenv.Script(sh, set, unset)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(io.Out, script)
+	return err
+}
+
+func cutEnv(kv string) (string, string, bool) {
+	// Windows keeps per-drive variables named "=C:": skip them.
+	for i := 1; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return "", "", false
 }

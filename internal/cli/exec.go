@@ -1,19 +1,399 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/childproc"
+	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/fileutil"
+	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/miserver"
 )
 
-// STUB: replaced by the owner of this command.
-func newExecCmd(g *Globals) *cobra.Command {
-	return &cobra.Command{
-		Use:    "exec",
-		Short:  "not implemented yet",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("azkeep exec is not implemented yet")
-		},
+// SessionEnv names the variable exec and env set to the session id; its
+// presence means "inside azkeep exec/env" (nesting check).
+const SessionEnv = "AZKEEP_SESSION"
+
+// conflictingEnv are the variables that would make az, Terraform or an SDK
+// use other credentials than the session's: removed from the child's
+// environment (and unset by `azkeep env`).
+var conflictingEnv = []string{
+	"AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+	"AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
+	"AZURE_USERNAME", "AZURE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE",
+	"ARM_CLIENT_ID", "ARM_CLIENT_SECRET", "ARM_CLIENT_CERTIFICATE_PATH",
+	"ARM_CLIENT_CERTIFICATE_PASSWORD", "ARM_CLIENT_CERTIFICATE",
+	"ARM_USE_MSI", "ARM_MSI_ENDPOINT", "ARM_USE_OIDC", "ARM_OIDC_TOKEN",
+	"ARM_OIDC_TOKEN_FILE_PATH", "ARM_OIDC_REQUEST_TOKEN", "ARM_OIDC_REQUEST_URL",
+	"ARM_USE_AKS_WORKLOAD_IDENTITY",
+	"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT",
+	"MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "DEFAULT_IDENTITY_CLIENT_ID",
+}
+
+// sessionEnv are the variables exec and env set (besides AZURE_CONFIG_DIR).
+func sessionVars(m *lifecycle.Materialized, dir string) [][2]string {
+	tenant := m.Session.TenantID
+	if tenant == "" {
+		tenant = m.Integration.TenantID
+	}
+	return [][2]string{
+		{"AZURE_CONFIG_DIR", dir},
+		{"AZURE_SUBSCRIPTION_ID", m.Session.SubscriptionID},
+		{"AZURE_TENANT_ID", tenant},
+		{"ARM_SUBSCRIPTION_ID", m.Session.SubscriptionID},
+		{"ARM_TENANT_ID", tenant},
+		{SessionEnv, m.Session.ID},
 	}
 }
+
+type execOptions struct {
+	Session string
+	Server  bool
+	Nested  bool
+	Command []string
+}
+
+func newExecCmd(g *Globals) *cobra.Command {
+	var opts execOptions
+	cmd := &cobra.Command{
+		Use:   "exec SESSION [--server] [--nested] [--] [COMMAND [ARGS...]]",
+		Short: "Run a command (default $SHELL) with its own Azure session",
+		Long: `Run COMMAND (default: your $SHELL) with a private AZURE_CONFIG_DIR holding
+SESSION alone: its subscription's profile, the account and access tokens, no
+refresh token. az, Terraform and every SDK's AzureCLICredential use it; the
+default session in the target dir is untouched, so several execs on
+different tenants run side by side.
+
+Set in the child: AZURE_CONFIG_DIR, AZURE_SUBSCRIPTION_ID, AZURE_TENANT_ID,
+ARM_SUBSCRIPTION_ID, ARM_TENANT_ID, AZKEEP_SESSION. Removed: variables naming
+other credentials (AZURE_CLIENT_SECRET, ARM_CLIENT_ID, MSI_ENDPOINT, ...).
+
+azkeep renews the access tokens while the child runs, relays SIGINT, SIGTERM,
+SIGHUP, SIGQUIT and SIGWINCH to it, exits with its exit status and removes the
+dir when it ends (a dir left by a killed azkeep is removed by the next exec).
+
+--server also serves the App Service managed-identity protocol on 127.0.0.1
+and sets IDENTITY_ENDPOINT and IDENTITY_HEADER in the child only: SDK code
+using ManagedIdentityCredential or DefaultAzureCredential gets tokens for
+any resource the session can reach.
+
+Inside an exec (AZKEEP_SESSION set) another exec is refused unless --nested.`,
+		Example: `  azkeep exec prod -- az account show
+  azkeep exec --server prod -- go run ./cmd/tool
+  azkeep exec test-sub            # a shell on the test subscription`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Session = args[0]
+			opts.Command = args[1:]
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			if err := checkNesting(opts.Nested, os.Getenv(SessionEnv)); err != nil {
+				return err
+			}
+			d, err := newDeps(g)
+			if err != nil {
+				return err
+			}
+			m, err := d.manager(ctx)
+			if err != nil {
+				return err
+			}
+			return execRun(ctx, newExecEnv(g, m), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.SetInterspersed(false) // everything after SESSION belongs to the command
+	f.BoolVar(&opts.Server, "server", false, "also serve the managed-identity endpoint (IDENTITY_ENDPOINT, IDENTITY_HEADER) to the child")
+	f.BoolVar(&opts.Nested, "nested", false, "allow running inside another azkeep exec or env")
+	return cmd
+}
+
+func checkNesting(nested bool, current string) error {
+	if current == "" || nested {
+		return nil
+	}
+	return &usageError{hint.New(
+		fmt.Errorf("already inside azkeep exec or env for session %s", current),
+		"exit that shell first (or run azkeep env --unset), or pass --nested")}
+}
+
+// execEnv is what execRun needs from the outside; tests pass fakes.
+type execEnv struct {
+	IO      IO
+	Home    string
+	Environ []string
+	Window  time.Duration
+	Now     func() time.Time
+	Debug   bool
+	// Materialize writes the session into dir with fresh access tokens (for
+	// ARM and the integration's resources, plus extra) and no refresh token.
+	Materialize func(ctx context.Context, query, dir string, extra ...string) (*lifecycle.Materialized, error)
+	// Prepare fills a new per-session dir with the target dir's settings.
+	Prepare func(dir string) error
+	// After is the timer (time.After).
+	After func(time.Duration) <-chan time.Time
+}
+
+func newExecEnv(g *Globals, m *lifecycle.Manager) *execEnv {
+	window := m.Window
+	if window <= 0 {
+		window = lifecycle.DefaultWindow
+	}
+	return &execEnv{
+		IO:      g.IO,
+		Home:    g.Home,
+		Environ: os.Environ(),
+		Window:  window,
+		Now:     time.Now,
+		Debug:   g.Debug,
+		Materialize: func(ctx context.Context, query, dir string, extra ...string) (*lifecycle.Materialized, error) {
+			mm := *m
+			if len(extra) > 0 {
+				mm.Engine = extraResources{Engine: m.Engine, extra: extra}
+			}
+			return mm.Materialize(ctx, query, dir)
+		},
+		Prepare: func(dir string) error { return prepareSessionDir(m, dir) },
+		After:   time.After,
+	}
+}
+
+// extraResources asks the engine for more resources than the integration
+// lists: the managed-identity endpoint serves any resource on demand.
+type extraResources struct {
+	engine.Engine
+	extra []string
+}
+
+func (e extraResources) Redeem(ctx context.Context, req engine.Request) (engine.Result, error) {
+	req.Resources = append(append([]string(nil), req.Resources...), e.extra...)
+	return e.Engine.Redeem(ctx, req)
+}
+
+// prepareSessionDir copies the target dir's settings into a new per-session
+// dir as a private login dir gets them (config and clouds.config, so az uses
+// the same cloud, telemetry and defaults), plus versionCheck.json so az does
+// not look for a newer version from every fresh dir.
+func prepareSessionDir(m *lifecycle.Manager, dir string) error {
+	target := m.TargetDir
+	if err := m.Files.LoginDirConfig(dir, target); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(filepath.Join(target, "versionCheck.json"))
+	if err == nil {
+		return fileutil.WriteAtomic(filepath.Join(dir, "versionCheck.json"), data, fileutil.FilePerm)
+	}
+	return nil
+}
+
+// execBase is where exec's per-session dirs live.
+func execBase(home string) string { return filepath.Join(home, "exec") }
+
+// execRun is `azkeep exec`.
+func execRun(ctx context.Context, e *execEnv, opts execOptions) (err error) {
+	base := execBase(e.Home)
+	// A dir left by an azkeep killed with SIGKILL goes now.
+	if removed, err := childproc.Sweep(base); err != nil {
+		fmt.Fprintf(e.IO.Err, "azkeep: warning: removing stale per-session dirs: %v\n", err)
+	} else if e.Debug && len(removed) > 0 {
+		fmt.Fprintf(e.IO.Err, "azkeep: debug: removed %d stale per-session dir(s)\n", len(removed))
+	}
+	d, err := childproc.NewDir(base, "s")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := d.Remove(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove per-session dir %s: %w", d.Path, rerr))
+		}
+	}()
+	if err := e.Prepare(d.Path); err != nil {
+		return fmt.Errorf("prepare per-session dir: %w", err)
+	}
+	mat, err := e.Materialize(ctx, opts.Session, d.Path)
+	if err != nil {
+		return err
+	}
+
+	env := childEnv(e.Environ, sessionVars(mat, d.Path))
+	if opts.Server {
+		srv, err := miserver.Start(miTokenSource(e, opts.Session, d.Path, mat), miserver.Options{Logf: debugf(e)})
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		env = append(env, srv.Env()...)
+	}
+
+	fresh, stop := context.WithCancel(ctx)
+	defer stop()
+	go keepFresh(fresh, e, mat.ExpiresAt, func(ctx context.Context) (time.Time, error) {
+		m, err := e.Materialize(ctx, opts.Session, d.Path)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return m.ExpiresAt, nil
+	})
+
+	cmd, err := childCommand(opts.Command, env)
+	if err != nil {
+		return err
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.IO.In, e.IO.Out, e.IO.Err
+	return childproc.Run(cmd, d.SetChild)
+}
+
+func debugf(e *execEnv) func(string, ...any) {
+	if !e.Debug {
+		return nil
+	}
+	return func(f string, a ...any) { fmt.Fprintf(e.IO.Err, "azkeep: debug: "+f+"\n", a...) }
+}
+
+// childEnv is environ without the conflicting and session variables, then
+// the session's.
+func childEnv(environ []string, set [][2]string) []string {
+	drop := map[string]bool{}
+	for _, n := range conflictingEnv {
+		drop[envKey(n)] = true
+	}
+	for _, kv := range set {
+		drop[envKey(kv[0])] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !drop[envKey(name)] {
+			out = append(out, kv)
+		}
+	}
+	for _, kv := range set {
+		out = append(out, kv[0]+"="+kv[1])
+	}
+	return out
+}
+
+// envKey folds case on Windows, where variable names are case-insensitive.
+func envKey(name string) string {
+	if runtime.GOOS == "windows" {
+		return strings.ToUpper(name)
+	}
+	return name
+}
+
+// childCommand builds the child: argv, or the user's shell.
+func childCommand(argv []string, env []string) (*exec.Cmd, error) {
+	if len(argv) == 0 {
+		sh := os.Getenv("SHELL")
+		if runtime.GOOS == "windows" {
+			if sh = os.Getenv("COMSPEC"); sh == "" {
+				sh = "cmd.exe"
+			}
+		}
+		if sh == "" {
+			sh = "/bin/sh"
+		}
+		argv = []string{sh}
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return nil, hint.New(fmt.Errorf("cannot run %s: %w", argv[0], err), "check the command name and PATH")
+	}
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	cmd.Env = env
+	return cmd, nil
+}
+
+// keepFresh renews the per-session dir at expiry − window while the child
+// runs (the seed's rotation, for this dir), retrying a failure with back-off
+// from 15 s to 5 min. It stops when ctx ends.
+func keepFresh(ctx context.Context, e *execEnv, expires time.Time, refresh func(context.Context) (time.Time, error)) {
+	for {
+		wait := expires.Add(-e.Window).Sub(e.Now())
+		if wait < 0 {
+			wait = 0
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.After(wait):
+		}
+		backoff := 15 * time.Second
+		for {
+			exp, err := refresh(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				expires = exp
+				if e.Debug {
+					fmt.Fprintf(e.IO.Err, "azkeep: debug: renewed the per-session dir, token expires %s\n", exp.UTC().Format(time.RFC3339))
+				}
+				break
+			}
+			fmt.Fprintf(e.IO.Err, "azkeep: warning: renewing the session's access token failed (retry in %s): %s\n", backoff, firstLower(err.Error()))
+			select {
+			case <-ctx.Done():
+				return
+			case <-e.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Minute)
+		}
+	}
+}
+
+// miTokenSource serves the managed-identity endpoint from the session:
+// each new resource is redeemed through the lifecycle (Materialize with the
+// resource added: refresh token from the vault, rotated one stored back,
+// none left on disk) into the exec's own per-session dir, and the token is
+// read from its cache.
+func miTokenSource(e *execEnv, query, dir string, first *lifecycle.Materialized) miserver.TokenSource {
+	tenant := first.Session.TenantID
+	if tenant == "" {
+		tenant = first.Integration.TenantID
+	}
+	home := first.Integration.HomeAccountID
+	return func(ctx context.Context, resource string) (string, time.Time, error) {
+		// Twice at most: a renewal of the dir between our redeem and our
+		// read replaces the cache's access tokens.
+		for try := 0; ; try++ {
+			if _, err := e.Materialize(ctx, query, dir, resource); err != nil {
+				return "", time.Time{}, err
+			}
+			cache, err := azconfig.LoadTokenCache(dir)
+			if err != nil {
+				return "", time.Time{}, err
+			}
+			at, ok := cache.AccessTokenFor(home, tenant, scopeOf(resource))
+			if !ok {
+				if try == 0 {
+					continue
+				}
+				return "", time.Time{}, fmt.Errorf("no access token for %s after redeeming", resource)
+			}
+			exp, err := at.ExpiresAt()
+			if err != nil {
+				return "", time.Time{}, err
+			}
+			return at.Secret, exp, nil
+		}
+	}
+}
+
+// scopeOf is the .default scope of a resource, as az and MSAL build it.
+func scopeOf(resource string) string { return resource + "/.default" }

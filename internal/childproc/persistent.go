@@ -1,0 +1,114 @@
+package childproc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/fileutil"
+)
+
+// Persistent per-session dirs are the ones `azkeep env SESSION` points a
+// shell at: $AZKEEP_HOME/env/<session-id>. They outlive azkeep; the agent
+// (and every `azkeep env`) keeps them fresh through RefreshPersistent.
+
+// MarkerFile records, in a persistent dir, which session it holds and when
+// its ARM access token expires. Not a secret.
+const MarkerFile = "azkeep.session"
+
+// Marker is the content of MarkerFile.
+type Marker struct {
+	SessionID string    `json:"session_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Persistent is one persistent per-session dir.
+type Persistent struct {
+	Dir string
+	Marker
+}
+
+// PersistentBase is where the persistent dirs of an azkeep home live.
+func PersistentBase(home string) string { return filepath.Join(home, "env") }
+
+// PersistentDir is the persistent dir of one session.
+func PersistentDir(home, sessionID string) string {
+	return filepath.Join(PersistentBase(home), sessionID)
+}
+
+// WriteMarker records m in dir (atomic, 0600).
+func WriteMarker(dir string, m Marker) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return fileutil.WriteAtomic(filepath.Join(dir, MarkerFile), data, fileutil.FilePerm)
+}
+
+// ListPersistent returns the persistent dirs under home that carry a marker.
+func ListPersistent(home string) ([]Persistent, error) {
+	base := PersistentBase(home)
+	entries, err := os.ReadDir(base)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Persistent
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(base, e.Name())
+		data, err := os.ReadFile(filepath.Join(dir, MarkerFile))
+		if err != nil {
+			continue
+		}
+		var m Marker
+		if json.Unmarshal(data, &m) != nil || m.SessionID == "" {
+			continue
+		}
+		out = append(out, Persistent{Dir: dir, Marker: m})
+	}
+	return out, nil
+}
+
+// MaterializeFunc writes session query into dir with a fresh access token
+// and returns its expiry (lifecycle.Manager.Materialize, adapted).
+type MaterializeFunc func(ctx context.Context, query, dir string) (time.Time, error)
+
+// RefreshPersistent re-materialises every persistent dir whose token
+// expires within window of now, and returns the earliest expiry left (zero
+// when there is no dir), so a caller's timer knows when to come back. One
+// failing dir does not stop the others; the errors are joined.
+func RefreshPersistent(ctx context.Context, home string, window time.Duration, now time.Time, materialize MaterializeFunc) (time.Time, error) {
+	dirs, err := ListPersistent(home)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var next time.Time
+	var errs []error
+	for _, p := range dirs {
+		exp := p.ExpiresAt
+		if !exp.After(now.Add(window)) {
+			e, err := materialize(ctx, p.SessionID, p.Dir)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("refresh %s: %w", p.Dir, err))
+			} else {
+				exp = e
+				if err := WriteMarker(p.Dir, Marker{SessionID: p.SessionID, ExpiresAt: e}); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		if next.IsZero() || exp.Before(next) {
+			next = exp
+		}
+	}
+	return next, errors.Join(errs...)
+}
