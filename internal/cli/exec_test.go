@@ -137,7 +137,9 @@ func TestExecSweepsStaleDirs(t *testing.T) {
 	}
 }
 
-func itoa(n int) string { return strings.TrimPrefix((&hint.ExitError{Code: n}).Error(), "exit status ") }
+func itoa(n int) string {
+	return strings.TrimPrefix((&hint.ExitError{Code: n}).Error(), "exit status ")
+}
 
 func TestNesting(t *testing.T) {
 	if err := checkNesting(false, ""); err != nil {
