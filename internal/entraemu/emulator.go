@@ -128,6 +128,7 @@ type Emulator struct {
 	faults  []*Fault
 	latency time.Duration
 	log     []Request
+	dials   []string // every address the emulator tried to dial
 	rnd     *idSource
 
 	closeOnce sync.Once
@@ -166,7 +167,12 @@ func Start(cfg Config) (*Emulator, error) {
 	}
 
 	e := &Emulator{cfg: cfg, rnd: newIDSource(cfg.Seed)}
-	e.dial = dialLoopback
+	e.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		e.mu.Lock()
+		e.dials = append(e.dials, addr)
+		e.mu.Unlock()
+		return dialLoopback(ctx, network, addr)
+	}
 	e.state.init()
 	if e.ca, err = newAuthority(); err != nil {
 		return nil, err
@@ -268,6 +274,15 @@ func (e *Emulator) Client() *http.Client {
 		},
 		Timeout: 60 * time.Second,
 	}
+}
+
+// Dials returns every address the emulator has tried to open a connection
+// to (loopback tunnels only; anything else is refused before dialling).
+// Tests assert that it holds loopback addresses alone.
+func (e *Emulator) Dials() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.dials...)
 }
 
 // Tenants returns a copy of the tenants, users and subscriptions.
