@@ -188,7 +188,7 @@ func Login(ctx context.Context, opts LoginOptions) (LoginResult, error) {
 	if cloudName == "" {
 		cloudName = engine.AzureCloud.Name
 	}
-	if err := writeLoginProfile(opts.ConfigDir, cloudName, opts.Tenant, res.Username, subs); err != nil {
+	if err := writeLoginProfile(ctx, opts.ConfigDir, cloudName, opts.Tenant, res.Username, subs); err != nil {
 		return LoginResult{}, err
 	}
 	return res, nil

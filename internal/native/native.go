@@ -240,5 +240,5 @@ func (e *Engine) Logout(ctx context.Context, configDir string) error {
 	if err := removeCacheFiles(configDir); err != nil {
 		return err
 	}
-	return clearProfile(configDir)
+	return clearProfile(ctx, configDir)
 }

@@ -290,17 +290,3 @@ func TestLogoutRemovesWhatAzLogoutRemoves(t *testing.T) {
 		t.Errorf("profile = %q", got)
 	}
 }
-
-func TestPyString(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain":       `"plain"`,
-		"Zoë \"q\"":   `"Zo\u00eb \"q\""`,
-		"a\\b\n":      `"a\\b\n"`,
-		"😀":           `"\ud83d\ude00"`,
-		"<&>\x7f\x01": "\"<&>\x7f\\u0001\"",
-	} {
-		if got := pyString(in); got != want {
-			t.Errorf("pyString(%q) = %s, want %s", in, got, want)
-		}
-	}
-}

@@ -1,0 +1,226 @@
+package native_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/entraemu"
+	"github.com/azkeep/azkeep/internal/native"
+	"github.com/azkeep/azkeep/internal/testbed"
+)
+
+var prefetch = []string{"https://vault.azure.net", "https://graph.microsoft.com"}
+
+// nativeLogin signs in natively (no az) into a fresh config dir.
+func nativeLogin(t *testing.T, emu *entraemu.Emulator) (string, native.LoginResult) {
+	t.Helper()
+	dir := testbed.NewConfigDir(t)
+	ten := emu.Tenants()[0]
+	res, err := native.Login(context.Background(), native.LoginOptions{
+		ConfigDir: dir, Tenant: ten.ID, Client: emu.Client(), MaxInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, res
+}
+
+func tokenPosts(emu *entraemu.Emulator) []entraemu.Request {
+	var out []entraemu.Request
+	for _, r := range emu.Requests() {
+		if strings.HasSuffix(r.Path, "/oauth2/v2.0/token") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Native is a drop-in: after a native redemption (refresh token then
+// stripped, as the lifecycle does), the real az serves ARM and every
+// prefetched resource from the cache with no token request, az account show
+// works, and a native logout leaves az logged out.
+func TestRealAZServesNativeTokensFromCache(t *testing.T) {
+	testbed.RequireAZ(t)
+	emu := testbed.Emulator(t, entraemu.Config{StrictRefresh: true, SubscriptionsPerTenant: 2})
+	dir, login := nativeLogin(t, emu)
+	ten := emu.Tenants()[0]
+	if login.TenantID != ten.ID || login.Username != ten.Users[0].Username || login.Subscriptions != 2 {
+		t.Fatalf("login result %+v", login)
+	}
+	// Warm az's discovery cache once, as any az command in a real config
+	// dir has done before (a fresh dir makes az fetch discovery).
+	testbed.MustAZ(t, emu, dir, "account", "get-access-token", "--output", "json")
+
+	eng := &native.Engine{Client: emu.Client()}
+	res, err := eng.Redeem(context.Background(), engine.Request{
+		ConfigDir: dir, Cloud: engine.AzureCloud, TenantID: ten.ID,
+		SubscriptionID: ten.Subscriptions[0].ID, HomeAccountID: login.HomeAccountID, Resources: prefetch,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(res.ExpiresOn); d < 50*time.Minute || d > time.Hour+time.Minute {
+		t.Errorf("ExpiresOn in %v", d)
+	}
+	// seed, start step 8: the lifecycle strips the refresh token.
+	if err := azconfig.UpdateTokenCache(context.Background(), dir, func(c *azconfig.TokenCache) error {
+		c.RemoveRefreshTokens("")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	emu.ResetRequests()
+	var got struct {
+		AccessToken  string `json:"accessToken"`
+		Subscription string `json:"subscription"`
+		Tenant       string `json:"tenant"`
+	}
+	out := testbed.MustAZ(t, emu, dir, "account", "get-access-token", "--subscription", ten.Subscriptions[0].ID, "--output", "json")
+	if err := json.Unmarshal([]byte(out.Stdout), &got); err != nil || got.Tenant != ten.ID || got.AccessToken == "" {
+		t.Fatalf("get-access-token: %v %+v", err, got)
+	}
+	if it, ok := emu.Issued(got.AccessToken); !ok || it.Audience == "" {
+		t.Errorf("az served a token the emulator did not issue")
+	}
+	for _, r := range prefetch {
+		testbed.MustAZ(t, emu, dir, "account", "get-access-token", "--resource", r, "--output", "json")
+	}
+	show := testbed.MustAZ(t, emu, dir, "account", "show", "--output", "json")
+	if !strings.Contains(show.Stdout, ten.Subscriptions[0].ID) {
+		t.Errorf("az account show: %s", show.Stdout)
+	}
+	if posts := tokenPosts(emu); len(posts) != 0 {
+		t.Errorf("az made %d token requests; want 0: %v", len(posts), posts)
+	}
+
+	if err := eng.Logout(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	r := testbed.AZ(context.Background(), emu, dir, "account", "get-access-token", "--output", "json")
+	if r.OK() || !strings.Contains(r.Stderr, "az login") {
+		t.Errorf("after native logout az still answers: %s", r)
+	}
+	r = testbed.AZ(context.Background(), emu, dir, "account", "show", "--output", "json")
+	if r.OK() {
+		t.Errorf("after native logout az account show works: %s", r)
+	}
+}
+
+// The entries native writes are the entries az writes for the same answer:
+// same keys, same members in the same order, same target. az redeems in one
+// dir, native in another, both signed in as the same user.
+func TestNativeEntriesMatchAzEntries(t *testing.T) {
+	testbed.RequireAZ(t)
+	emu := testbed.Emulator(t, entraemu.Config{StrictRefresh: true})
+	ten := emu.Tenants()[0]
+	azDir, login := nativeLogin(t, emu)
+	natDir, _ := nativeLogin(t, emu)
+	for _, dir := range []string{azDir, natDir} {
+		if err := azconfig.UpdateTokenCache(context.Background(), dir, func(c *azconfig.TokenCache) error {
+			c.RemoveAccessTokens("")
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// az redeems the refresh token for the vault resource...
+	testbed.MustAZ(t, emu, azDir, "account", "get-access-token", "--resource", "https://vault.azure.net", "--output", "json")
+	// ...and native does the same.
+	if _, err := (&native.Engine{Client: emu.Client()}).Redeem(context.Background(), engine.Request{
+		ConfigDir: natDir, Cloud: engine.AzureCloud, TenantID: ten.ID, HomeAccountID: login.HomeAccountID,
+		Resources: []string{"https://vault.azure.net"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	azC := rawCache(t, azDir)
+	natC := rawCache(t, natDir)
+	for _, sec := range []string{"AccessToken", "RefreshToken", "IdToken", "Account", "AppMetadata"} {
+		for key, azEntry := range azC[sec] {
+			natEntry, ok := natC[sec][key]
+			if !ok {
+				t.Errorf("%s %q: az wrote it, native did not (native has %v)", sec, key, keys(natC[sec]))
+				continue
+			}
+			if a, n := memberNames(t, azEntry), memberNames(t, natEntry); !slices.Equal(a, n) {
+				t.Errorf("%s %q: az members %v, native %v", sec, key, a, n)
+			}
+			for _, m := range []string{"target", "realm", "environment", "home_account_id", "client_id", "token_type", "credential_type", "username", "local_account_id"} {
+				if a, n := member(t, azEntry, m), member(t, natEntry, m); a != n {
+					t.Errorf("%s %q: %s az=%q native=%q", sec, key, m, a, n)
+				}
+			}
+		}
+	}
+}
+
+func rawCache(t *testing.T, dir string) map[string]map[string]json.RawMessage {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, azconfig.TokenCacheJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func keys(m map[string]json.RawMessage) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// memberNames returns an object's member names in order.
+func memberNames(t *testing.T, raw json.RawMessage) []string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	var names []string
+	depth := 0
+	expectKey := false
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			if v == '{' || v == '[' {
+				depth++
+			} else {
+				depth--
+			}
+			expectKey = depth == 1 && v == '{'
+			continue
+		case string:
+			if depth == 1 && expectKey {
+				names = append(names, v)
+				expectKey = false
+				continue
+			}
+		}
+		if depth == 1 {
+			expectKey = true
+		}
+	}
+	return names
+}
+
+func member(t *testing.T, raw json.RawMessage, name string) string {
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	s, _ := m[name].(string)
+	return s
+}
