@@ -24,10 +24,10 @@ func updateCache(dir string, fn func(*azconfig.TokenCache) error) error {
 	return azconfig.UpdateTokenCache(ctx, dir, fn)
 }
 
-// removeCacheFiles deletes what identity.logout_all_users and
-// logout_all_service_principal delete in azure-cli 2.45.
-func removeCacheFiles(dir string) error {
-	for _, name := range []string{azconfig.TokenCacheJSON, azconfig.TokenCacheBin, "service_principal_entries.json", "service_principal_entries.bin"} {
+// removeServicePrincipals deletes what logout_all_service_principal
+// deletes in azure-cli 2.45 (the file holds client secrets in plain text).
+func removeServicePrincipals(dir string) error {
+	for _, name := range []string{"service_principal_entries.json", "service_principal_entries.bin"} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}

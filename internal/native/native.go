@@ -225,11 +225,11 @@ func dedupe(resources []string, arm string) []string {
 
 // Logout removes every account and token from configDir as `az logout`
 // does, without az: MSAL's remove_account for each account (refresh,
-// access and id tokens and the account entries; AppMetadata stays), then
-// the profile's subscriptions are emptied (other members, e.g.
-// installationId, stay). azure-cli 2.45 then also deletes the token cache
-// file and service_principal_entries.json (identity.logout_all_users and
-// logout_all_service_principal); so does Logout.
+// access and id tokens and the account entries; the sections stay, empty,
+// and AppMetadata stays), then the profile's subscriptions are emptied
+// (installationId stays), and service_principal_entries.json is deleted
+// (logout_all_service_principal). Observed with az 2.45: the token cache
+// file remains with its emptied sections.
 func (e *Engine) Logout(ctx context.Context, configDir string) error {
 	if err := updateCache(configDir, func(c *azconfig.TokenCache) error {
 		c.RemoveAll()
@@ -237,7 +237,7 @@ func (e *Engine) Logout(ctx context.Context, configDir string) error {
 	}); err != nil {
 		return err
 	}
-	if err := removeCacheFiles(configDir); err != nil {
+	if err := removeServicePrincipals(configDir); err != nil {
 		return err
 	}
 	return clearProfile(ctx, configDir)

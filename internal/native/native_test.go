@@ -280,10 +280,15 @@ func TestLogoutRemovesWhatAzLogoutRemoves(t *testing.T) {
 	if err := (&Engine{}).Logout(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{azconfig.TokenCacheJSON, "service_principal_entries.json"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s still exists", name)
-		}
+	if _, err := os.Stat(filepath.Join(dir, "service_principal_entries.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Error("service_principal_entries.json still exists")
+	}
+	c, err := azconfig.LoadTokenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.AccessTokens.Len() + c.RefreshTokens.Len() + c.IDTokens.Len() + c.Accounts.Len(); n != 0 {
+		t.Errorf("%d token entries left", n)
 	}
 	got, _ := os.ReadFile(profile)
 	if string(got) != "\ufeff{\"subscriptions\": [], \"installationId\": \"i-1\"}" {

@@ -143,6 +143,9 @@ func TestNativeEntriesMatchAzEntries(t *testing.T) {
 	}
 	azC := rawCache(t, azDir)
 	natC := rawCache(t, natDir)
+	if len(azC["AccessToken"]) != 1 || len(azC["RefreshToken"]) != 1 {
+		t.Fatalf("az wrote %d access and %d refresh tokens", len(azC["AccessToken"]), len(azC["RefreshToken"]))
+	}
 	for _, sec := range []string{"AccessToken", "RefreshToken", "IdToken", "Account", "AppMetadata"} {
 		for key, azEntry := range azC[sec] {
 			natEntry, ok := natC[sec][key]
@@ -158,6 +161,25 @@ func TestNativeEntriesMatchAzEntries(t *testing.T) {
 					t.Errorf("%s %q: %s az=%q native=%q", sec, key, m, a, n)
 				}
 			}
+		}
+	}
+}
+
+// Native logout leaves the files az logout leaves, byte for byte.
+func TestNativeLogoutLeavesWhatAzLogoutLeaves(t *testing.T) {
+	testbed.RequireAZ(t)
+	emu := testbed.Emulator(t, entraemu.Config{})
+	azDir, _ := nativeLogin(t, emu)
+	natDir, _ := nativeLogin(t, emu)
+	testbed.MustAZ(t, emu, azDir, "logout")
+	if err := (&native.Engine{}).Logout(context.Background(), natDir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{azconfig.TokenCacheJSON, azconfig.ProfileFile} {
+		a, err1 := os.ReadFile(filepath.Join(azDir, name))
+		n, err2 := os.ReadFile(filepath.Join(natDir, name))
+		if err1 != nil || err2 != nil || string(a) != string(n) {
+			t.Errorf("%s: az left %q (%v), native %q (%v)", name, a, err1, n, err2)
 		}
 	}
 }
