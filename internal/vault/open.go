@@ -1,7 +1,13 @@
 package vault
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/azkeep/azkeep/internal/hint"
@@ -9,22 +15,144 @@ import (
 
 // Options configure a backend.
 type Options struct {
-	// Home is azkeep's state dir; the file backend and sealed large
-	// secrets live below it.
+	// Home is azkeep's state dir; the index, the file backend and sealed
+	// large secrets live below it, in <Home>/vault/<backend>/.
 	Home string
-	// Passphrase returns the file backend's passphrase (from
-	// $AZKEEP_VAULT_PASSPHRASE or a prompt).
+	// Passphrase returns the file backend's passphrase (a prompt). When nil,
+	// the file backend reads $AZKEEP_VAULT_PASSPHRASE. It is called at most
+	// once per Store, on first use.
 	Passphrase func() ([]byte, error)
-	// Timeout bounds every backend call (0: the default, a few seconds).
+	// Timeout bounds every backend call (0: DefaultTimeout).
 	Timeout time.Duration
+	// Service names azkeep's items in the OS vaults and its folder in pass
+	// (default "azkeep"). Tests use a throwaway one.
+	Service string
+	// Env is extra NAME=value environment for the pass and gpg commands
+	// (PASSWORD_STORE_DIR, GNUPGHOME), on top of the process environment.
+	Env []string
+	// ScryptWorkFactor is the file backend's scrypt cost for new files
+	// (0: DefaultScryptWorkFactor). Tests lower it.
+	ScryptWorkFactor int
 }
 
-// Open returns the backend called name ("" picks the OS default).
-// STUB: the vault issue replaces this with the real backends.
+// Backend names accepted by Open.
+const (
+	SecretService = "secret-service"
+	Keychain      = "keychain"
+	Wincred       = "wincred"
+	Pass          = "pass"
+	File          = "file"
+	MemoryBackend = "memory"
+)
+
+// Backends lists the names Open accepts, in the order the docs give them.
+func Backends() []string {
+	return []string{SecretService, Keychain, Wincred, Pass, File, MemoryBackend}
+}
+
+// Default is the OS vault's backend name: the Secret Service on Linux and
+// the BSDs, the Keychain on macOS, the Credential Manager on Windows.
+func Default() string {
+	switch runtime.GOOS {
+	case "darwin":
+		return Keychain
+	case "windows":
+		return Wincred
+	}
+	return SecretService
+}
+
+const defaultService = "azkeep"
+
+// Open returns the backend called name ("" picks Default()). It does not
+// contact the OS vault yet, except for pass, whose GPG key is checked at
+// once; a missing D-Bus session is reported here, at once.
 func Open(name string, opts Options) (Store, error) {
-	switch name {
-	case "memory":
+	if name == "" {
+		name = Default()
+	}
+	if name == MemoryBackend {
 		return NewMemory(), nil
 	}
+	service := opts.Service
+	if service == "" {
+		service = defaultService
+	}
+	if err := checkKey(service); err != nil || strings.Contains(service, "/") {
+		return nil, hint.New(fmt.Errorf("vault: invalid service name %q", service), "use a plain name such as azkeep")
+	}
+	if !isBackend(name) {
+		return nil, hint.New(fmt.Errorf("unknown vault backend %q", name), "use --vault secret-service, keychain, wincred, pass or file")
+	}
+	if opts.Home == "" {
+		return nil, hint.New(fmt.Errorf("%s vault: no azkeep home directory given", name), "set AZKEEP_HOME or pass --home")
+	}
+	dir := filepath.Join(opts.Home, "vault", name)
+	if service != defaultService {
+		dir = filepath.Join(opts.Home, "vault", name+"-"+service)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	switch name {
+	case SecretService:
+		if !sessionBusAvailable() {
+			return nil, backendError(name, "open", "", errNoSession)
+		}
+		kv := &secretServiceKV{service: service}
+		return newStore(name, &keyringBackend{name: name, kv: kv, limit: int(^uint(0) >> 1), dir: dir}, dir, timeout), nil
+	case Keychain, Wincred:
+		want := map[string]string{Keychain: "darwin", Wincred: "windows"}[name]
+		if runtime.GOOS != want {
+			return nil, hint.New(fmt.Errorf("%s vault: %w: only available on %s", name, ErrUnavailable, map[string]string{"darwin": "macOS", "windows": "Windows"}[want]),
+				"use --vault "+Default()+" here, or pass or file")
+		}
+		limit := keychainLimit
+		if name == Wincred {
+			limit = wincredLimit
+		}
+		kv := &goKeyringKV{backend: name, service: service}
+		return newStore(name, &keyringBackend{name: name, kv: kv, limit: limit, dir: dir}, dir, timeout), nil
+	case Pass:
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		p, err := openPass(ctx, opts, service)
+		if err != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				err = ErrTimeout
+			}
+			return nil, backendError(name, "open", "", err)
+		}
+		return newStore(name, p, dir, timeout), nil
+	case File:
+		pf := opts.Passphrase
+		if pf == nil {
+			pf = passphraseFromEnv
+		}
+		wf := opts.ScryptWorkFactor
+		if wf <= 0 {
+			wf = DefaultScryptWorkFactor
+		}
+		fb := &fileBackend{dir: filepath.Join(dir, "items"), passphrase: pf, workFactor: wf}
+		return newStore(name, fb, dir, timeout), nil
+	}
 	return nil, hint.New(fmt.Errorf("unknown vault backend %q", name), "use --vault secret-service, keychain, wincred, pass or file")
+}
+
+func isBackend(name string) bool {
+	for _, b := range Backends() {
+		if b == name {
+			return true
+		}
+	}
+	return false
+}
+
+func passphraseFromEnv() ([]byte, error) {
+	if p := os.Getenv(PassphraseEnv); p != "" {
+		return []byte(p), nil
+	}
+	return nil, hint.New(errors.New("the file vault needs a passphrase and none was given"),
+		"set "+PassphraseEnv+", or run azkeep in a terminal to be asked for it")
 }

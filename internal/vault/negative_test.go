@@ -1,0 +1,309 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/hint"
+)
+
+// probeResult is what a "probe" child reports about one Open + Get.
+type probeResult struct {
+	Err         string `json:"err"`
+	Hint        string `json:"hint"`
+	Unavailable bool   `json:"unavailable"`
+	Locked      bool   `json:"locked"`
+	Timeout     bool   `json:"timeout"`
+	NotFound    bool   `json:"not_found"`
+	Elapsed     string `json:"elapsed"`
+}
+
+func childProbe(spec childSpec) int {
+	start := time.Now()
+	var err error
+	s, err := spec.open()
+	if err == nil {
+		_, err = s.Get(context.Background(), "probe/refresh-token")
+	}
+	r := probeResult{Elapsed: time.Since(start).String()}
+	if err != nil {
+		r.Err, r.Hint = err.Error(), hint.Of(err)
+		r.Unavailable = errors.Is(err, ErrUnavailable)
+		r.Locked = errors.Is(err, ErrLocked)
+		r.Timeout = errors.Is(err, ErrTimeout)
+		r.NotFound = errors.Is(err, ErrNotFound)
+	}
+	json.NewEncoder(os.Stdout).Encode(r)
+	return 0
+}
+
+func probe(t *testing.T, spec childSpec, env ...string) probeResult {
+	t.Helper()
+	spec.Mode = "probe"
+	out, err := runChild(t, spec, env...)
+	if err != nil {
+		t.Fatalf("probe child: %v\n%s", err, out)
+	}
+	var r probeResult
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatalf("probe output: %v\n%s", err, out)
+	}
+	return r
+}
+
+// No D-Bus session at all: Open fails at once, names the Secret Service and
+// never autolaunches a bus. Run in a child with the variable removed: godbus
+// keeps one connection per process.
+func TestNoDBusSession(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the Secret Service backend's session check is Linux's")
+	}
+	if _, err := os.Stat(fmt.Sprintf("/run/user/%d/bus", os.Getuid())); err == nil {
+		t.Skip("a systemd user bus exists at /run/user/UID/bus; godbus would find it")
+	}
+	r := probe(t, childSpec{Backend: SecretService, Home: t.TempDir(), Service: "azkeep-test"}, "DBUS_SESSION_BUS_ADDRESS=")
+	if !r.Unavailable || !strings.Contains(r.Err, "Secret Service") || !strings.Contains(r.Err, "no D-Bus session") {
+		t.Errorf("error = %q (unavailable=%v), want ErrUnavailable naming the Secret Service", r.Err, r.Unavailable)
+	}
+	if !strings.Contains(r.Hint, "--vault") {
+		t.Errorf("hint = %q, want the fix", r.Hint)
+	}
+}
+
+// A bus socket that accepts and never answers would block godbus forever:
+// the call returns ErrTimeout within the bound.
+func TestSilentBusTimesOut(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("unix sockets")
+	}
+	dir, err := os.MkdirTemp("", "bus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "s")
+	l, err := listenUnix(sock)
+	if err != nil {
+		t.Skip("cannot listen on a unix socket:", err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	r := probe(t, childSpec{Backend: SecretService, Home: t.TempDir(), Service: "azkeep-test", Timeout: "500ms"},
+		"DBUS_SESSION_BUS_ADDRESS=unix:path="+sock)
+	if !r.Timeout || !strings.Contains(r.Err, "secret-service") {
+		t.Errorf("error = %q, want ErrTimeout naming secret-service", r.Err)
+	}
+	if r.Hint == "" {
+		t.Errorf("no hint on a timeout")
+	}
+}
+
+// snapshot hashes every file under dir, to prove an error left them alone.
+func snapshot(t *testing.T, dir string) map[string][32]byte {
+	t.Helper()
+	out := map[string][32]byte{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && filepath.Base(p) != "lock" {
+			b, _ := os.ReadFile(p)
+			out[p] = sha256.Sum256(b)
+		}
+		return nil
+	})
+	return out
+}
+
+func sameFiles(t *testing.T, before, after map[string][32]byte) {
+	t.Helper()
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Errorf("files changed after a refused call:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+func TestFileWrongPassphrase(t *testing.T) {
+	home := t.TempDir()
+	good, _ := openSpec(t, childSpec{Backend: File, Home: home, Pass: testPass})
+	mustSet(t, good, "contoso/refresh-token", []byte("rt-secret"))
+	before := snapshot(t, home)
+
+	bad, err := childSpec{Backend: File, Home: home, Pass: "wrong"}.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err = bad.Get(ctx, "contoso/refresh-token")
+	if !errors.Is(err, ErrWrongPassphrase) || hint.Of(err) == "" || !strings.Contains(err.Error(), "file vault") {
+		t.Errorf("Get with a wrong passphrase = %v (hint %q)", err, hint.Of(err))
+	}
+	if err := bad.Set(ctx, "contoso/refresh-token", []byte("x")); !errors.Is(err, ErrWrongPassphrase) {
+		t.Errorf("Set into an existing file with a wrong passphrase = %v", err)
+	}
+	// A new integration file would mix two passphrases in one vault.
+	if err := bad.Set(ctx, "fabrikam/refresh-token", []byte("x")); !errors.Is(err, ErrWrongPassphrase) {
+		t.Errorf("Set of a new integration with a wrong passphrase = %v", err)
+	}
+	if err := bad.Delete(ctx, "contoso/refresh-token"); !errors.Is(err, ErrWrongPassphrase) {
+		t.Errorf("Delete with a wrong passphrase = %v", err)
+	}
+	sameFiles(t, before, snapshot(t, home))
+	if got := mustGet(t, good, "contoso/refresh-token"); string(got) != "rt-secret" {
+		t.Errorf("good passphrase reads %q", got)
+	}
+}
+
+func TestFileNoPassphrase(t *testing.T) {
+	t.Setenv(PassphraseEnv, "")
+	s, err := Open(File, Options{Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Set(context.Background(), "a/b", []byte("x"))
+	if err == nil || !strings.Contains(hint.Of(err), PassphraseEnv) {
+		t.Errorf("Set without a passphrase = %v (hint %q)", err, hint.Of(err))
+	}
+}
+
+func TestFilePassphraseFromEnv(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv(PassphraseEnv, "from-env")
+	s, err := Open(File, Options{Home: home, ScryptWorkFactor: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, s, "a/b", []byte("x"))
+	t.Setenv(PassphraseEnv, "other")
+	s2, _ := Open(File, Options{Home: home})
+	if _, err := s2.Get(context.Background(), "a/b"); !errors.Is(err, ErrWrongPassphrase) {
+		t.Errorf("Get with another env passphrase = %v", err)
+	}
+}
+
+func TestFileCorrupted(t *testing.T) {
+	home := t.TempDir()
+	s, spec := openSpec(t, childSpec{Backend: File, Home: home, Pass: testPass})
+	mustSet(t, s, "contoso/refresh-token", []byte("rt-secret"))
+	mustSet(t, s, "contoso/profile", randBytes(5000))
+	files, _ := filepath.Glob(filepath.Join(storeDir(spec), "items", "contoso.age"))
+	if len(files) != 1 {
+		t.Fatalf("integration file not found: %v", files)
+	}
+	for name, damage := range map[string]func([]byte) []byte{
+		"flipped byte in payload": func(b []byte) []byte { b[len(b)-20] ^= 0x55; return b },
+		"truncated":               func(b []byte) []byte { return b[:len(b)/2] },
+		"garbage":                 func(b []byte) []byte { return []byte("not an age file\n") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			orig, _ := os.ReadFile(files[0])
+			defer os.WriteFile(files[0], orig, 0o600)
+			os.WriteFile(files[0], damage(append([]byte(nil), orig...)), 0o600)
+			// A fresh store: no cache of the good content.
+			s2, err := spec.open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := snapshot(t, home)
+			ctx := context.Background()
+			if _, err := s2.Get(ctx, "contoso/refresh-token"); !errors.Is(err, ErrCorrupt) || hint.Of(err) == "" {
+				t.Errorf("Get = %v, want ErrCorrupt with a hint", err)
+			}
+			if err := s2.Set(ctx, "contoso/refresh-token", []byte("new")); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("Set into a corrupted file = %v, want ErrCorrupt", err)
+			}
+			if err := s2.Delete(ctx, "contoso/profile"); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("Delete from a corrupted file = %v, want ErrCorrupt", err)
+			}
+			sameFiles(t, before, snapshot(t, home))
+		})
+	}
+}
+
+// A sealed file of a size-limited keyring, damaged: an error, the file untouched.
+func TestSealedFileCorrupted(t *testing.T) {
+	need(t, haveSecretService(t), "a real Secret Service (gnome-keyring in a private D-Bus session)")
+	home := t.TempDir()
+	s, spec := openSpec(t, childSpec{Backend: SecretService, Home: home, Service: "azkeep-test-" + randHex(6), Limit: wincredLimit})
+	mustSet(t, s, "contoso/profile", randBytes(30000))
+	files, _ := filepath.Glob(filepath.Join(storeDir(spec), "sealed", "*"))
+	if len(files) != 1 {
+		t.Fatalf("sealed files = %v", files)
+	}
+	b, _ := os.ReadFile(files[0])
+	b[len(b)/2] ^= 1
+	os.WriteFile(files[0], b, 0o600)
+	before := snapshot(t, home)
+	if _, err := s.Get(context.Background(), "contoso/profile"); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "secret-service") {
+		t.Errorf("Get = %v, want ErrCorrupt naming secret-service", err)
+	}
+	sameFiles(t, before, snapshot(t, home))
+}
+
+func TestPassWithoutGPGKey(t *testing.T) {
+	// A store initialised to a key gpg does not have: pass init accepts it.
+	env, _ := newPassEnv(t, "0123456789ABCDEF0123456789ABCDEF01234567")
+	_, err := Open(Pass, Options{Home: t.TempDir(), Env: env})
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "0123456789ABCDEF") || !strings.Contains(err.Error(), "pass vault") {
+		t.Errorf("Open = %v, want ErrUnavailable naming the key and the backend", err)
+	}
+	if !strings.Contains(hint.Of(err), "pass init") {
+		t.Errorf("hint = %q", hint.Of(err))
+	}
+	// No store at all.
+	env2 := []string{envValueKV(env, "GNUPGHOME"), "PASSWORD_STORE_DIR=" + filepath.Join(t.TempDir(), "none")}
+	_, err = Open(Pass, Options{Home: t.TempDir(), Env: env2})
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(hint.Of(err), "pass init") {
+		t.Errorf("Open of an uninitialised store = %v (hint %q)", err, hint.Of(err))
+	}
+}
+
+func envValueKV(env []string, name string) string { return name + "=" + envValue(env, name) }
+
+func TestPassSecretNotOnCommandLine(t *testing.T) {
+	// The secret goes to pass on stdin: the arguments of set never hold it.
+	env, _ := newPassEnv(t, "")
+	s, _ := openSpec(t, childSpec{Backend: Pass, Home: t.TempDir(), Service: "azkeep", Env: env})
+	secret := []byte("rt-" + randHex(8))
+	mustSet(t, s, "a/refresh-token", secret)
+	pb := s.(*store).b.(*passBackend)
+	// The entry file holds ciphertext only.
+	b, err := os.ReadFile(pb.file("a/refresh-token"))
+	if err != nil || bytes.Contains(b, secret) {
+		t.Errorf("pass entry file: %v, or holds the secret in clear", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	if _, err := Open("nope", Options{Home: t.TempDir()}); err == nil || hint.Of(err) == "" {
+		t.Errorf("unknown backend: %v", err)
+	}
+	if _, err := Open(File, Options{}); err == nil || !strings.Contains(hint.Of(err), "AZKEEP_HOME") {
+		t.Errorf("no home: %v", err)
+	}
+	other := map[string]string{"linux": Keychain, "darwin": Wincred, "windows": Keychain}[runtime.GOOS]
+	if other != "" {
+		if _, err := Open(other, Options{Home: t.TempDir()}); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Open(%s) on %s = %v, want ErrUnavailable", other, runtime.GOOS, err)
+		}
+	}
+	if Default() == "" {
+		t.Error("no default backend")
+	}
+}

@@ -1,0 +1,213 @@
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/fileutil"
+	"github.com/azkeep/azkeep/internal/hint"
+)
+
+// backend is what each real backend implements: plain get/set/delete of a
+// checked key. The shared store around it adds what every backend needs the
+// same way: key checks, the time bound, one cross-process lock, the
+// non-secret index that List reads, and error messages that name the backend.
+type backend interface {
+	// get returns the value or an error wrapping ErrNotFound.
+	get(ctx context.Context, key string) ([]byte, error)
+	// set stores data under key, replacing any previous value.
+	set(ctx context.Context, key string, data []byte) error
+	// del removes key; a missing key is not an error.
+	del(ctx context.Context, key string) error
+}
+
+// store is the Store every non-memory backend is served through.
+type store struct {
+	name    string
+	b       backend
+	dir     string // <Home>/vault/<name>: index, lock, sealed files
+	timeout time.Duration
+}
+
+func newStore(name string, b backend, dir string, timeout time.Duration) *store {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &store{name: name, b: b, dir: dir, timeout: timeout}
+}
+
+func (s *store) Name() string { return s.name }
+
+// lockWaits is how many call bounds a call waits for the cross-process lock.
+const lockWaits = 6
+
+// lock serialises the calls of every azkeep process on this backend and
+// Home: an overwrite of a large item (sealed file + OS item) or a pass
+// insert is then never seen half-done.
+//
+// Waiting for the lock has its own bound, lockWaits times the call bound: the
+// holder's own backend call is bounded, so only a queue of other azkeep
+// calls can make it wait that long.
+func (s *store) lock(ctx context.Context) (func() error, error) {
+	if err := os.MkdirAll(s.dir, fileutil.DirPerm); err != nil {
+		return nil, hint.New(err, "make sure AZKEEP_HOME is a writable directory")
+	}
+	ctx, cancel := context.WithTimeout(ctx, lockWaits*s.timeout)
+	defer cancel()
+	unlock, err := fileutil.Lock(ctx, filepath.Join(s.dir, "lock"))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, hint.New(fmt.Errorf("%w: another azkeep process holds %s", ErrTimeout, filepath.Join(s.dir, "lock")),
+				"wait for the other azkeep command to finish, then retry")
+		}
+		return nil, err
+	}
+	return unlock, nil
+}
+
+func (s *store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, backendError(s.name, "get", key, err)
+	}
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, backendError(s.name, "get", key, err)
+	}
+	defer unlock()
+	v, err := bounded(ctx, s.timeout, func(ctx context.Context) ([]byte, error) { return s.b.get(ctx, key) })
+	if err != nil {
+		return nil, backendError(s.name, "get", key, err)
+	}
+	return v, nil
+}
+
+func (s *store) Set(ctx context.Context, key string, data []byte) error {
+	if err := checkKey(key); err != nil {
+		return backendError(s.name, "set", key, err)
+	}
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return backendError(s.name, "set", key, err)
+	}
+	defer unlock()
+	// The index is written first so that it always names at least what the
+	// backend holds: a crash between the two leaves an entry List shows and
+	// a migration skips (Get says not found), never an item nobody can find.
+	idx, err := s.readIndex()
+	if err != nil {
+		return backendError(s.name, "set", key, err)
+	}
+	prev, had := idx.Items[key]
+	idx.Items[key] = indexEntry{Size: len(data), Updated: time.Now().UTC().Truncate(time.Second)}
+	if err := s.writeIndex(idx); err != nil {
+		return backendError(s.name, "set", key, err)
+	}
+	_, err = bounded(ctx, s.timeout, func(ctx context.Context) (struct{}, error) { return struct{}{}, s.b.set(ctx, key, data) })
+	if err != nil {
+		if !errors.Is(err, ErrTimeout) {
+			// The backend refused: the index goes back to what it said.
+			if had {
+				idx.Items[key] = prev
+			} else {
+				delete(idx.Items, key)
+			}
+			_ = s.writeIndex(idx)
+		}
+		return backendError(s.name, "set", key, err)
+	}
+	return nil
+}
+
+func (s *store) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return backendError(s.name, "delete", key, err)
+	}
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return backendError(s.name, "delete", key, err)
+	}
+	defer unlock()
+	_, err = bounded(ctx, s.timeout, func(ctx context.Context) (struct{}, error) { return struct{}{}, s.b.del(ctx, key) })
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return backendError(s.name, "delete", key, err)
+	}
+	idx, err := s.readIndex()
+	if err != nil {
+		return backendError(s.name, "delete", key, err)
+	}
+	if _, ok := idx.Items[key]; ok {
+		delete(idx.Items, key)
+		if err := s.writeIndex(idx); err != nil {
+			return backendError(s.name, "delete", key, err)
+		}
+	}
+	return nil
+}
+
+// List reads the index: it names what azkeep stored through this Home, with
+// sizes, without asking the backend (which may be locked, or unable to
+// list, like wincred and the Keychain through go-keyring).
+func (s *store) List(ctx context.Context) ([]Item, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, backendError(s.name, "list", "", err)
+	}
+	defer unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, backendError(s.name, "list", "", err)
+	}
+	out := make([]Item, 0, len(idx.Items))
+	for k, e := range idx.Items {
+		out = append(out, Item{Key: k, Size: e.Size})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// index is the non-secret list of what azkeep stored in a backend.
+type index struct {
+	Version int                   `json:"version"`
+	Backend string                `json:"backend"`
+	Items   map[string]indexEntry `json:"items"`
+}
+
+type indexEntry struct {
+	Size    int       `json:"size"`
+	Updated time.Time `json:"updated"`
+}
+
+func (s *store) indexPath() string { return filepath.Join(s.dir, "index.json") }
+
+func (s *store) readIndex() (*index, error) {
+	idx := &index{Version: 1, Backend: s.name, Items: map[string]indexEntry{}}
+	b, err := os.ReadFile(s.indexPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return idx, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, idx); err != nil || idx.Version != 1 {
+		return nil, hint.New(fmt.Errorf("%w: index %s: unreadable (%v)", ErrCorrupt, s.indexPath(), err),
+			"move the file away; azkeep rebuilds the index as items are stored again")
+	}
+	if idx.Items == nil {
+		idx.Items = map[string]indexEntry{}
+	}
+	return idx, nil
+}
+
+func (s *store) writeIndex(idx *index) error {
+	b, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fileutil.WriteAtomic(s.indexPath(), append(b, '\n'), fileutil.FilePerm)
+}
