@@ -13,6 +13,7 @@ import (
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
+	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/native"
 	"github.com/azkeep/azkeep/internal/testbed"
 )
@@ -245,4 +246,33 @@ func member(t *testing.T, raw json.RawMessage, name string) string {
 	_ = json.Unmarshal(raw, &m)
 	s, _ := m[name].(string)
 	return s
+}
+
+// The demo's path: a client built from the emulator's environment alone
+// reaches it (proxy and CA), and the LoginRunner signs in through it.
+func TestLoginRunnerWithClientFromEnv(t *testing.T) {
+	emu := testbed.Emulator(t, entraemu.Config{})
+	client, err := native.ClientFromEnv(emu.Env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := testbed.NewConfigDir(t)
+	var prompt strings.Builder
+	err = native.LoginRunner{Client: client, MaxInterval: 20 * time.Millisecond}.Login(context.Background(), lifecycle.LoginRequest{
+		ConfigDir: dir, Tenant: emu.Tenants()[0].Domain, DeviceCode: true, Err: &prompt,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(prompt.String(), "devicelogin") {
+		t.Errorf("prompt %q", prompt.String())
+	}
+	p, err := azconfig.LoadProfile(dir)
+	if err != nil || len(p.Subscriptions) == 0 || !p.Subscriptions[0].IsDefault {
+		t.Fatalf("profile %+v %v", p, err)
+	}
+	data, err := (lifecycle.AZFiles{}).ReadLogin(dir)
+	if err != nil || data.HomeAccountID == "" || len(data.RefreshToken) == 0 {
+		t.Fatalf("ReadLogin: %+v %v", data, err)
+	}
 }

@@ -1,0 +1,78 @@
+package native
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/lifecycle"
+)
+
+// LoginRunner is a lifecycle.Runner that signs in natively by device code
+// instead of running `az login` (the demo on a machine without az). It
+// writes the files az login writes, so lifecycle.Files.ReadLogin reads them.
+type LoginRunner struct {
+	Client *http.Client
+	Cloud  engine.Cloud
+	// MaxInterval caps the device-code polling interval (0: as asked).
+	MaxInterval time.Duration
+}
+
+var _ lifecycle.Runner = LoginRunner{}
+
+// Login signs in to req.Tenant, writing into req.ConfigDir; the device
+// code instructions go to req.Err, as az prints them.
+func (r LoginRunner) Login(ctx context.Context, req lifecycle.LoginRequest) error {
+	_, err := Login(ctx, LoginOptions{
+		ConfigDir: req.ConfigDir, Tenant: req.Tenant, Cloud: r.Cloud, Client: r.Client,
+		Prompt: req.Err, MaxInterval: r.MaxInterval,
+	})
+	return err
+}
+
+// ClientFromEnv builds the HTTP client a native request uses from an
+// explicit environment (KEY=VALUE), the way az reads the same variables:
+// HTTPS_PROXY (or https_proxy) and the CA bundle of SSL_CERT_FILE or
+// REQUESTS_CA_BUNDLE added to the system roots. With none of them set it
+// is an ordinary client. The demo passes the emulator's environment.
+func ClientFromEnv(env []string) (*http.Client, error) {
+	get := func(k string) string {
+		for i := len(env) - 1; i >= 0; i-- {
+			if name, v, ok := strings.Cut(env[i], "="); ok && name == k {
+				return v
+			}
+		}
+		return ""
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	if p := firstNonEmpty(get("HTTPS_PROXY"), get("https_proxy")); p != "" {
+		u, err := url.Parse(p)
+		if err != nil {
+			return nil, fmt.Errorf("HTTPS_PROXY=%q is not a URL: %w", p, err)
+		}
+		tr.Proxy = http.ProxyURL(u)
+	}
+	if ca := firstNonEmpty(get("SSL_CERT_FILE"), get("REQUESTS_CA_BUNDLE")); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("CA bundle: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA bundle %s holds no PEM certificate", ca)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
+}
