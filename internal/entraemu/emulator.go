@@ -22,7 +22,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -38,7 +37,7 @@ type Config struct {
 	// Tenants is the number of tenants (default 1).
 	Tenants int
 	// SubscriptionsPerTenant is the number of subscriptions each tenant
-	// starts with (default 2).
+	// starts with (default 2; negative for none).
 	SubscriptionsPerTenant int
 	// UsersPerTenant is the number of users per tenant (default 1).
 	UsersPerTenant int
@@ -140,10 +139,10 @@ func Start(cfg Config) (*Emulator, error) {
 	if cfg.Tenants <= 0 {
 		cfg.Tenants = 1
 	}
-	if cfg.SubscriptionsPerTenant < 0 {
-		return nil, errors.New("entraemu: SubscriptionsPerTenant must not be negative")
-	}
-	if cfg.SubscriptionsPerTenant == 0 {
+	switch {
+	case cfg.SubscriptionsPerTenant < 0:
+		cfg.SubscriptionsPerTenant = 0
+	case cfg.SubscriptionsPerTenant == 0:
 		cfg.SubscriptionsPerTenant = 2
 	}
 	if cfg.UsersPerTenant <= 0 {
@@ -310,8 +309,19 @@ func (e *Emulator) Tenant(idOrDomain string) (Tenant, bool) {
 	return Tenant{}, false
 }
 
-// TokenLifetime is the configured access token lifetime.
-func (e *Emulator) TokenLifetime() time.Duration { return e.cfg.TokenLifetime }
+// TokenLifetime is the access token lifetime in force.
+func (e *Emulator) TokenLifetime() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg.TokenLifetime
+}
+
+// StrictRefresh reports whether refresh tokens are single-use.
+func (e *Emulator) StrictRefresh() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg.StrictRefresh
+}
 
 func (e *Emulator) logf(format string, args ...any) {
 	if e.cfg.Logf != nil {

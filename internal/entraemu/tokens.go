@@ -180,3 +180,7 @@ func (s *idSource) secret() string {
 	}
 	return string(out[:3]) + "8Q~" + string(out[3:])
 }
+
+func b64decode(s string) ([]byte, error) {
+	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+}
