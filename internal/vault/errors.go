@@ -55,7 +55,7 @@ func bounded[T any](ctx context.Context, d time.Duration, fn func(context.Contex
 	case <-ctx.Done():
 		var zero T
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return zero, ErrTimeout
+			return zero, fmt.Errorf("%w (bound %s)", ErrTimeout, d)
 		}
 		return zero, ctx.Err()
 	}
