@@ -178,7 +178,7 @@ func encodeSubscription(s *Subscription) *jnode {
 	if u := o.get("user"); u != nil && u.kind == jObject {
 		setStr(u, "name", s.User.Name, true)
 		setStr(u, "type", s.User.Type, true)
-	} else if u == nil || s.User != (User{}) {
+	} else if (u == nil && isNew) || s.User != (User{}) {
 		u = newObject()
 		u.set("name", jstr(s.User.Name))
 		u.set("type", jstr(s.User.Type))

@@ -75,7 +75,7 @@ func parseJSON(data []byte) (*jnode, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	n, err := parseValue(dec)
+	n, err := parseValue(dec, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,16 @@ func parseJSON(data []byte) (*jnode, error) {
 	return n, nil
 }
 
-func parseValue(dec *json.Decoder) (*jnode, error) {
+// maxDepth bounds nesting: the Azure CLI's files are 4 levels deep, and an
+// indented rewrite of deeply nested input grows quadratically.
+const maxDepth = 64
+
+var errTooDeep = errors.New("JSON nested too deeply")
+
+func parseValue(dec *json.Decoder, depth int) (*jnode, error) {
+	if depth > maxDepth {
+		return nil, errTooDeep
+	}
 	tok, err := dec.Token()
 	if err != nil {
 		if err == io.EOF {
@@ -93,10 +102,10 @@ func parseValue(dec *json.Decoder) (*jnode, error) {
 		}
 		return nil, err
 	}
-	return parseFrom(dec, tok)
+	return parseFrom(dec, tok, depth)
 }
 
-func parseFrom(dec *json.Decoder, tok json.Token) (*jnode, error) {
+func parseFrom(dec *json.Decoder, tok json.Token, depth int) (*jnode, error) {
 	switch t := tok.(type) {
 	case nil:
 		return &jnode{kind: jNull}, nil
@@ -111,7 +120,7 @@ func parseFrom(dec *json.Decoder, tok json.Token) (*jnode, error) {
 		case '[':
 			n := &jnode{kind: jArray}
 			for dec.More() {
-				v, err := parseValue(dec)
+				v, err := parseValue(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -132,7 +141,7 @@ func parseFrom(dec *json.Decoder, tok json.Token) (*jnode, error) {
 				if !ok {
 					return nil, fmt.Errorf("object key is %T", kt)
 				}
-				v, err := parseValue(dec)
+				v, err := parseValue(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}
