@@ -128,10 +128,17 @@ func (f *INI) Set(section, key, value string) {
 	case header >= 0:
 		f.lines = append(f.lines[:last+1], append([]string{line}, f.lines[last+1:]...)...)
 	default:
-		if n := len(f.lines); n > 0 && strings.TrimSpace(f.lines[n-1]) != "" {
+		// configparser (az) ends every section with a blank line; follow
+		// the file's style, and az's for a new file.
+		n := len(f.lines)
+		trailingBlank := n == 0 || strings.TrimSpace(f.lines[n-1]) == ""
+		if !trailingBlank {
 			f.lines = append(f.lines, "")
 		}
 		f.lines = append(f.lines, "["+section+"]", line)
+		if trailingBlank {
+			f.lines = append(f.lines, "")
+		}
 		f.noFinalNewline = false
 	}
 }

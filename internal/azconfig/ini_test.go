@@ -47,7 +47,7 @@ func TestINIFreshDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(filepath.Join(dir, CloudsFile))
-	if string(got) != "[AzureCloud]\nsubscription = sub-1\n" {
+	if string(got) != "[AzureCloud]\nsubscription = sub-1\n\n" {
 		t.Errorf("got %q", got)
 	}
 	if st, _ := os.Stat(filepath.Join(dir, CloudsFile)); st.Mode().Perm() != 0o600 {
@@ -66,7 +66,7 @@ func TestINIFreshDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ = os.ReadFile(filepath.Join(dir, ConfigFile))
-	if string(got) != "[core]\nenable_broker_on_windows = false\nallow_broker = false\n" {
+	if string(got) != "[core]\nenable_broker_on_windows = false\nallow_broker = false\n\n" {
 		t.Errorf("got %q", got)
 	}
 	// No change, no write.
@@ -94,4 +94,46 @@ func TestINIParseOddities(t *testing.T) {
 	if string(f.Bytes()) != "[a]\nk: v\n  continued = no\n[b]\nk = x" {
 		t.Errorf("%q", f.Bytes())
 	}
+}
+
+// The real az 2.45's files: azkeep's edits give the bytes az's own
+// commands give.
+func TestINIEditsMatchAz(t *testing.T) {
+	az := "../../testdata/az245/"
+	if _, err := os.Stat(az); err != nil {
+		t.Skip("no az245 golden files")
+	}
+	copyTo := func(dir, src, name string) {
+		b, err := os.ReadFile(az + src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name), b, 0o600)
+	}
+	same := func(dir, name, want string) {
+		got, _ := os.ReadFile(filepath.Join(dir, name))
+		w, _ := os.ReadFile(az + want)
+		if string(got) != string(w) {
+			t.Errorf("%s:\n%q\nwant\n%q", name, got, w)
+		}
+	}
+	dir := t.TempDir()
+	copyTo(dir, "device-code-login/config", ConfigFile)
+	copyTo(dir, "device-code-login/clouds.config", CloudsFile)
+	// az configure --defaults location=westeurope
+	if err := SetDefaultLocation(dir, "westeurope"); err != nil {
+		t.Fatal(err)
+	}
+	same(dir, ConfigFile, "configure-defaults/config")
+	// az account set --subscription 7f929b58-…
+	if err := SetCloudSubscription(dir, "AzureCloud", "7f929b58-00d7-45b8-b511-87715cceda6e"); err != nil {
+		t.Fatal(err)
+	}
+	same(dir, CloudsFile, "account-set/clouds.config")
+	// A fresh clouds.config as az login writes it.
+	dir2 := t.TempDir()
+	if err := SetCloudSubscription(dir2, "AzureCloud", "271fb85b-8ec8-4395-be3c-b98563b29975"); err != nil {
+		t.Fatal(err)
+	}
+	same(dir2, CloudsFile, "device-code-login/clouds.config")
 }
