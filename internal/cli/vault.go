@@ -1,19 +1,238 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/vault"
 )
 
-// STUB: replaced by the owner of this command.
+// VaultTimeoutEnv overrides the bound on every vault call (a Go duration).
+const VaultTimeoutEnv = "AZKEEP_VAULT_TIMEOUT"
+
+// vaultOptions are the vault.Options every command opens its backend with:
+// azkeep's home, the file backend's passphrase ($AZKEEP_VAULT_PASSPHRASE or
+// a prompt on the terminal) and the call bound ($AZKEEP_VAULT_TIMEOUT).
+func vaultOptions(g *Globals) (vault.Options, error) {
+	opts := vault.Options{Home: g.Home}
+	var tty *os.File
+	if f, ok := g.IO.In.(*os.File); ok {
+		tty = f
+	}
+	opts.Passphrase = vault.PromptPassphrase(tty, g.IO.Err, "azkeep: passphrase for the file vault: ")
+	if s := os.Getenv(VaultTimeoutEnv); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return opts, &usageError{hint.New(fmt.Errorf("%s=%q is not a duration", VaultTimeoutEnv, s), "use a Go duration such as 5s or 1m")}
+		}
+		opts.Timeout = d
+	}
+	return opts, nil
+}
+
 func newVaultCmd(g *Globals) *cobra.Command {
-	return &cobra.Command{
-		Use:    "vault",
-		Short:  "not implemented yet",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("azkeep vault is not implemented yet")
+	cmd := &cobra.Command{
+		Use:   "vault",
+		Short: "Show the vault backend azkeep uses, and move secrets to another one",
+		Long: `azkeep keeps each integration's refresh token, account and profile in a
+vault backend: secret-service (Linux), keychain (macOS), wincred (Windows),
+pass, or file (age-encrypted with a passphrase). Pick one with --vault or
+AZKEEP_VAULT; without either, azkeep uses the backend the last
+"azkeep vault migrate" moved to, else the OS vault.`,
+	}
+	cmd.AddCommand(newVaultStatusCmd(g), newVaultMigrateCmd(g))
+	return cmd
+}
+
+// VaultStatus is the stable JSON shape of `azkeep vault status --output json`.
+type VaultStatus struct {
+	// Backend is the backend in use (after defaults).
+	Backend string `json:"backend"`
+	// Answers is true when the backend answered a lookup within the bound.
+	Answers bool   `json:"answers"`
+	Error   string `json:"error,omitempty"`
+	Hint    string `json:"hint,omitempty"`
+	// Timeout is the bound on each call.
+	Timeout string `json:"timeout"`
+	// Items names what azkeep stored there, with sizes in bytes; never values.
+	Items []vault.Item `json:"items"`
+}
+
+type vaultStatusOptions struct {
+	output string
+}
+
+func newVaultStatusCmd(g *Globals) *cobra.Command {
+	o := &vaultStatusOptions{}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Say which vault backend is in use, whether it answers, and what azkeep keeps there",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(o.output); err != nil {
+				return err
+			}
+			opts, err := vaultOptions(g)
+			if err != nil {
+				return err
+			}
+			st, err := vaultStatus(cmd.Context(), g.Vault, opts)
+			if perr := printVaultStatus(g.IO.Out, o.output, st); perr != nil {
+				return perr
+			}
+			return err
 		},
 	}
+	outputFlag(cmd, &o.output)
+	return cmd
+}
+
+// vaultStatus opens the backend and asks it for an item that does not
+// exist: "not found" within the bound means it answers. The returned error
+// (with its hint) is the reason it does not.
+func vaultStatus(ctx context.Context, name string, opts vault.Options) (VaultStatus, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = vault.DefaultTimeout
+	}
+	st := VaultStatus{Backend: vault.Resolve(name, opts.Home), Timeout: timeout.String(), Items: []vault.Item{}}
+	fail := func(err error) (VaultStatus, error) {
+		st.Error, st.Hint = firstLower(err.Error()), hint.Of(err)
+		return st, err
+	}
+	s, err := vault.Open(name, opts)
+	if err != nil {
+		return fail(err)
+	}
+	// The index is local: list even when the backend does not answer.
+	items, lerr := s.List(ctx)
+	if lerr == nil {
+		st.Items = items
+	}
+	if _, err := s.Get(ctx, "azkeep-status/probe"); err != nil && !errors.Is(err, vault.ErrNotFound) {
+		return fail(err)
+	}
+	if lerr != nil {
+		return fail(lerr)
+	}
+	st.Answers = true
+	return st, nil
+}
+
+func printVaultStatus(w io.Writer, output string, st VaultStatus) error {
+	if output == "json" {
+		return writeJSON(w, st)
+	}
+	answers := "yes"
+	if !st.Answers {
+		answers = "no"
+	}
+	fmt.Fprintf(w, "backend:  %s\nanswers:  %s (bound %s)\n", st.Backend, answers, st.Timeout)
+	if len(st.Items) == 0 {
+		fmt.Fprintln(w, "items:    none")
+		return nil
+	}
+	fmt.Fprintf(w, "items:    %d\n\n", len(st.Items))
+	tw := newTable(w)
+	fmt.Fprintln(tw, "KEY\tSIZE")
+	for _, it := range st.Items {
+		fmt.Fprintf(tw, "%s\t%d\n", it.Key, it.Size)
+	}
+	return tw.Flush()
+}
+
+type vaultMigrateOptions struct {
+	to     string
+	output string
+}
+
+func newVaultMigrateCmd(g *Globals) *cobra.Command {
+	o := &vaultMigrateOptions{}
+	cmd := &cobra.Command{
+		Use:   "migrate --to BACKEND",
+		Short: "Move every secret azkeep keeps to another vault backend",
+		Long: `Copies every item from the current backend (--vault, AZKEEP_VAULT, or the
+default) to --to, reads each back and compares it, and only when all are
+copied deletes them from the source. Interrupted, it loses nothing; run it
+again to finish. Afterwards azkeep uses the new backend by default (recorded
+in AZKEEP_HOME); stop "azkeep agent" first so that no rotation writes to
+the old backend meanwhile.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(o.output); err != nil {
+				return err
+			}
+			if o.to == "" {
+				return &usageError{hint.New(errors.New("vault migrate needs --to"), "e.g. azkeep vault migrate --to file")}
+			}
+			opts, err := vaultOptions(g)
+			if err != nil {
+				return err
+			}
+			rep, err := vaultMigrate(cmd.Context(), g.Vault, o.to, opts)
+			if err != nil {
+				return err
+			}
+			if o.output == "json" {
+				return writeJSON(g.IO.Out, rep)
+			}
+			fmt.Fprintf(g.IO.Out, "moved %d item(s) from %s to %s; azkeep now uses %s\n", rep.Copied, rep.From, rep.To, rep.To)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.to, "to", "", "target backend: secret-service, keychain, wincred, pass or file")
+	outputFlag(cmd, &o.output)
+	return cmd
+}
+
+// VaultMigration is the stable JSON shape of `azkeep vault migrate --output json`.
+type VaultMigration struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Copied  int    `json:"copied"`
+	Deleted int    `json:"deleted"`
+}
+
+// vaultMigrate moves everything from the backend named from to the one
+// named to, then records to as the home's backend.
+func vaultMigrate(ctx context.Context, from, to string, opts vault.Options) (VaultMigration, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	rep := VaultMigration{From: vault.Resolve(from, opts.Home), To: to}
+	src, err := vault.Open(from, opts)
+	if err != nil {
+		return rep, err
+	}
+	dst, err := vault.Open(to, opts)
+	if err != nil {
+		return rep, err
+	}
+	r, err := vault.MigrateWithReport(ctx, src, dst)
+	rep.Copied, rep.Deleted = r.Copied, r.Deleted
+	if err != nil {
+		return rep, hint.New(fmt.Errorf("vault migrate from %s to %s stopped: %w", rep.From, to, err),
+			orHint(err, "fix the cause and run the same command again: nothing was deleted from "+rep.From+" before it was copied"))
+	}
+	if err := vault.Select(opts.Home, to); err != nil {
+		return rep, hint.New(fmt.Errorf("secrets moved to %s, but recording it failed: %w", to, err), "pass --vault "+to+" or set AZKEEP_VAULT="+to)
+	}
+	return rep, nil
+}
+
+func orHint(err error, fallback string) string {
+	if h := hint.Of(err); h != "" {
+		return h
+	}
+	return fallback
 }

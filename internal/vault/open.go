@@ -64,13 +64,12 @@ func Default() string {
 
 const defaultService = "azkeep"
 
-// Open returns the backend called name ("" picks Default()). It does not
-// contact the OS vault yet, except for pass, whose GPG key is checked at
+// Open returns the backend called name. "" picks the backend the last
+// `azkeep vault migrate` recorded under opts.Home, else Default(). Open does
+// not contact the OS vault yet, except for pass, whose GPG key is checked at
 // once; a missing D-Bus session is reported here, at once.
 func Open(name string, opts Options) (Store, error) {
-	if name == "" {
-		name = Default()
-	}
+	name = Resolve(name, opts.Home)
 	if name == MemoryBackend {
 		return NewMemory(), nil
 	}

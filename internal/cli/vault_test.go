@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/azkeep/azkeep/internal/vault"
+)
+
+func runAzkeep(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(args, IO{In: strings.NewReader(""), Out: &out, Err: &errb})
+	return out.String(), errb.String(), code
+}
+
+func TestVaultStatusFile(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv(vault.PassphraseEnv, "pw")
+	t.Setenv("AZKEEP_VAULT", "")
+	s, err := vault.Open(vault.File, vault.Options{Home: home, ScryptWorkFactor: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s.Set(ctx, "contoso/refresh-token", []byte("rt-secret-value"))
+	s.Set(ctx, "contoso/profile", bytes.Repeat([]byte("p"), 40000))
+
+	out, errOut, code := runAzkeep(t, "--home", home, "--vault", "file", "vault", "status", "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var st VaultStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if st.Backend != "file" || !st.Answers || len(st.Items) != 2 || st.Items[0].Key != "contoso/profile" || st.Items[0].Size != 40000 {
+		t.Errorf("status = %+v", st)
+	}
+	if strings.Contains(out, "rt-secret-value") {
+		t.Error("status printed a secret")
+	}
+	out, _, code = runAzkeep(t, "--home", home, "--vault", "file", "vault", "status")
+	if code != 0 || !strings.Contains(out, "backend:  file") || !strings.Contains(out, "contoso/refresh-token") {
+		t.Errorf("table status (exit %d):\n%s", code, out)
+	}
+}
+
+func TestVaultStatusWrongBackend(t *testing.T) {
+	other := map[bool]string{true: "wincred", false: "keychain"}[vault.Default() != "wincred"]
+	out, errOut, code := runAzkeep(t, "--home", t.TempDir(), "--vault", other, "vault", "status", "--output", "json")
+	if code == 0 || !strings.Contains(errOut, "azkeep: hint:") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	var st VaultStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Answers || st.Error == "" {
+		t.Errorf("json status = %+v (%v)", st, err)
+	}
+}
+
+func TestVaultMigrateFileToPass(t *testing.T) {
+	// Only inside scripts/test.sh, whose pass store is a throwaway one: never
+	// a developer's own store.
+	if os.Getenv("AZKEEP_TEST_INNER") != "1" {
+		t.Skip("needs scripts/test.sh's throwaway pass store (the vault package's suite covers migration on every backend)")
+	}
+	if _, err := exec.LookPath("pass"); err != nil {
+		t.Skip("pass not installed")
+	}
+	if _, err := vault.Open(vault.Pass, vault.Options{Home: t.TempDir()}); err != nil {
+		t.Skipf("no usable pass store in this environment: %v", err)
+	}
+	home := t.TempDir()
+	t.Setenv(vault.PassphraseEnv, "pw")
+	t.Setenv("AZKEEP_VAULT", "")
+	s, _ := vault.Open(vault.File, vault.Options{Home: home, ScryptWorkFactor: 10, Service: "azkeep"})
+	ctx := context.Background()
+	key := "cli-migrate-" + strings.ReplaceAll(t.Name(), "/", "-") + "/refresh-token"
+	s.Set(ctx, key, []byte("rt"))
+	out, errOut, code := runAzkeep(t, "--home", home, "--vault", "file", "vault", "migrate", "--to", "pass", "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep VaultMigration
+	json.Unmarshal([]byte(out), &rep)
+	if rep.Copied != 1 || rep.Deleted != 1 || rep.To != "pass" {
+		t.Errorf("report = %+v", rep)
+	}
+	// Without --vault, azkeep now uses pass.
+	out, errOut, code = runAzkeep(t, "--home", home, "vault", "status", "--output", "json")
+	var st VaultStatus
+	json.Unmarshal([]byte(out), &st)
+	if code != 0 || st.Backend != "pass" || len(st.Items) != 1 {
+		t.Errorf("status after migrate (exit %d, %s): %+v", code, errOut, st)
+	}
+	p, _ := vault.Open("", vault.Options{Home: home})
+	if got, err := p.Get(ctx, key); err != nil || string(got) != "rt" {
+		t.Errorf("pass holds %q, %v", got, err)
+	}
+	p.Delete(ctx, key)
+}
