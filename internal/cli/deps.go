@@ -66,6 +66,17 @@ func newEngine(g *Globals) (engine.Engine, error) {
 // manager builds the lifecycle manager and runs lazy rotation first, as
 // every azkeep command does (seed: rotation must not depend on the agent).
 func (d *deps) manager(ctx context.Context) (*lifecycle.Manager, error) {
+	m, err := d.bare()
+	if err != nil {
+		return nil, err
+	}
+	d.lazyRotate(ctx, m)
+	return m, nil
+}
+
+// bare builds the manager without the lazy rotation: for `session rotate`,
+// which rotates itself (rotating twice would spend a refresh grant).
+func (d *deps) bare() (*lifecycle.Manager, error) {
 	window, err := lifecycle.ParseWindow(os.Getenv(lifecycle.WindowEnv))
 	if err != nil {
 		return nil, err
@@ -80,6 +91,12 @@ func (d *deps) manager(ctx context.Context) (*lifecycle.Manager, error) {
 		Window:    window,
 		IO:        lifecycle.IO{In: d.g.IO.In, Out: d.g.IO.Out, Err: d.g.IO.Err},
 	}
+	return m, nil
+}
+
+// lazyRotate rotates every active session inside the window and reports
+// failures as warnings.
+func (d *deps) lazyRotate(ctx context.Context, m *lifecycle.Manager) {
 	rotated, err := m.LazyRotate(ctx)
 	for _, r := range rotated {
 		if d.g.Debug {
@@ -94,7 +111,6 @@ func (d *deps) manager(ctx context.Context) (*lifecycle.Manager, error) {
 			fmt.Fprintf(d.g.IO.Err, "azkeep: hint: %s\n", h)
 		}
 	}
-	return m, nil
 }
 
 // withManager is the RunE shape of every lifecycle command.

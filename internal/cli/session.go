@@ -209,9 +209,20 @@ the background.
 			if len(args) == 1 {
 				o.Session = args[0]
 			}
-			return withManager(g, func(ctx context.Context, m *lifecycle.Manager) error {
-				return sessionRotate(ctx, m, g.IO, o)
-			})(cmd, args)
+			// No lazy rotation first: this command is the rotation.
+			d, err := newDeps(g)
+			if err != nil {
+				return err
+			}
+			m, err := d.bare()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			return sessionRotate(ctx, m, g.IO, o)
 		},
 	}
 	cmd.Flags().BoolVar(&o.Force, "force", false, "rotate even if the access token is not yet inside the window")
