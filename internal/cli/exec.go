@@ -324,10 +324,7 @@ func childCommand(argv []string, env []string) (*exec.Cmd, error) {
 // from 15 s to 5 min. It stops when ctx ends.
 func keepFresh(ctx context.Context, e *execEnv, expires time.Time, refresh func(context.Context) (time.Time, error)) {
 	for {
-		wait := expires.Add(-e.Window).Sub(e.Now())
-		if wait < 0 {
-			wait = 0
-		}
+		wait := renewIn(expires, e.Window, e.Now())
 		select {
 		case <-ctx.Done():
 			return
@@ -355,6 +352,18 @@ func keepFresh(ctx context.Context, e *execEnv, expires time.Time, refresh func(
 			backoff = min(2*backoff, 5*time.Minute)
 		}
 	}
+}
+
+// renewIn is how long to wait before renewing a token that expires at exp:
+// until exp − window; for a token that lives shorter than the window (test
+// emulators, odd tenants) half of what is left, and never less than a
+// second, so a short lifetime cannot turn the loop into a busy one.
+func renewIn(exp time.Time, window time.Duration, now time.Time) time.Duration {
+	wait := exp.Add(-window).Sub(now)
+	if wait <= 0 {
+		wait = exp.Sub(now) / 2
+	}
+	return max(wait, time.Second)
 }
 
 // miTokenSource serves the managed-identity endpoint from the session:

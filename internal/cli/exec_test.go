@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,10 +29,10 @@ type fakeExecEnv struct {
 	expires time.Time
 }
 
-func (f *fakeExecEnv) env(t *testing.T, out, errw *bytes.Buffer) *execEnv {
+func (f *fakeExecEnv) env(home string, out, errw io.Writer) *execEnv {
 	return &execEnv{
 		IO:      IO{In: strings.NewReader(""), Out: out, Err: errw},
-		Home:    t.TempDir(),
+		Home:    home,
 		Environ: []string{"PATH=" + os.Getenv("PATH"), "AZURE_CLIENT_SECRET=leak", "ARM_CLIENT_ID=x", "KEEP=1", "AZURE_CONFIG_DIR=/home/u/.azure"},
 		Window:  20 * time.Minute,
 		Now:     time.Now,
@@ -68,7 +69,7 @@ func TestExecRunsChildWithSessionEnv(t *testing.T) {
 	needSh(t)
 	var out, errw bytes.Buffer
 	f := &fakeExecEnv{expires: time.Now().Add(time.Hour)}
-	e := f.env(t, &out, &errw)
+	e := f.env(t.TempDir(), &out, &errw)
 	err := execRun(context.Background(), e, execOptions{Session: "prod", Command: []string{"sh", "-c",
 		`echo "dir=$AZURE_CONFIG_DIR"; echo "sub=$AZURE_SUBSCRIPTION_ID $ARM_SUBSCRIPTION_ID"; echo "tenant=$AZURE_TENANT_ID $ARM_TENANT_ID";` +
 			`echo "session=$AZKEEP_SESSION"; echo "secret=${AZURE_CLIENT_SECRET-unset} ${ARM_CLIENT_ID-unset} keep=$KEEP"; echo "id=${IDENTITY_ENDPOINT-unset}";` +
@@ -96,7 +97,7 @@ func TestExecServerEnvAndCleanupOnMaterializeFailure(t *testing.T) {
 	needSh(t)
 	var out, errw bytes.Buffer
 	f := &fakeExecEnv{expires: time.Now().Add(time.Hour)}
-	e := f.env(t, &out, &errw)
+	e := f.env(t.TempDir(), &out, &errw)
 	err := execRun(context.Background(), e, execOptions{Session: "prod", Server: true, Command: []string{"sh", "-c", `echo "$IDENTITY_ENDPOINT ${#IDENTITY_HEADER}"`}})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +121,7 @@ func TestExecSweepsStaleDirs(t *testing.T) {
 	needSh(t)
 	var out, errw bytes.Buffer
 	f := &fakeExecEnv{expires: time.Now().Add(time.Hour)}
-	e := f.env(t, &out, &errw)
+	e := f.env(t.TempDir(), &out, &errw)
 	// A dir whose owner (a finished process) is gone, as a SIGKILLed azkeep leaves it.
 	dead := exec.Command("true")
 	dead.Run()
@@ -208,6 +209,22 @@ func TestKeepFreshRenewsBeforeExpiryAndBacksOff(t *testing.T) {
 	}
 }
 
+func TestRenewIn(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for _, c := range []struct {
+		left, window, want time.Duration
+	}{
+		{60 * time.Minute, 20 * time.Minute, 40 * time.Minute},
+		{10 * time.Minute, 20 * time.Minute, 5 * time.Minute}, // shorter than the window
+		{time.Second, 20 * time.Minute, time.Second},          // floor
+		{-time.Minute, 20 * time.Minute, time.Second},         // expired: soon, not at once forever
+	} {
+		if got := renewIn(now.Add(c.left), c.window, now); got != c.want {
+			t.Errorf("left %s window %s: %s, want %s", c.left, c.window, got, c.want)
+		}
+	}
+}
+
 func TestEnvScriptRoundTripsThroughBash(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
@@ -238,7 +255,7 @@ func TestEnvScriptRoundTripsThroughBash(t *testing.T) {
 func TestEnvRunReusesAFreshDir(t *testing.T) {
 	var out, errw bytes.Buffer
 	f := &fakeExecEnv{expires: time.Now().Add(time.Hour)}
-	e := f.env(t, &out, &errw)
+	e := f.env(t.TempDir(), &out, &errw)
 	resolve := func(q string) (*workspace.Session, *workspace.Integration, error) {
 		return &workspace.Session{ID: "sess-1", SubscriptionID: "sub-1", TenantID: "tenant-1"}, &workspace.Integration{}, nil
 	}
