@@ -42,9 +42,14 @@ func newDeps(g *Globals) (*deps, error) {
 	}
 	d := &deps{g: g, ws: ws}
 	d.vault = &lazyVault{open: func() (vault.Store, error) {
-		// Passphrase nil: the file backend reads AZKEEP_VAULT_PASSPHRASE.
-		return vault.Open(g.Vault, vault.Options{Home: g.Home})
-	}, name: g.Vault}
+		// vaultOptions (vault.go): passphrase from AZKEEP_VAULT_PASSPHRASE
+		// or a prompt, call bound from AZKEEP_VAULT_TIMEOUT.
+		opts, err := vaultOptions(g)
+		if err != nil {
+			return nil, err
+		}
+		return vault.Open(g.Vault, opts)
+	}, name: vault.Resolve(g.Vault, g.Home)}
 	d.az = &lazyRunner{open: func() (lifecycle.Runner, error) { return newRunner(g) }}
 	d.eng = &lazyEngine{name: g.Engine, open: func() (engine.Engine, error) { return newEngine(g) }}
 	return d, nil
