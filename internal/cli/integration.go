@@ -42,11 +42,12 @@ session.`,
 
 // integrationCreateOptions are the flags of `integration create` and `edit`.
 type integrationCreateOptions struct {
-	Name     string // edit only: the integration to change
-	Alias    string
-	Tenant   string
-	Location string
-	Output   string
+	Name      string // edit only: the integration to change
+	Alias     string
+	Tenant    string
+	Location  string
+	Resources []string
+	Output    string
 }
 
 func newIntegrationCreateCmd(g *Globals) *cobra.Command {
@@ -71,6 +72,7 @@ this integration is started. Log in afterwards with
 	cmd.Flags().StringVar(&o.Alias, "alias", "", "name for the integration (letters, digits, . _ -)")
 	cmd.Flags().StringVar(&o.Tenant, "tenant", "", "tenant id (GUID) or domain")
 	cmd.Flags().StringVar(&o.Location, "location", "", "default Azure location for its sessions, e.g. westeurope")
+	cmd.Flags().StringSliceVar(&o.Resources, "resource", nil, "also fetch tokens for this resource on start and rotation, e.g. https://vault.azure.net (repeatable)")
 	outputFlag(cmd, &o.Output)
 	_ = cmd.MarkFlagRequired("alias")
 	_ = cmd.MarkFlagRequired("tenant")
@@ -81,7 +83,7 @@ func integrationCreate(ctx context.Context, m *lifecycle.Manager, out io.Writer,
 	if err := checkOutput(o.Output); err != nil {
 		return err
 	}
-	in, err := m.CreateIntegration(ctx, lifecycle.IntegrationSpec{Alias: o.Alias, Tenant: o.Tenant, Location: o.Location})
+	in, err := m.CreateIntegration(ctx, lifecycle.IntegrationSpec{Alias: o.Alias, Tenant: o.Tenant, Location: o.Location, Resources: o.Resources})
 	if err != nil {
 		return err
 	}
@@ -119,6 +121,7 @@ log it out first. A new location applies from the next session start.`,
 	cmd.Flags().StringVar(&o.Alias, "alias", "", "new name")
 	cmd.Flags().StringVar(&o.Tenant, "tenant", "", "new tenant id or domain (logged-out integrations only)")
 	cmd.Flags().StringVar(&o.Location, "location", "", "new default location")
+	cmd.Flags().StringSliceVar(&o.Resources, "resource", nil, "replace the extra resources to fetch tokens for (repeatable)")
 	outputFlag(cmd, &o.Output)
 	return cmd
 }
@@ -127,7 +130,7 @@ func integrationEdit(ctx context.Context, m *lifecycle.Manager, out io.Writer, o
 	if err := checkOutput(o.Output); err != nil {
 		return err
 	}
-	in, err := m.EditIntegration(ctx, o.Name, lifecycle.IntegrationSpec{Alias: o.Alias, Tenant: o.Tenant, Location: o.Location})
+	in, err := m.EditIntegration(ctx, o.Name, lifecycle.IntegrationSpec{Alias: o.Alias, Tenant: o.Tenant, Location: o.Location, Resources: o.Resources})
 	if err != nil {
 		return err
 	}

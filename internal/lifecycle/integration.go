@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -54,6 +55,16 @@ func checkLocation(l string) error {
 	return hint.New(fmt.Errorf("location %q is not an Azure location name", l), "use a name as `az account list-locations -o table` prints it, e.g. westeurope")
 }
 
+func checkResources(rs []string) error {
+	for _, r := range rs {
+		u, err := url.Parse(r)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return hint.New(fmt.Errorf("resource %q is not an https URL", r), "pass a resource as Azure names it, e.g. --resource https://vault.azure.net")
+		}
+	}
+	return nil
+}
+
 // CreateIntegration adds an offline integration (no login yet).
 func (m *Manager) CreateIntegration(ctx context.Context, spec IntegrationSpec) (*workspace.Integration, error) {
 	spec.Tenant = strings.TrimSpace(spec.Tenant)
@@ -64,6 +75,9 @@ func (m *Manager) CreateIntegration(ctx context.Context, spec IntegrationSpec) (
 		return nil, err
 	}
 	if err := checkLocation(spec.Location); err != nil {
+		return nil, err
+	}
+	if err := checkResources(spec.Resources); err != nil {
 		return nil, err
 	}
 	if spec.Cloud.Name == "" {
@@ -114,6 +128,9 @@ func (m *Manager) EditIntegration(ctx context.Context, name string, spec Integra
 		}
 	}
 	if err := checkLocation(spec.Location); err != nil {
+		return nil, err
+	}
+	if err := checkResources(spec.Resources); err != nil {
 		return nil, err
 	}
 	var out workspace.Integration

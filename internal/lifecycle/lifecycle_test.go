@@ -424,3 +424,42 @@ func TestParseWindow(t *testing.T) {
 		}
 	}
 }
+
+// seeEngine records the session's status while the engine redeems.
+type seeEngine struct {
+	fakeEngine
+	ws   *workspace.Workspace
+	seen *[]workspace.SessionStatus
+}
+
+func (e seeEngine) Redeem(ctx context.Context, req engine.Request) (engine.Result, error) {
+	st, _ := e.ws.Load()
+	for _, s := range st.Sessions {
+		if s.SubscriptionID == req.SubscriptionID {
+			*e.seen = append(*e.seen, s.Status)
+		}
+	}
+	return e.fakeEngine.Redeem(ctx, req)
+}
+
+func TestStartIsPendingWhileInFlight(t *testing.T) {
+	r := newRig(t)
+	r.loggedIn(t)
+	var seen []workspace.SessionStatus
+	r.m.Engine = seeEngine{fakeEngine{r.srv}, r.m.WS, &seen}
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	r.srv.revoked = true
+	if _, err := r.m.Start(ctx, "Prod"); err == nil {
+		t.Fatal("want an error")
+	}
+	if len(seen) != 2 || seen[0] != workspace.Pending || seen[1] != workspace.Pending {
+		t.Fatalf("statuses seen during redeem: %v", seen)
+	}
+	st, _ := r.m.WS.Load()
+	if s, _ := st.Session("Prod"); s.Status != workspace.Inactive {
+		t.Fatalf("failed start left %q", s.Status)
+	}
+}

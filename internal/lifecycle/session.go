@@ -225,6 +225,19 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 		}
 	}
 
+	// While the start is in flight the session is "pending" (other
+	// shells and the agent see it); a failure puts the status back.
+	if s.Status != workspace.Active {
+		if err := m.setStatus(ctx, s.ID, workspace.Pending); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if !ok {
+				_ = m.setStatus(ctx, s.ID, s.Status)
+			}
+		}()
+	}
+
 	// Steps 1–8 and the location of step 9.
 	mat, err := m.materialize(ctx, in, s, target)
 	if err != nil {
@@ -254,6 +267,15 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 	}
 	ok = true
 	return &out, nil
+}
+
+func (m *Manager) setStatus(ctx context.Context, id string, status workspace.SessionStatus) error {
+	return m.WS.Update(ctx, func(st *workspace.State) error {
+		if x := st.SessionByID(id); x != nil {
+			x.Status = status
+		}
+		return nil
+	})
 }
 
 func markInactive(s *workspace.Session) {
