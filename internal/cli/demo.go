@@ -50,10 +50,8 @@ every step passed.
 Needs the Azure CLI (az 2.30 or newer) on PATH or in AZKEEP_AZ.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
+			ctx, stop := commandContext(cmd)
+			defer stop()
 			return demoRun(ctx, g.IO, o)
 		},
 	}

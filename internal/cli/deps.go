@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -121,10 +123,8 @@ func (d *deps) lazyRotate(ctx context.Context, m *lifecycle.Manager) {
 // withManager is the RunE shape of every lifecycle command.
 func withManager(g *Globals, fn func(ctx context.Context, m *lifecycle.Manager) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
-		ctx := cmd.Context()
-		if ctx == nil {
-			ctx = context.Background()
-		}
+		ctx, stop := commandContext(cmd)
+		defer stop()
 		d, err := newDeps(g)
 		if err != nil {
 			return err
@@ -135,6 +135,17 @@ func withManager(g *Globals, fn func(ctx context.Context, m *lifecycle.Manager) 
 		}
 		return fn(ctx, m)
 	}
+}
+
+// commandContext is the command's context, cancelled by Ctrl-C or SIGTERM:
+// an interrupted login still removes its private dir (it holds a refresh
+// token), and an interrupted start or rotation puts the config dir back.
+func commandContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
 
 // lazyVault opens the vault backend on first use and reuses it (each

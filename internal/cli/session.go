@@ -218,10 +218,8 @@ the background.
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
+			ctx, stop := commandContext(cmd)
+			defer stop()
 			return sessionRotate(ctx, m, g.IO, o)
 		},
 	}

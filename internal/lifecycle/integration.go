@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/hint"
@@ -206,7 +208,8 @@ func (m *Manager) Login(ctx context.Context, name string, opts LoginOptions) (*L
 	// target's config and clouds.config. It is clean by construction (the
 	// seed's "files are cleaned"), and the target dir, with whatever
 	// session is active there, is not touched.
-	loginDir, err := os.MkdirTemp(m.WS.Dir(), "login-")
+	sweepLoginDirs(m.WS.Dir(), m.now())
+	loginDir, err := os.MkdirTemp(m.WS.Dir(), loginDirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("create a private login dir: %w", err)
 	}
@@ -303,6 +306,20 @@ func (m *Manager) Login(ctx context.Context, name string, opts LoginOptions) (*L
 		}
 	}
 	return rep, nil
+}
+
+const loginDirPrefix = "login-"
+
+// sweepLoginDirs removes private login dirs a killed azkeep left behind
+// (they may hold a refresh token). A dir younger than an hour may belong
+// to a login still waiting for the user in another shell.
+func sweepLoginDirs(home string, now time.Time) {
+	dirs, _ := filepath.Glob(filepath.Join(home, loginDirPrefix+"*"))
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() && now.Sub(fi.ModTime()) > time.Hour {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
 
 // Logout stops the integration's active sessions, deletes its vault items

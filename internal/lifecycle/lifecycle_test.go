@@ -463,3 +463,24 @@ func TestStartIsPendingWhileInFlight(t *testing.T) {
 		t.Fatalf("failed start left %q", s.Status)
 	}
 }
+
+func TestLoginSweepsStaleLoginDirs(t *testing.T) {
+	r := newRig(t)
+	home := r.m.WS.Dir()
+	stale, fresh := filepath.Join(home, "login-stale"), filepath.Join(home, "login-fresh")
+	for _, d := range []string{stale, fresh} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := r.clock.Add(-2 * time.Hour)
+	os.Chtimes(stale, old, old)
+	os.Chtimes(fresh, r.clock, r.clock)
+	r.loggedIn(t)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatal("stale login dir kept")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatal("a login dir of a login in progress was removed")
+	}
+}
