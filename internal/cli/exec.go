@@ -97,6 +97,11 @@ Inside an exec (AZKEEP_SESSION set) another exec is refused unless --nested.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Session = args[0]
 			opts.Command = args[1:]
+			// Flag parsing stops at SESSION, so a "--" after it is still
+			// here; it only separates azkeep's arguments from the command's.
+			if len(opts.Command) > 0 && opts.Command[0] == "--" {
+				opts.Command = opts.Command[1:]
+			}
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()
