@@ -1,0 +1,275 @@
+package azcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/hint"
+)
+
+// The test binary doubles as a fake az: with AZCLI_FAKE set it behaves as
+// the mode says and exits.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("AZCLI_FAKE"); mode != "" {
+		os.Exit(fakeAZ(mode, os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func fakeAZ(mode string, args []string) int {
+	isVersion := len(args) > 0 && args[0] == "version"
+	switch mode {
+	case "old":
+		if isVersion {
+			fmt.Println(`{"azure-cli": "2.29.0", "azure-cli-core": "2.29.0", "extensions": {}}`)
+			return 0
+		}
+	case "garbage":
+		fmt.Println("Traceback (most recent call last): \x00\xff garbage")
+		return 0
+	case "hang":
+		time.Sleep(time.Hour)
+	case "hang-after-version":
+		if isVersion {
+			fmt.Println(`{"azure-cli": "2.45.0"}`)
+			return 0
+		}
+		time.Sleep(time.Hour)
+	case "ok":
+		if isVersion {
+			fmt.Println(`{"azure-cli": "2.45.0"}`)
+			return 0
+		}
+		// Echo what the tests check: the environment and arguments.
+		fmt.Printf("dir=%s cache=%s telemetry=%s args=%s\n", os.Getenv("AZURE_CONFIG_DIR"),
+			os.Getenv("AZURE_CORE_USE_MSAL_HTTP_CACHE"), os.Getenv("AZURE_CORE_COLLECT_TELEMETRY"), strings.Join(args, " "))
+		return 0
+	case "invalid-grant":
+		if isVersion {
+			fmt.Println(`{"azure-cli": "2.45.0"}`)
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, `ERROR: AADSTS70008: The provided authorization code or refresh token has expired due to inactivity. Trace ID: 1
+Correlation ID: 2
+{"error": "invalid_grant", "refresh_token": "0.AAAAsecretsecretsecretsecret"}
+To re-authenticate, please run:
+az login --tenant t`)
+		return 1
+	case "no-token":
+		if isVersion {
+			fmt.Println(`{"azure-cli": "2.45.0"}`)
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "ERROR: Can't find token from MSAL cache.\nTo re-authenticate, please run:\naz login")
+		return 1
+	case "fail":
+		if isVersion {
+			fmt.Println(`{"azure-cli": "2.45.0"}`)
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "ERROR: boom, token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefgh leaked")
+		return 3
+	}
+	return 0
+}
+
+func fake(t *testing.T, mode string, opts Options) *Runner {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Path = exe
+	opts.Env = append(os.Environ(), "AZCLI_FAKE="+mode)
+	return New(opts)
+}
+
+func TestNotInstalled(t *testing.T) {
+	t.Setenv(EnvAZ, "")
+	t.Setenv("PATH", t.TempDir())
+	r := New(Options{})
+	err := r.Check(context.Background())
+	if !errors.Is(err, ErrNotInstalled) || hint.Of(err) != InstallHint {
+		t.Fatalf("err %v, hint %q", err, hint.Of(err))
+	}
+	_, err = r.Run(context.Background(), Call{Args: []string{"account", "show"}, ConfigDir: t.TempDir()})
+	if !errors.Is(err, ErrNotInstalled) {
+		t.Fatalf("run: %v", err)
+	}
+	t.Setenv(EnvAZ, filepath.Join(t.TempDir(), "nope"))
+	if _, err := Find(); !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), EnvAZ) {
+		t.Fatalf("AZKEEP_AZ missing: %v", err)
+	}
+}
+
+func TestFindPrefersAZKEEP_AZ(t *testing.T) {
+	exe, _ := os.Executable()
+	t.Setenv(EnvAZ, exe)
+	if p, err := Find(); err != nil || p != exe {
+		t.Fatalf("%q %v", p, err)
+	}
+}
+
+func TestTooOld(t *testing.T) {
+	r := fake(t, "old", Options{})
+	v, err := r.Version(context.Background())
+	var old *TooOldError
+	if !errors.As(err, &old) || v != "2.29.0" || old.Version != "2.29.0" || old.Min != MinVersion {
+		t.Fatalf("v %q err %v", v, err)
+	}
+	if !strings.Contains(hint.Of(err), "upgrade") {
+		t.Errorf("hint %q", hint.Of(err))
+	}
+	if _, err := r.Run(context.Background(), Call{Args: []string{"account", "show"}, ConfigDir: t.TempDir()}); !errors.As(err, &old) {
+		t.Errorf("run: %v", err)
+	}
+}
+
+func TestGarbageVersion(t *testing.T) {
+	r := fake(t, "garbage", Options{})
+	_, err := r.Version(context.Background())
+	var vu *VersionUnknownError
+	if !errors.As(err, &vu) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestHangingAZTimesOut(t *testing.T) {
+	for _, mode := range []string{"hang", "hang-after-version"} {
+		r := fake(t, mode, Options{Timeout: 2 * time.Second})
+		_, err := r.Run(context.Background(), Call{Args: []string{"account", "get-access-token", "--subscription", "x"}, ConfigDir: t.TempDir()})
+		var to *TimeoutError
+		if !errors.As(err, &to) {
+			t.Fatalf("%s: err %v", mode, err)
+		}
+		if mode == "hang-after-version" && to.Command != "az account get-access-token" {
+			t.Errorf("command %q", to.Command)
+		}
+	}
+}
+
+func TestCallerCancelIsNotATimeout(t *testing.T) {
+	r := fake(t, "hang-after-version", Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	_, err := r.Run(ctx, Call{Args: []string{"account", "show"}, ConfigDir: t.TempDir()})
+	if !errors.Is(err, context.Canceled) || IsTimeout(err) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	r := fake(t, "ok", Options{})
+	t.Setenv("AZURE_CONFIG_DIR", "/wrong")
+	dir := t.TempDir()
+	res, err := r.Run(context.Background(), Call{Args: []string{"account", "get-access-token"}, ConfigDir: dir, Token: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("dir=%s cache=false telemetry= args=account get-access-token\n", dir)
+	if string(res.Stdout) != want {
+		t.Errorf("got %q want %q", res.Stdout, want)
+	}
+	res, err = r.Run(context.Background(), Call{Args: []string{"login"}, ConfigDir: dir, Throwaway: true, Env: []string{"AZURE_CORE_USE_MSAL_HTTP_CACHE=true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("dir=%s cache=true telemetry=false args=login\n", dir); string(res.Stdout) != want {
+		t.Errorf("got %q want %q", res.Stdout, want)
+	}
+}
+
+func TestNeedsLogin(t *testing.T) {
+	for mode, code := range map[string]string{"invalid-grant": "invalid_grant", "no-token": "login_required"} {
+		r := fake(t, mode, Options{})
+		_, err := r.Run(context.Background(), Call{Args: []string{"account", "get-access-token"}, ConfigDir: t.TempDir(), Token: true})
+		var nl *engine.NeedsLoginError
+		if !errors.As(err, &nl) || nl.Code != code {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if mode == "invalid-grant" && !strings.HasPrefix(nl.Description, "AADSTS70008: The provided") {
+			t.Errorf("description %q", nl.Description)
+		}
+		if strings.Contains(err.Error(), "secretsecret") {
+			t.Errorf("secret in error: %v", err)
+		}
+	}
+}
+
+func TestOtherFailureRedacted(t *testing.T) {
+	var logged []string
+	r := fake(t, "fail", Options{Log: func(s string) { logged = append(logged, s) }})
+	_, err := r.Run(context.Background(), Call{Args: []string{"account", "show", "--subscription", "s"}, ConfigDir: t.TempDir()})
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Code != 3 || ee.Command != "az account show" {
+		t.Fatalf("err %v", err)
+	}
+	if strings.Contains(err.Error(), "eyJzdWIi") || !strings.Contains(err.Error(), "[REDACTED]") {
+		t.Errorf("not redacted: %v", err)
+	}
+	if len(logged) != 2 || !strings.Contains(logged[1], "az account show (AZURE_CONFIG_DIR=") || strings.Contains(logged[1], "--subscription") {
+		t.Errorf("log %q", logged)
+	}
+}
+
+func TestInteractiveCancel(t *testing.T) {
+	r := fake(t, "hang-after-version", Options{Stdin: strings.NewReader(""), Stdout: new(strings.Builder), Stderr: new(strings.Builder)})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	err := r.RunInteractive(ctx, Call{Args: []string{"login", "--use-device-code"}, ConfigDir: t.TempDir()})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestVersionParsing(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"azure-cli": "2.45.0", "extensions": {}}`:         "2.45.0",
+		"azure-cli                         2.61.0 *\ncore": "2.61.0",
+		"2.29.0": "2.29.0",
+	} {
+		if v, err := parseVersion([]byte(in)); err != nil || v != want {
+			t.Errorf("%q: %q %v", in, v, err)
+		}
+	}
+	for _, in := range []string{"", "{}", `{"azure-cli": 2}`, "garbage"} {
+		if _, err := parseVersion([]byte(in)); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+	if compareVersions("2.9.0", "2.30.0") >= 0 || compareVersions("2.30.0", "2.30") != 0 || compareVersions("2.45.0", MinVersion) <= 0 {
+		t.Error("compareVersions")
+	}
+}
+
+// The real az, where installed: version and a typed error for a dir with
+// no login.
+func TestRealAZ(t *testing.T) {
+	if _, err := exec.LookPath("az"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("az not installed in CI")
+		}
+		t.Skip("az not installed")
+	}
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	r := New(Options{Env: append(os.Environ(), "AZURE_CORE_COLLECT_TELEMETRY=false")})
+	v, err := r.Version(context.Background())
+	if err != nil || compareVersions(v, MinVersion) < 0 {
+		t.Fatalf("%q %v", v, err)
+	}
+	dir := t.TempDir()
+	_, err = r.Run(context.Background(), Call{Args: []string{"account", "get-access-token", "--output", "json"}, ConfigDir: dir, Token: true, Throwaway: true})
+	if !engine.IsNeedsLogin(err) {
+		t.Fatalf("fresh dir: %v", err)
+	}
+}

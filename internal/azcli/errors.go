@@ -1,0 +1,179 @@
+package azcli
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/hint"
+)
+
+// InstallHint is the fix printed when az is missing.
+const InstallHint = "install the Azure CLI (https://learn.microsoft.com/cli/azure/install-azure-cli), or set AZKEEP_AZ to its path"
+
+// ErrNotInstalled means no az was found (AZKEEP_AZ unset and no az on PATH,
+// or AZKEEP_AZ naming a file that is not there).
+var ErrNotInstalled = errors.New("the Azure CLI (az) was not found")
+
+// TooOldError means az is older than MinVersion.
+type TooOldError struct {
+	Path    string
+	Version string
+	Min     string
+}
+
+func (e *TooOldError) Error() string {
+	return fmt.Sprintf("the Azure CLI at %s is version %s; azkeep needs %s or newer (the MSAL-based CLI)", e.Path, e.Version, e.Min)
+}
+
+// VersionUnknownError means az ran but its version could not be read.
+type VersionUnknownError struct {
+	Path   string
+	Output string // what az printed, shortened and redacted
+	Err    error
+}
+
+func (e *VersionUnknownError) Error() string {
+	msg := fmt.Sprintf("cannot read the version of the Azure CLI at %s", e.Path)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	if e.Output != "" {
+		msg += fmt.Sprintf(" (it printed %q)", e.Output)
+	}
+	return msg
+}
+
+func (e *VersionUnknownError) Unwrap() error { return e.Err }
+
+// TimeoutError means a non-interactive az call did not finish in time and
+// was killed.
+type TimeoutError struct {
+	Command string // "az account get-access-token", no values
+	After   time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("%s did not finish within %s and was stopped", e.Command, e.After)
+}
+
+// ExitError is any other failure of az: its exit code and its stderr,
+// with secrets redacted.
+type ExitError struct {
+	Command string
+	Code    int
+	Stderr  string
+}
+
+func (e *ExitError) Error() string {
+	msg := fmt.Sprintf("%s failed (exit status %d)", e.Command, e.Code)
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+// IsTimeout reports whether err is a TimeoutError.
+func IsTimeout(err error) bool {
+	var t *TimeoutError
+	return errors.As(err, &t)
+}
+
+var (
+	aadsts = regexp.MustCompile(`AADSTS\d+[^\r\n]*`)
+	// What az prints when the cache holds no usable token or account.
+	loginPhrases = []string{
+		"az login",
+		"Can't find token from MSAL cache",
+		"interaction_required",
+		"invalid_grant",
+	}
+)
+
+// classify turns az's failure into a typed error: NeedsLoginError when the
+// token endpoint (or the cache) says a new login is needed, else ExitError.
+func classify(command string, code int, stderr string) error {
+	red := Redact(stderr)
+	needs := aadsts.MatchString(stderr)
+	for _, p := range loginPhrases {
+		if strings.Contains(stderr, p) {
+			needs = true
+		}
+	}
+	if !needs {
+		return &ExitError{Command: command, Code: code, Stderr: shorten(red, 2000)}
+	}
+	e := &engine.NeedsLoginError{Code: "login_required"}
+	switch {
+	case strings.Contains(stderr, "interaction_required"):
+		e.Code = "interaction_required"
+	case strings.Contains(stderr, "invalid_grant") || aadsts.MatchString(stderr):
+		e.Code = "invalid_grant"
+	}
+	if m := aadsts.FindString(red); m != "" {
+		e.Description = strings.TrimSpace(m)
+	} else {
+		e.Description = firstErrorLine(red)
+	}
+	return e
+}
+
+func firstErrorLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "ERROR:") {
+			return strings.TrimSpace(strings.TrimPrefix(l, "ERROR:"))
+		}
+	}
+	return shorten(strings.TrimSpace(s), 300)
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+var secretPatterns = []*regexp.Regexp{
+	// JWTs: access and id tokens.
+	regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`),
+	// Entra refresh tokens ("0.A…", "1.A…").
+	regexp.MustCompile(`\b[01]\.A[A-Za-z0-9_.\-]{16,}`),
+	// key=value and "key": "value" forms of secrets.
+	regexp.MustCompile(`(?i)((?:access_token|refresh_token|id_token|client_secret|password|secret|assertion|device_code)["']?\s*[:=]\s*["']?)[^"'&\s,}]+`),
+}
+
+// Redact replaces anything in s that looks like a token or secret with
+// "[REDACTED]", so az's output can go into an error message or a log.
+func Redact(s string) string {
+	for i, re := range secretPatterns {
+		if i == 2 {
+			s = re.ReplaceAllString(s, "${1}[REDACTED]")
+			continue
+		}
+		s = re.ReplaceAllString(s, "[REDACTED]")
+	}
+	return s
+}
+
+// withHint attaches the user-facing fix to the typed errors.
+func withHint(err error) error {
+	var old *TooOldError
+	var nl *engine.NeedsLoginError
+	var to *TimeoutError
+	switch {
+	case errors.Is(err, ErrNotInstalled):
+		return hint.New(err, InstallHint)
+	case errors.As(err, &old):
+		return hint.New(err, "upgrade the Azure CLI (az upgrade, or your package manager), or set AZKEEP_AZ to a newer az")
+	case errors.As(err, &to):
+		return hint.New(err, "check the network and proxy settings; run with --debug to see the az command")
+	case errors.As(err, &nl):
+		return err // the lifecycle knows which integration to name
+	}
+	return err
+}

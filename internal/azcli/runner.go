@@ -1,0 +1,392 @@
+// Package azcli runs the Azure CLI for azkeep: it finds az (AZKEEP_AZ, else
+// PATH), checks its version (MinVersion or newer), runs it with an explicit
+// environment (always AZURE_CONFIG_DIR) and a timeout, passes an
+// interactive `az login` through to the user's terminal, and turns its
+// failures into typed errors: ErrNotInstalled, *TooOldError,
+// *TimeoutError, *engine.NeedsLoginError, *ExitError.
+//
+// az's stdout can hold tokens (az account get-access-token): it is
+// returned to the caller and never logged or put into an error.
+package azcli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MinVersion is the oldest az azkeep supports: 2.30 moved the CLI to MSAL
+// and msal_token_cache.json.
+const MinVersion = "2.30.0"
+
+// DefaultTimeout bounds a non-interactive az call. A cached
+// get-access-token takes about 0.4 s, one that redeems a refresh token
+// about 0.5 s, a cold start a few seconds.
+const DefaultTimeout = 2 * time.Minute
+
+// EnvAZ names the az executable to use instead of the one on PATH.
+const EnvAZ = "AZKEEP_AZ"
+
+// Options configure a Runner. The zero value runs the az on PATH with the
+// process environment and the real terminal.
+type Options struct {
+	// Path is the az executable; "" means AZKEEP_AZ, else az on PATH.
+	Path string
+	// Env is the base environment; nil means os.Environ().
+	Env []string
+	// Timeout bounds each non-interactive call; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Stdin, Stdout and Stderr are the terminal for interactive calls;
+	// nil means the process's own.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Log, when set, receives one line per call: the command (no values
+	// that could be secret), the config dir, the exit status and duration.
+	Log func(string)
+	// SkipVersionCheck disables the version check (tests of other packages
+	// with a fake az).
+	SkipVersionCheck bool
+}
+
+// Runner runs az. It is safe for concurrent use; the version check runs
+// once per Runner.
+type Runner struct {
+	opts Options
+
+	mu      sync.Mutex
+	path    string
+	version string
+	checked bool
+}
+
+// New returns a Runner; it does not look for az yet.
+func New(opts Options) *Runner {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	return &Runner{opts: opts}
+}
+
+// Find returns the az to run: AZKEEP_AZ when set (it must exist), else az
+// on PATH (az.cmd on Windows). The error wraps ErrNotInstalled.
+func Find() (string, error) {
+	return find("")
+}
+
+func find(explicit string) (string, error) {
+	if explicit == "" {
+		explicit = os.Getenv(EnvAZ)
+	}
+	if explicit != "" {
+		if st, err := os.Stat(explicit); err != nil || st.IsDir() {
+			return "", fmt.Errorf("%w: %s=%s does not exist", ErrNotInstalled, EnvAZ, explicit)
+		}
+		return explicit, nil
+	}
+	p, err := exec.LookPath("az")
+	if err != nil {
+		return "", fmt.Errorf("%w on PATH", ErrNotInstalled)
+	}
+	return p, nil
+}
+
+// Path finds az (once) and returns its path.
+func (r *Runner) Path() (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pathLocked()
+}
+
+func (r *Runner) pathLocked() (string, error) {
+	if r.path != "" {
+		return r.path, nil
+	}
+	p, err := find(r.opts.Path)
+	if err != nil {
+		return "", withHint(err)
+	}
+	r.path = p
+	return p, nil
+}
+
+// Check finds az and verifies its version is MinVersion or newer (once per
+// Runner; a failure is not cached).
+func (r *Runner) Check(ctx context.Context) error {
+	if r.opts.SkipVersionCheck {
+		_, err := r.Path()
+		return err
+	}
+	_, err := r.Version(ctx)
+	return err
+}
+
+// Version runs `az version` and returns az's version ("2.45.0"), checked
+// against MinVersion: an older az gives a *TooOldError (with the version).
+func (r *Runner) Version(ctx context.Context) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.checked {
+		return r.version, nil
+	}
+	path, err := r.pathLocked()
+	if err != nil {
+		return "", err
+	}
+	// `az version` reads no config of interest; it runs in the caller's
+	// environment (the user's config dir) so that it behaves as the user's az.
+	res, err := r.exec(ctx, path, Call{Args: []string{"version", "--output", "json"}}, false)
+	if err != nil {
+		var ee *ExitError
+		if errors.As(err, &ee) {
+			return "", &VersionUnknownError{Path: path, Output: shorten(ee.Stderr, 200), Err: err}
+		}
+		return "", err
+	}
+	v, perr := parseVersion(res.Stdout)
+	if perr != nil {
+		return "", withHint(&VersionUnknownError{Path: path, Output: shorten(Redact(strings.TrimSpace(string(res.Stdout))), 200), Err: perr})
+	}
+	if compareVersions(v, MinVersion) < 0 {
+		return v, withHint(&TooOldError{Path: path, Version: v, Min: MinVersion})
+	}
+	r.version, r.checked = v, true
+	return v, nil
+}
+
+// Call is one az invocation.
+type Call struct {
+	// Args are az's arguments. Never put a secret here: command lines are
+	// visible to every user of the machine.
+	Args []string
+	// ConfigDir is the AZURE_CONFIG_DIR az runs with (required).
+	ConfigDir string
+	// Env holds extra KEY=VALUE pairs (an emulator's HTTPS_PROXY, …).
+	Env []string
+	// Token marks a call that redeems or reads tokens: az then runs with
+	// AZURE_CORE_USE_MSAL_HTTP_CACHE=false (MSAL would replay a cached
+	// invalid_grant for 60 s) and its stdout is treated as a secret.
+	Token bool
+	// Throwaway marks a config dir azkeep created and removes: telemetry
+	// is switched off there (never in the user's own dir).
+	Throwaway bool
+	// Timeout overrides the Runner's timeout for this call.
+	Timeout time.Duration
+	// Stdin is fed to az (non-interactive calls); nil means none.
+	Stdin io.Reader
+}
+
+// Result is what a non-interactive call printed.
+type Result struct {
+	// Stdout may hold tokens: never log it.
+	Stdout   []byte
+	Stderr   string
+	Duration time.Duration
+}
+
+func (c Call) env(base []string, configDir bool) []string {
+	drop := map[string]bool{}
+	var add []string
+	if configDir {
+		drop["AZURE_CONFIG_DIR"] = true
+		add = append(add, "AZURE_CONFIG_DIR="+c.ConfigDir)
+	}
+	if c.Token {
+		drop["AZURE_CORE_USE_MSAL_HTTP_CACHE"] = true
+		add = append(add, "AZURE_CORE_USE_MSAL_HTTP_CACHE=false")
+	}
+	if c.Throwaway {
+		drop["AZURE_CORE_COLLECT_TELEMETRY"] = true
+		add = append(add, "AZURE_CORE_COLLECT_TELEMETRY=false")
+	}
+	for _, kv := range c.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		drop[envKey(k)] = true
+	}
+	out := make([]string, 0, len(base)+len(add)+len(c.Env))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if !drop[envKey(k)] {
+			out = append(out, kv)
+		}
+	}
+	out = append(out, add...)
+	return append(out, c.Env...)
+}
+
+// Run runs a non-interactive az call in c.ConfigDir, after the version
+// check, and returns its output; a failure is a typed error (see the
+// package comment).
+func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
+	if c.ConfigDir == "" {
+		return Result{}, errors.New("azcli: Call.ConfigDir is required")
+	}
+	if err := r.Check(ctx); err != nil {
+		return Result{}, err
+	}
+	path, err := r.Path()
+	if err != nil {
+		return Result{}, err
+	}
+	return r.exec(ctx, path, c, true)
+}
+
+func (r *Runner) baseEnv() []string {
+	if r.opts.Env != nil {
+		return r.opts.Env
+	}
+	return os.Environ()
+}
+
+func (r *Runner) exec(ctx context.Context, path string, c Call, setDir bool) (Result, error) {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = r.opts.Timeout
+	}
+	ctx2, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx2, path, c.Args...)
+	cmd.Env = c.env(r.baseEnv(), setDir)
+	cmd.Stdin = c.Stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// az may leave a child (the telemetry uploader) holding the pipes:
+	// kill the whole group on timeout and stop waiting for the pipes soon
+	// after.
+	setGroup(cmd)
+	cmd.Cancel = func() error { return killGroup(cmd) }
+	cmd.WaitDelay = 2 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.String(), Duration: time.Since(start)}
+	name := commandName(c.Args)
+	r.log(name, c.ConfigDir, err, res.Duration)
+	if err == nil {
+		return res, nil
+	}
+	if ctx.Err() != nil { // the caller canceled (Ctrl-C)
+		return res, fmt.Errorf("%s: %w", name, ctx.Err())
+	}
+	if ctx2.Err() == context.DeadlineExceeded {
+		return res, withHint(&TimeoutError{Command: name, After: timeout})
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return res, withHint(classify(name, ee.ExitCode(), res.Stderr))
+	}
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+		return res, withHint(fmt.Errorf("%w: %v", ErrNotInstalled, err))
+	}
+	return res, fmt.Errorf("%s: %w", name, err)
+}
+
+// RunInteractive runs az with the user's terminal attached (az login: the
+// device code, the browser prompt, MFA) and no timeout. Ctrl-C reaches az
+// directly (same process group); when ctx is canceled az gets an
+// interrupt, then is killed if it does not exit. Stdout is not captured.
+func (r *Runner) RunInteractive(ctx context.Context, c Call) error {
+	if c.ConfigDir == "" {
+		return errors.New("azcli: Call.ConfigDir is required")
+	}
+	if err := r.Check(ctx); err != nil {
+		return err
+	}
+	path, err := r.Path()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, path, c.Args...)
+	cmd.Env = c.env(r.baseEnv(), true)
+	cmd.Stdin, cmd.Stdout = or(r.opts.Stdin, os.Stdin), orW(r.opts.Stdout, os.Stdout)
+	// Keep a copy of stderr to classify a failure, while the user sees it.
+	var stderr tailBuffer
+	cmd.Stderr = io.MultiWriter(orW(r.opts.Stderr, os.Stderr), &stderr)
+	cmd.Cancel = func() error { return interrupt(cmd) }
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	err = cmd.Run()
+	name := commandName(c.Args)
+	r.log(name, c.ConfigDir, err, time.Since(start))
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s canceled: %w", name, ctx.Err())
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return withHint(classify(name, ee.ExitCode(), stderr.String()))
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+func or(a, b io.Reader) io.Reader {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func orW(a, b io.Writer) io.Writer {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// tailBuffer keeps the last 16 KB written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 16<<10 {
+		t.buf = t.buf[len(t.buf)-16<<10:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// commandName is "az" and the leading words of args up to the first flag:
+// what a log or an error may show of a command line.
+func commandName(args []string) string {
+	words := []string{"az"}
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			break
+		}
+		words = append(words, a)
+	}
+	return strings.Join(words, " ")
+}
+
+func (r *Runner) log(name, dir string, err error, d time.Duration) {
+	if r.opts.Log == nil {
+		return
+	}
+	status := "ok"
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			status = fmt.Sprintf("exit %d", ee.ExitCode())
+		} else {
+			status = "error"
+		}
+	}
+	r.opts.Log(fmt.Sprintf("%s (AZURE_CONFIG_DIR=%s): %s in %s", name, dir, status, d.Round(time.Millisecond)))
+}
