@@ -232,7 +232,7 @@ func TestInteractiveCancel(t *testing.T) {
 
 func TestVersionParsing(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"azure-cli": "2.45.0", "extensions": {}}`:         "2.45.0",
+		`{"azure-cli": "2.45.0", "extensions": {}}`:        "2.45.0",
 		"azure-cli                         2.61.0 *\ncore": "2.61.0",
 		"2.29.0": "2.29.0",
 	} {

@@ -33,4 +33,3 @@ func interrupt(cmd *exec.Cmd) error {
 }
 
 func envKey(k string) string { return k }
-
