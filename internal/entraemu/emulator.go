@@ -130,6 +130,9 @@ type Emulator struct {
 	dials   []string // every address the emulator tried to dial
 	rnd     *idSource
 
+	tunnels map[net.Conn]struct{} // open loopback tunnels, closed by Close
+	closed  bool
+
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 }
@@ -215,6 +218,12 @@ func (e *Emulator) Close() error {
 		defer cancel()
 		_ = e.srv.Shutdown(ctx)
 		_ = e.srv.Close()
+		e.mu.Lock()
+		e.closed = true
+		for c := range e.tunnels {
+			c.Close()
+		}
+		e.mu.Unlock()
 		_ = e.api.Shutdown(ctx)
 		_ = e.api.Close()
 		e.apiLn.Close()
@@ -222,6 +231,31 @@ func (e *Emulator) Close() error {
 		e.cleanup()
 	})
 	return nil
+}
+
+// track registers tunnel connections so Close can end them; false once
+// closed.
+func (e *Emulator) track(conns ...net.Conn) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	if e.tunnels == nil {
+		e.tunnels = map[net.Conn]struct{}{}
+	}
+	for _, c := range conns {
+		e.tunnels[c] = struct{}{}
+	}
+	return true
+}
+
+func (e *Emulator) untrack(conns ...net.Conn) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range conns {
+		delete(e.tunnels, c)
+	}
 }
 
 func (e *Emulator) cleanup() {

@@ -61,8 +61,14 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 )
 
+// maxLog bounds the request log of a long-running emulator.
+const maxLog = 100000
+
 func (e *Emulator) record(r Request) {
 	e.mu.Lock()
+	if len(e.log) >= maxLog {
+		e.log = append(e.log[:0], e.log[len(e.log)-maxLog/2:]...)
+	}
 	e.log = append(e.log, r)
 	e.mu.Unlock()
 	if !r.Refused {

@@ -131,7 +131,16 @@ func (e *Emulator) serveConnect(w http.ResponseWriter, r *http.Request) {
 			target.Close()
 			return
 		}
-		go splice(&bufConn{Conn: conn, r: buf}, target)
+		client := &bufConn{Conn: conn, r: buf}
+		if !e.track(client, target) {
+			client.Close()
+			target.Close()
+			return
+		}
+		go func() {
+			splice(client, target)
+			e.untrack(client, target)
+		}()
 	default:
 		e.refuse(w, r.Method, r.Host, "", "not an emulated Azure host")
 	}
