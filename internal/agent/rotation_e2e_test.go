@@ -1,0 +1,239 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/cli"
+	"github.com/azkeep/azkeep/internal/entraemu"
+	"github.com/azkeep/azkeep/internal/fileutil"
+	"github.com/azkeep/azkeep/internal/testbed"
+)
+
+// mainEnv makes the test binary run azkeep's CLI instead of the tests, so
+// the end-to-end test runs the real `azkeep agent` process without a build
+// step.
+const mainEnv = "AZKEEP_AGENT_TEST_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		os.Exit(cli.Main(os.Args[1:], cli.Stdio()))
+	}
+	os.Exit(m.Run())
+}
+
+// Rotation-holds parameters, from the issue: 6-minute access tokens and a
+// 5½-minute window (az treats a token with less than 5 minutes left as
+// expired, so a rotation every ~30 s keeps it usable).
+const (
+	tokenLifetime = 6 * time.Minute
+	window        = "5m30s"
+	holdFor       = 4*time.Minute + 30*time.Second
+	sampleEvery   = 5 * time.Second
+	// Without the agent the first token has 5 minutes left after 60 s.
+	failWithin = 75 * time.Second
+)
+
+// rig is one emulator, one azkeep home and one target dir, driven through
+// the real CLI (a subprocess of this test binary) and the real az.
+type rig struct {
+	t      *testing.T
+	emu    *entraemu.Emulator
+	home   string
+	target string
+	env    []string
+	sub    string
+}
+
+func newRig(t *testing.T, engineName string) *rig {
+	emu := testbed.Emulator(t, entraemu.Config{TokenLifetime: tokenLifetime, StrictRefresh: true, SubscriptionsPerTenant: 1})
+	r := &rig{t: t, emu: emu, home: filepath.Join(t.TempDir(), "home"), target: testbed.NewConfigDir(t)}
+	r.env = append(testbed.AZEnv(emu, r.target),
+		mainEnv+"=1",
+		"AZKEEP_HOME="+r.home,
+		"AZKEEP_VAULT=file",
+		"AZKEEP_VAULT_PASSPHRASE=rotation-holds-test",
+		"AZKEEP_ROTATE_WINDOW="+window,
+		"AZKEEP_ENGINE="+engineName,
+	)
+	ten := emu.Tenants()[0]
+	r.sub = ten.Subscriptions[0].ID
+	r.azkeep("integration", "create", "--alias", "contoso", "--tenant", ten.ID)
+	r.azkeep("integration", "login", "contoso", "--device-code")
+	if out, err := r.command("session", "start", r.sub).CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "not available in this build") {
+			// TODO(lead): internal/cli/deps.go newEngine, case "native".
+			t.Skipf("engine %s is not wired into the CLI yet: %s", engineName, firstLines(string(out), 1))
+		}
+		t.Fatalf("azkeep session start: %v\n%s", err, out)
+	}
+	return r
+}
+
+func (r *rig) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = r.env
+	return cmd
+}
+
+func (r *rig) azkeep(args ...string) string {
+	r.t.Helper()
+	out, err := r.command(args...).CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("azkeep %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// sample runs what a user runs and reports the first problem, or "".
+func (r *rig) sample(ctx context.Context) string {
+	res := testbed.AZ(ctx, r.emu, r.target, "account", "get-access-token", "--output", "json")
+	if !res.OK() {
+		return "az account get-access-token: " + res.String()
+	}
+	res = testbed.AZ(ctx, r.emu, r.target, "account", "show", "--output", "json")
+	if !res.OK() || !strings.Contains(res.Stdout, r.sub) {
+		return "az account show: " + res.String()
+	}
+	// The target dir at rest (no rotation holding the procedures' lock)
+	// holds no refresh token.
+	unlock, err := fileutil.Lock(ctx, filepath.Join(r.home, "lifecycle.lock"))
+	if err != nil {
+		return "lock: " + err.Error()
+	}
+	defer unlock()
+	for _, f := range testbed.ScanSecrets(r.target) {
+		if f.Kind == "refresh_token" {
+			return fmt.Sprintf("refresh token at rest in %s (%s %s)", f.Path, f.Section, f.Key)
+		}
+	}
+	return ""
+}
+
+// TestRotationHolds is the issue's "rotation holds" criterion, run against
+// the real az: with the agent running (engine az, and engine native) az
+// keeps working for over four minutes (about eight rotations, every
+// refresh token single-use); without it the same loop fails within the
+// first minute. The subtests run in parallel: about 5 minutes in all.
+func TestRotationHolds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 5 minutes; run without -short")
+	}
+	testbed.RequireAZ(t)
+	for _, engineName := range []string{"az", "native"} {
+		t.Run("agent-"+engineName, func(t *testing.T) {
+			t.Parallel()
+			holdsWithAgent(t, engineName)
+		})
+	}
+	t.Run("no-agent", func(t *testing.T) {
+		t.Parallel()
+		r := newRig(t, "az")
+		start := time.Now()
+		for time.Since(start) < 2*failWithin {
+			if p := r.sample(context.Background()); p != "" {
+				t.Logf("without the agent az failed after %s: %s", time.Since(start).Round(time.Second), firstLines(p, 6))
+				if d := time.Since(start); d > failWithin {
+					t.Errorf("failed only after %s", d)
+				}
+				return
+			}
+			time.Sleep(sampleEvery)
+		}
+		t.Errorf("az kept working for %s without the agent: the test would not catch a broken agent", 2*failWithin)
+	})
+}
+
+func holdsWithAgent(t *testing.T, engineName string) {
+	r := newRig(t, engineName)
+	var logMu sync.Mutex
+	var log bytes.Buffer
+	agentCmd := r.command("agent")
+	agentCmd.Stderr = &lockedWriter{mu: &logMu, w: &log}
+	agentCmd.Stdout = agentCmd.Stderr
+	if err := agentCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- agentCmd.Wait() }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			agentCmd.Process.Kill()
+			<-exited
+		}
+		logMu.Lock()
+		t.Logf("agent log:\n%s", log.String())
+		logMu.Unlock()
+	}()
+	grants0 := r.emu.CountGrants(entraemu.GrantRefreshToken)
+	start := time.Now()
+	samples := 0
+	for time.Since(start) < holdFor {
+		select {
+		case err := <-exited:
+			stopped = true
+			t.Fatalf("the agent exited: %v", err)
+		default:
+		}
+		if p := r.sample(context.Background()); p != "" {
+			t.Fatalf("after %s (%d samples): %s", time.Since(start).Round(time.Second), samples, firstLines(p, 10))
+		}
+		samples++
+		time.Sleep(sampleEvery)
+	}
+	rotations := r.emu.CountGrants(entraemu.GrantRefreshToken) - grants0
+	t.Logf("engine %s: %d samples over %s, %d refresh grants", engineName, samples, time.Since(start).Round(time.Second), rotations)
+	if rotations < 7 {
+		t.Errorf("only %d refresh grants in %s; want about eight rotations", rotations, holdFor)
+	}
+	// SIGTERM: a clean exit, status file removed.
+	if err := agentCmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		stopped = true
+		if err != nil {
+			t.Errorf("agent exit after SIGTERM: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the agent did not stop within a minute of SIGTERM")
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(log.String(), "agent stopped") {
+		t.Error("the agent did not log its stop")
+	}
+	if _, err := os.Stat(filepath.Join(r.home, "agent.json")); !os.IsNotExist(err) {
+		t.Error("agent.json left behind")
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}
