@@ -25,7 +25,13 @@ func (e *Emulator) serveARM(w http.ResponseWriter, r *http.Request, rec *Request
 	case path == "/tenants":
 		e.mu.Lock()
 		var list []map[string]any
-		if t := e.findTenant(tid); t != nil {
+		tenants := e.memberOf(claims.ObjectID)
+		if len(tenants) == 0 { // a service principal
+			if t := e.findTenant(tid); t != nil {
+				tenants = append(tenants, t)
+			}
+		}
+		for _, t := range tenants {
 			list = append(list, tenantJSON(t))
 		}
 		e.mu.Unlock()

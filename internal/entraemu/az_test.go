@@ -385,3 +385,47 @@ func TestAZNoConnectionOut(t *testing.T) {
 		t.Errorf("no refusal of azure.microsoft.com logged: %v", shared.Refused())
 	}
 }
+
+// A guest (a user of tenant 1 invited into tenant 0): logging in to one
+// tenant lists that tenant's subscriptions only; without --tenant az asks
+// /tenants and redeems the refresh token once per tenant.
+func TestAZGuestUser(t *testing.T) {
+	testbed.RequireAZ(t)
+	tens := shared.Tenants()
+	home, guestIn := tens[1], tens[0]
+	user := home.Users[2]
+	if err := shared.AddGuest(user.Username, guestIn.ID); err != nil {
+		t.Fatal(err)
+	}
+	dir := testbed.NewConfigDir(t)
+	r := mustAZ(t, dir, "login", "-u", user.Username, "-p", user.Password, "--tenant", guestIn.ID, "--output", "json")
+	accts := testbed.ParseAccounts(t, r)
+	assertTenantSubscriptions(t, accts, guestIn, user.Username, "user")
+
+	dir = testbed.NewConfigDir(t)
+	shared.ResetRequests()
+	r = mustAZ(t, dir, "login", "-u", user.Username, "-p", user.Password, "--output", "json")
+	t.Logf("login without --tenant: %v", r.Took)
+	if n := len(testbed.ParseAccounts(t, r)); n != len(home.Subscriptions)+len(guestIn.Subscriptions) {
+		t.Errorf("login without --tenant lists %d subscriptions, want both tenants': %s", n, r.Stdout)
+	}
+	if n := shared.CountGrants(entraemu.GrantRefreshToken); n != 2 {
+		t.Errorf("refresh grants = %d, want one per tenant", n)
+	}
+	// MSAL takes the Account's realm from the token endpoint's path
+	// (organizations here) and adds no Account on a silent refresh: one
+	// Account, one (family) refresh token, access tokens for both tenants.
+	c := testbed.ReadTokenCache(t, dir)
+	realms := map[any]bool{}
+	for _, at := range c["AccessToken"] {
+		realms[at["realm"]] = true
+	}
+	if len(c["Account"]) != 1 || len(c["RefreshToken"]) != 1 || !realms[home.ID] || !realms[guestIn.ID] {
+		t.Errorf("accounts %v, refresh tokens %d, access token realms %v", keys(c["Account"]), len(c["RefreshToken"]), realms)
+	}
+	for _, a := range c["Account"] {
+		if a["realm"] != "organizations" || a["home_account_id"] != user.ObjectID+"."+home.ID {
+			t.Errorf("account %v", a)
+		}
+	}
+}

@@ -35,6 +35,33 @@ func (e *Emulator) RequireInteraction(username string, on bool) error {
 	return nil
 }
 
+// AddGuest invites username (a user of another tenant) into tenantID, as
+// an Entra B2B guest: the user can then get tokens for that tenant, /tenants
+// lists it, and /subscriptions with such a token lists its subscriptions.
+// The account keeps its home tenant (client_info's utid).
+func (e *Emulator) AddGuest(username, tenantID string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, home := e.findUser(username)
+	if u == nil {
+		return fmt.Errorf("entraemu: no user %q", username)
+	}
+	t := e.findTenant(tenantID)
+	if t == nil {
+		return fmt.Errorf("entraemu: no tenant %q", tenantID)
+	}
+	if t == home {
+		return nil
+	}
+	for _, g := range t.Guests {
+		if equalFold(g, u.Username) {
+			return nil
+		}
+	}
+	t.Guests = append(t.Guests, u.Username)
+	return nil
+}
+
 // ApproveDeviceCodesAs makes device code logins sign in as username (by
 // default the first user of the requested tenant, or of the first tenant
 // for organizations/common). "" restores the default.

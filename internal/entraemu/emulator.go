@@ -74,10 +74,13 @@ type Config struct {
 
 // Tenant is one emulated Entra ID tenant.
 type Tenant struct {
-	ID                string
-	Domain            string
-	DisplayName       string
-	Users             []User
+	ID          string
+	Domain      string
+	DisplayName string
+	Users       []User
+	// Guests are usernames of users of other tenants invited into this one
+	// (AddGuest): they can sign in here too; their home tenant stays theirs.
+	Guests            []string
 	ServicePrincipals []ServicePrincipal
 	Subscriptions     []Subscription
 }
@@ -326,6 +329,7 @@ func (e *Emulator) Tenants() []Tenant {
 	for i, t := range e.tenants {
 		c := *t
 		c.Users = append([]User(nil), t.Users...)
+		c.Guests = append([]string(nil), t.Guests...)
 		c.ServicePrincipals = append([]ServicePrincipal(nil), t.ServicePrincipals...)
 		c.Subscriptions = append([]Subscription(nil), t.Subscriptions...)
 		out[i] = c

@@ -348,3 +348,40 @@ func TestStartRefusesNonLoopback(t *testing.T) {
 func b64dec(s string) ([]byte, error) {
 	return b64decode(s)
 }
+
+func TestGuestUser(t *testing.T) {
+	e := start(t, Config{Tenants: 2})
+	home, other := e.Tenants()[0], e.Tenants()[1]
+	u := home.Users[0]
+	form := url.Values{"grant_type": {"password"}, "client_id": {cliClient}, "username": {u.Username}, "password": {u.Password}, "scope": {armScope}}
+	if a := post(t, e, other.ID, form); a.str("error") != "invalid_grant" || !strings.HasPrefix(a.str("error_description"), "AADSTS50020:") {
+		t.Errorf("a non-member: %v", a.body)
+	}
+	if err := e.AddGuest(u.Username, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	a := passwordLogin(t, e, u, other.ID)
+	at, _ := ParseClaims(a.str("access_token"))
+	id, _ := ParseClaims(a.str("id_token"))
+	raw, _ := b64dec(a.str("client_info"))
+	if at.String("tid") != other.ID || id.String("tid") != other.ID || !strings.Contains(string(raw), home.ID) {
+		t.Errorf("guest token tid %s / id %s / client_info %s", at.String("tid"), id.String("tid"), raw)
+	}
+	// The home tenant's refresh token redeems in the guest tenant (FOCI/MRRT).
+	rt := passwordLogin(t, e, u, home.ID).str("refresh_token")
+	if b := refresh(t, e, other.ID, rt, armScope); b.status != 200 {
+		t.Errorf("refresh in the guest tenant: %v", b.body)
+	}
+	req, _ := http.NewRequest("GET", "https://management.azure.com/tenants?api-version=2019-11-01", nil)
+	req.Header.Set("Authorization", "Bearer "+a.str("access_token"))
+	resp, err := e.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Value []map[string]any }
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if len(body.Value) != 2 {
+		t.Errorf("tenants of a guest: %v", body.Value)
+	}
+}

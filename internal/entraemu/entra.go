@@ -327,7 +327,8 @@ func (e *Emulator) deviceCode(w http.ResponseWriter, r *http.Request, seg string
 type principal struct {
 	user   *User
 	sp     *ServicePrincipal
-	tenant *Tenant
+	tenant *Tenant // the tenant the token is for
+	home   *Tenant // the user's home tenant (client_info's utid)
 	// scope overrides the request's scope: a device code redemption
 	// carries none, the scope was sent with the device code request.
 	scope string
@@ -407,20 +408,25 @@ func (e *Emulator) grantDeviceCode(f url.Values, seg string) (principal, int, ma
 		return principal{}, 400, oauthErrorBody("authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
 	}
 	var u *User
-	var t *Tenant
-	if e.state.deviceUser != "" {
-		u, t = e.findUser(e.state.deviceUser)
-	} else if t = e.findTenant(seg); t == nil && len(e.tenants) > 0 {
-		t = e.tenants[0]
-	}
-	if u == nil && t != nil && len(t.Users) > 0 {
-		u = &t.Users[0]
+	var home *Tenant
+	pt := e.findTenant(seg)
+	switch {
+	case e.state.deviceUser != "":
+		u, home = e.findUser(e.state.deviceUser)
+	case pt != nil && len(pt.Users) > 0:
+		u, home = &pt.Users[0], pt
+	case pt == nil && len(e.tenants) > 0 && len(e.tenants[0].Users) > 0:
+		u, home = &e.tenants[0].Users[0], e.tenants[0]
 	}
 	if u == nil {
 		return principal{}, 400, oauthErrorBody("invalid_grant", 50034, "The user account does not exist in the directory.")
 	}
+	t, body := e.tenantFor(u, home, pt, flow.clientID)
+	if body != nil {
+		return principal{user: u}, 400, body
+	}
 	flow.done = true
-	return principal{user: u, tenant: t, scope: flow.scope}, 0, nil
+	return principal{user: u, tenant: t, home: home, scope: flow.scope}, 0, nil
 }
 
 func (e *Emulator) grantPassword(f url.Values, seg string) (principal, int, map[string]any) {
@@ -430,8 +436,10 @@ func (e *Emulator) grantPassword(f url.Values, seg string) (principal, int, map[
 	if u == nil {
 		return principal{}, 400, oauthErrorBody("invalid_grant", 50034, fmt.Sprintf("The user account {EmailHidden} does not exist in the %s directory. To sign into this application, the account must be added to the directory.", seg))
 	}
-	if pt := e.findTenant(seg); pt != nil && pt != t {
-		return principal{}, 400, oauthErrorBody("invalid_grant", 50020, fmt.Sprintf("User account '{EmailHidden}' from identity provider 'live.com' does not exist in tenant '%s' and cannot access the application in that tenant.", pt.DisplayName))
+	home := t
+	t, body := e.tenantFor(u, home, e.findTenant(seg), f.Get("client_id"))
+	if body != nil {
+		return principal{}, 400, body
 	}
 	if subtle.ConstantTimeCompare([]byte(u.Password), []byte(f.Get("password"))) != 1 {
 		return principal{}, 400, oauthErrorBody("invalid_grant", 50126, "Error validating credentials due to invalid username or password.")
@@ -439,7 +447,22 @@ func (e *Emulator) grantPassword(f url.Values, seg string) (principal, int, map[
 	if e.state.interaction[strings.ToLower(u.Username)] {
 		return principal{user: u}, 400, interactionBody()
 	}
-	return principal{user: u, tenant: t}, 0, nil
+	return principal{user: u, tenant: t, home: home}, 0, nil
+}
+
+// tenantFor is the tenant a token for u requested on tenant path segment
+// pt (nil: organizations/common) is issued in: pt when u is a member or a
+// guest there, else an AADSTS50020 error. Caller holds mu.
+func (e *Emulator) tenantFor(u *User, home, pt *Tenant, clientID string) (*Tenant, map[string]any) {
+	if pt == nil || pt == home {
+		return home, nil
+	}
+	for _, g := range pt.Guests {
+		if equalFold(g, u.Username) {
+			return pt, nil
+		}
+	}
+	return nil, oauthErrorBody("invalid_grant", 50020, fmt.Sprintf("User account '{EmailHidden}' from identity provider 'https://sts.windows.net/%s/' does not exist in tenant '%s' and cannot access the application '%s'(Microsoft Azure CLI) in that tenant. The account needs to be added as an external user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account.", home.ID, pt.DisplayName, clientID))
 }
 
 func interactionBody() map[string]any {
@@ -456,17 +479,19 @@ func (e *Emulator) grantRefresh(f url.Values, seg string) (principal, int, map[s
 	if g == nil {
 		return principal{}, 400, oauthErrorBody("invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
 	}
-	u, t := e.findUser(g.username)
+	u, home := e.findUser(g.username)
 	if u == nil {
 		return principal{}, 400, oauthErrorBody("invalid_grant", 50034, "The user account {EmailHidden} does not exist in the directory.")
 	}
-	p := principal{user: u, tenant: t}
+	p := principal{user: u, tenant: home, home: home}
 	if body := e.refreshProblemLocked(g); body != nil {
 		return p, 400, body
 	}
-	if pt := e.findTenant(seg); pt != nil && pt != t {
-		return p, 400, oauthErrorBody("invalid_grant", 50020, fmt.Sprintf("User account '{EmailHidden}' from identity provider 'https://sts.windows.net/%s/' does not exist in tenant '%s' and cannot access the application '%s' in that tenant.", t.ID, pt.DisplayName, f.Get("client_id")))
+	t, body := e.tenantFor(u, home, e.findTenant(seg), f.Get("client_id"))
+	if body != nil {
+		return p, 400, body
 	}
+	p.tenant = t
 	if e.state.interaction[g.username] {
 		return p, 400, interactionBody()
 	}
@@ -636,7 +661,11 @@ func (e *Emulator) issue(p principal, clientID, scope string) (map[string]any, e
 		}
 		resp["id_token"] = id
 	}
-	ci, _ := json.Marshal(map[string]string{"uid": u.ObjectID, "utid": t.ID})
+	home := p.home
+	if home == nil {
+		home = t
+	}
+	ci, _ := json.Marshal(map[string]string{"uid": u.ObjectID, "utid": home.ID})
 	resp["client_info"] = b64(ci)
 	return resp, nil
 }

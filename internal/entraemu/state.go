@@ -104,6 +104,32 @@ func (e *Emulator) findUser(username string) (*User, *Tenant) {
 	return nil, nil
 }
 
+// memberOf lists the tenants a user (by object id) belongs to: home
+// first, then those it is a guest of. Caller holds mu.
+func (e *Emulator) memberOf(objectID string) []*Tenant {
+	var home *Tenant
+	var username string
+	for _, t := range e.tenants {
+		for _, u := range t.Users {
+			if equalFold(u.ObjectID, objectID) {
+				home, username = t, u.Username
+			}
+		}
+	}
+	if home == nil {
+		return nil
+	}
+	out := []*Tenant{home}
+	for _, t := range e.tenants {
+		for _, g := range t.Guests {
+			if t != home && equalFold(g, username) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
 // findSP returns a service principal and its tenant by app id. Caller holds mu.
 func (e *Emulator) findSP(appID string) (*ServicePrincipal, *Tenant) {
 	for _, t := range e.tenants {
