@@ -63,10 +63,8 @@ back). The shell is taken from $SHELL unless --shell names it.`,
 				return envUnset(g.IO, sh, os.Environ())
 			}
 			opts.Session = args[0]
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
+			ctx, stop := commandContext(cmd)
+			defer stop()
 			d, err := newDeps(g)
 			if err != nil {
 				return err

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -229,7 +231,11 @@ func execRun(ctx context.Context, e *execEnv, opts execOptions) (err error) {
 	if err := e.Prepare(d.Path); err != nil {
 		return fmt.Errorf("prepare per-session dir: %w", err)
 	}
-	mat, err := e.Materialize(ctx, opts.Session, d.Path)
+	// Until the child runs, Ctrl-C or SIGTERM cancel the set-up (the dir
+	// is then removed); once it runs, they are the child's (childproc).
+	setup, stopSetup := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	mat, err := e.Materialize(setup, opts.Session, d.Path)
+	stopSetup()
 	if err != nil {
 		return err
 	}

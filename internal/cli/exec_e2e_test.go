@@ -1,3 +1,5 @@
+//go:build unix
+
 package cli
 
 // End-to-end tests of azkeep exec with the real az and the emulator: the
