@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/azkeep/azkeep/internal/engine"
 )
 
 // MinVersion is the oldest az azkeep supports: 2.30 moved the CLI to MSAL
@@ -119,17 +121,28 @@ func (r *Runner) pathLocked() (string, error) {
 // Check finds az and verifies its version is MinVersion or newer (once per
 // Runner; a failure is not cached).
 func (r *Runner) Check(ctx context.Context) error {
+	return r.checkIn(ctx, "")
+}
+
+func (r *Runner) checkIn(ctx context.Context, configDir string) error {
 	if r.opts.SkipVersionCheck {
 		_, err := r.Path()
 		return err
 	}
-	_, err := r.Version(ctx)
+	_, err := r.versionIn(ctx, configDir)
 	return err
 }
 
 // Version runs `az version` and returns az's version ("2.45.0"), checked
 // against MinVersion: an older az gives a *TooOldError (with the version).
+// It runs in the environment's config dir (AZURE_CONFIG_DIR or ~/.azure).
 func (r *Runner) Version(ctx context.Context) (string, error) {
+	return r.versionIn(ctx, "")
+}
+
+// versionIn runs `az version` with AZURE_CONFIG_DIR=configDir (the dir of
+// the call that needs the check), or the environment's when "".
+func (r *Runner) versionIn(ctx context.Context, configDir string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.checked {
@@ -139,13 +152,11 @@ func (r *Runner) Version(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// `az version` reads no config of interest; it runs in the caller's
-	// environment (the user's config dir) so that it behaves as the user's az.
-	res, err := r.exec(ctx, path, Call{Args: []string{"version", "--output", "json"}}, false)
+	res, err := r.exec(ctx, path, Call{Args: []string{"version", "--output", "json"}, ConfigDir: configDir}, configDir != "")
 	if err != nil {
 		var ee *ExitError
 		if errors.As(err, &ee) {
-			return "", &VersionUnknownError{Path: path, Output: shorten(ee.Stderr, 200), Err: err}
+			return "", withHint(&VersionUnknownError{Path: path, Output: shorten(ee.Stderr, 200), Err: err})
 		}
 		return "", err
 	}
@@ -197,6 +208,11 @@ func (c Call) env(base []string, configDir bool) []string {
 		drop["AZURE_CONFIG_DIR"] = true
 		add = append(add, "AZURE_CONFIG_DIR="+c.ConfigDir)
 	}
+	for _, kv := range base {
+		if kv == "AZURE_CONFIG_DIR=" { // empty makes az fail; unset means ~/.azure
+			drop["AZURE_CONFIG_DIR"] = true
+		}
+	}
 	if c.Token {
 		drop["AZURE_CORE_USE_MSAL_HTTP_CACHE"] = true
 		add = append(add, "AZURE_CORE_USE_MSAL_HTTP_CACHE=false")
@@ -227,7 +243,7 @@ func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
 	if c.ConfigDir == "" {
 		return Result{}, errors.New("azcli: Call.ConfigDir is required")
 	}
-	if err := r.Check(ctx); err != nil {
+	if err := r.checkIn(ctx, c.ConfigDir); err != nil {
 		return Result{}, err
 	}
 	path, err := r.Path()
@@ -294,7 +310,7 @@ func (r *Runner) RunInteractive(ctx context.Context, c Call) error {
 	if c.ConfigDir == "" {
 		return errors.New("azcli: Call.ConfigDir is required")
 	}
-	if err := r.Check(ctx); err != nil {
+	if err := r.checkIn(ctx, c.ConfigDir); err != nil {
 		return err
 	}
 	path, err := r.Path()
@@ -390,3 +406,13 @@ func (r *Runner) log(name, dir string, err error, d time.Duration) {
 	}
 	r.opts.Log(fmt.Sprintf("%s (AZURE_CONFIG_DIR=%s): %s in %s", name, dir, status, d.Round(time.Millisecond)))
 }
+
+// RunIn runs a non-interactive az call in configDir and returns its stdout
+// (engine.AZRunner); token marks a token call (see Call.Token).
+func (r *Runner) RunIn(ctx context.Context, configDir string, token bool, args ...string) ([]byte, error) {
+	res, err := r.Run(ctx, Call{Args: args, ConfigDir: configDir, Token: token})
+	return res.Stdout, err
+}
+
+// Runner is the az engine's runner.
+var _ engine.AZRunner = (*Runner)(nil)
