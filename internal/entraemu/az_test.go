@@ -429,3 +429,32 @@ func TestAZGuestUser(t *testing.T) {
 		}
 	}
 }
+
+// The 5-minute rule: az treats an access token with less than 5 minutes
+// left as expired. 6-minute tokens are served from the cache; 4-minute
+// tokens make every get-access-token redeem the refresh token.
+func TestAZFiveMinuteRule(t *testing.T) {
+	testbed.RequireAZ(t)
+	emu := testbed.Emulator(t, entraemu.Config{TokenLifetime: 6 * time.Minute})
+	ten := emu.Tenants()[0]
+	u := ten.Users[0]
+	for _, tc := range []struct {
+		lifetime time.Duration
+		grants   int
+	}{{6 * time.Minute, 0}, {4 * time.Minute, 2}} {
+		emu.SetTokenLifetime(tc.lifetime)
+		dir := testbed.NewConfigDir(t)
+		if r := testbed.AZ(context.Background(), emu, dir, "login", "-u", u.Username, "-p", u.Password, "--tenant", ten.ID, "--output", "none"); !r.OK() {
+			t.Fatal(r)
+		}
+		emu.ResetRequests()
+		for i := 0; i < 2; i++ {
+			if r := testbed.AZ(context.Background(), emu, dir, "account", "get-access-token", "--output", "none"); !r.OK() {
+				t.Fatal(r)
+			}
+		}
+		if n := emu.CountGrants(entraemu.GrantRefreshToken); n != tc.grants {
+			t.Errorf("lifetime %v: %d refresh grants for two get-access-token, want %d", tc.lifetime, n, tc.grants)
+		}
+	}
+}
