@@ -295,3 +295,20 @@ func TestLogoutRemovesWhatAzLogoutRemoves(t *testing.T) {
 		t.Errorf("profile = %q", got)
 	}
 }
+
+func TestBypassProxy(t *testing.T) {
+	for _, c := range []struct {
+		host, no string
+		want     bool
+	}{
+		{"login.microsoftonline.com", "", false},
+		{"login.microsoftonline.com", "*", true},
+		{"login.microsoftonline.com", "example.com, .microsoftonline.com", true},
+		{"login.microsoftonline.com", "microsoftonline.com:443", true},
+		{"evilmicrosoftonline.com", "microsoftonline.com", false},
+	} {
+		if got := bypassProxy(c.host, c.no); got != c.want {
+			t.Errorf("bypassProxy(%q, %q) = %v", c.host, c.no, got)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -37,9 +38,31 @@ func (r LoginRunner) Login(ctx context.Context, req lifecycle.LoginRequest) erro
 	return err
 }
 
+// bypassProxy reports whether NO_PROXY (comma-separated hosts, domain
+// suffixes with or without a leading dot, or "*") exempts host.
+func bypassProxy(host, noProxy string) bool {
+	host = strings.ToLower(host)
+	for _, p := range strings.Split(noProxy, ",") {
+		p = strings.ToLower(strings.TrimSpace(p))
+		if h, _, err := net.SplitHostPort(p); err == nil {
+			p = h
+		}
+		switch {
+		case p == "":
+		case p == "*":
+			return true
+		case host == strings.TrimPrefix(p, "."):
+			return true
+		case strings.HasSuffix(host, "."+strings.TrimPrefix(p, ".")):
+			return true
+		}
+	}
+	return false
+}
+
 // ClientFromEnv builds the HTTP client a native request uses from an
 // explicit environment (KEY=VALUE), the way az reads the same variables:
-// HTTPS_PROXY (or https_proxy) and the CA bundle of SSL_CERT_FILE or
+// HTTPS_PROXY (or https_proxy, with NO_PROXY) and the CA bundle of SSL_CERT_FILE or
 // REQUESTS_CA_BUNDLE added to the system roots. With none of them set it
 // is an ordinary client. The demo passes the emulator's environment.
 func ClientFromEnv(env []string) (*http.Client, error) {
@@ -58,7 +81,13 @@ func ClientFromEnv(env []string) (*http.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("HTTPS_PROXY=%q is not a URL: %w", p, err)
 		}
-		tr.Proxy = http.ProxyURL(u)
+		noProxy := firstNonEmpty(get("NO_PROXY"), get("no_proxy"))
+		tr.Proxy = func(r *http.Request) (*url.URL, error) {
+			if bypassProxy(r.URL.Hostname(), noProxy) {
+				return nil, nil
+			}
+			return u, nil
+		}
 	}
 	if ca := firstNonEmpty(get("SSL_CERT_FILE"), get("REQUESTS_CA_BUNDLE")); ca != "" {
 		pem, err := os.ReadFile(ca)
