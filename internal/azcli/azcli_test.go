@@ -273,3 +273,19 @@ func TestRealAZ(t *testing.T) {
 		t.Fatalf("fresh dir: %v", err)
 	}
 }
+
+// Login passes the arguments and the streams through.
+func TestLoginArgsAndStreams(t *testing.T) {
+	r := fake(t, "ok", Options{})
+	var out, errb strings.Builder
+	dir := t.TempDir()
+	err := r.Login(context.Background(), LoginOptions{ConfigDir: dir, Tenant: "contoso.example", DeviceCode: true, Throwaway: true,
+		In: strings.NewReader(""), Out: &out, Err: &errb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("dir=%s cache= telemetry=false args=login --tenant contoso.example --use-device-code --output none\n", dir)
+	if out.String() != want {
+		t.Errorf("got %q want %q", out.String(), want)
+	}
+}

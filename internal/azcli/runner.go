@@ -189,8 +189,12 @@ type Call struct {
 	Throwaway bool
 	// Timeout overrides the Runner's timeout for this call.
 	Timeout time.Duration
-	// Stdin is fed to az (non-interactive calls); nil means none.
+	// Stdin is fed to az; nil means none for Run and the terminal
+	// (Options.Stdin, else os.Stdin) for RunInteractive.
 	Stdin io.Reader
+	// Stdout and Stderr replace the terminal for RunInteractive; nil means
+	// Options.Stdout/Stderr, else the process's own.
+	Stdout, Stderr io.Writer
 }
 
 // Result is what a non-interactive call printed.
@@ -319,10 +323,11 @@ func (r *Runner) RunInteractive(ctx context.Context, c Call) error {
 	}
 	cmd := exec.CommandContext(ctx, path, c.Args...)
 	cmd.Env = c.env(r.baseEnv(), true)
-	cmd.Stdin, cmd.Stdout = or(r.opts.Stdin, os.Stdin), orW(r.opts.Stdout, os.Stdout)
+	cmd.Stdin = or(c.Stdin, or(r.opts.Stdin, os.Stdin))
+	cmd.Stdout = orW(c.Stdout, orW(r.opts.Stdout, os.Stdout))
 	// Keep a copy of stderr to classify a failure, while the user sees it.
 	var stderr tailBuffer
-	cmd.Stderr = io.MultiWriter(orW(r.opts.Stderr, os.Stderr), &stderr)
+	cmd.Stderr = io.MultiWriter(orW(c.Stderr, orW(r.opts.Stderr, os.Stderr)), &stderr)
 	cmd.Cancel = func() error { return interrupt(cmd) }
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
@@ -340,6 +345,41 @@ func (r *Runner) RunInteractive(ctx context.Context, c Call) error {
 		return withHint(classify(name, ee.ExitCode(), stderr.String()))
 	}
 	return fmt.Errorf("%s: %w", name, err)
+}
+
+// LoginOptions is one interactive `az login`.
+type LoginOptions struct {
+	// ConfigDir is the (private) config dir az logs in to.
+	ConfigDir string
+	// Tenant is a tenant id or domain ("" lets az pick: organizations).
+	Tenant string
+	// DeviceCode uses the device-code flow (headless machines).
+	DeviceCode bool
+	// Throwaway marks a dir azkeep removes afterwards: telemetry off there.
+	Throwaway bool
+	// Env holds extra KEY=VALUE pairs (an emulator's proxy and CA).
+	Env []string
+	// In, Out and Err are the user's terminal; nil means the Runner's.
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Login runs `az login [--tenant T] [--use-device-code] --output none`
+// interactively (see RunInteractive): the browser or device-code prompt
+// and MFA reach the user, there is no timeout, and Ctrl-C cancels.
+func (r *Runner) Login(ctx context.Context, o LoginOptions) error {
+	args := []string{"login"}
+	if o.Tenant != "" {
+		args = append(args, "--tenant", o.Tenant)
+	}
+	if o.DeviceCode {
+		args = append(args, "--use-device-code")
+	}
+	args = append(args, "--output", "none")
+	return r.RunInteractive(ctx, Call{
+		Args: args, ConfigDir: o.ConfigDir, Env: o.Env, Throwaway: o.Throwaway,
+		Stdin: o.In, Stdout: o.Out, Stderr: o.Err,
+	})
 }
 
 func or(a, b io.Reader) io.Reader {
