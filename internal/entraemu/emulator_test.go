@@ -243,6 +243,36 @@ func TestARMListsTheCallersTenant(t *testing.T) {
 	if st, body := get("/tenants?api-version=2022-12-01", at); st != 200 || len(body["value"].([]any)) != 1 {
 		t.Errorf("tenants: %d %v", st, body)
 	}
+	if st, body := get("/subscriptions/"+sub.ID+"/resourcegroups?api-version=2021-04-01", at); st != 200 || len(body["value"].([]any)) != 0 {
+		t.Errorf("resource groups: %d %v", st, body)
+	}
+	if st, body := get("/subscriptions/"+sub.ID+"/locations?api-version=2019-11-01", at); st != 200 || len(body["value"].([]any)) != 3 {
+		t.Errorf("locations: %d %v", st, body)
+	}
+}
+
+func TestGraphMe(t *testing.T) {
+	e := start(t, Config{})
+	ten := e.Tenants()[0]
+	rt := passwordLogin(t, e, ten.Users[0], ten.ID).str("refresh_token")
+	a := refresh(t, e, ten.ID, rt, "https://graph.microsoft.com//.default offline_access openid profile")
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{a.str("access_token"), 200}, {passwordLogin(t, e, ten.Users[0], ten.ID).str("access_token"), 401}} {
+		req, _ := http.NewRequest("GET", "https://graph.microsoft.com/v1.0/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tc.token)
+		resp, err := e.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var me map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&me)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || (tc.want == 200 && me["userPrincipalName"] != ten.Users[0].Username) {
+			t.Errorf("GET /me: %d %v, want %d", resp.StatusCode, me, tc.want)
+		}
+	}
 }
 
 func TestFaults(t *testing.T) {

@@ -91,6 +91,8 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	switch host {
 	case "management.azure.com":
 		e.serveARM(sw, r, &rec)
+	case "graph.microsoft.com":
+		e.serveGraph(sw, r, &rec)
 	default:
 		e.serveEntra(sw, r, &rec)
 	}
@@ -375,6 +377,14 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request, seg string, rec
 		return
 	}
 	scope := f.Get("scope")
+	if scope == "" && f.Get("resource") != "" {
+		// The v1 endpoint (ADAL clients) names a resource instead.
+		scope = strings.TrimSuffix(f.Get("resource"), "/") + "/.default"
+		if strings.HasSuffix(f.Get("resource"), "/") {
+			scope = f.Get("resource") + "/.default"
+		}
+		scope += " offline_access openid"
+	}
 	if p.scope != "" {
 		scope = p.scope
 	}

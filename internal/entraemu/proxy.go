@@ -19,6 +19,7 @@ var ServedHosts = []string{
 	"login.windows.net",
 	"login.microsoft.com",
 	"management.azure.com",
+	"graph.microsoft.com",
 }
 
 func isServed(host string) bool {
