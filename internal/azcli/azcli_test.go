@@ -289,3 +289,35 @@ func TestLoginArgsAndStreams(t *testing.T) {
 		t.Errorf("got %q want %q", out.String(), want)
 	}
 }
+
+// A passed check is remembered in StateDir; a changed az is checked again.
+func TestVersionRemembered(t *testing.T) {
+	state := t.TempDir()
+	exe, _ := os.Executable()
+	// A copy of the fake we can change.
+	az := filepath.Join(t.TempDir(), "az")
+	b, _ := os.ReadFile(exe)
+	os.WriteFile(az, b, 0o755)
+	var logged []string
+	mk := func(mode string) *Runner {
+		return New(Options{Path: az, Env: append(os.Environ(), "AZCLI_FAKE="+mode), StateDir: state,
+			Log: func(s string) { logged = append(logged, s) }})
+	}
+	if v, err := mk("ok").Version(context.Background()); err != nil || v != "2.45.0" {
+		t.Fatalf("%q %v", v, err)
+	}
+	if len(logged) != 1 {
+		t.Fatalf("log %q", logged)
+	}
+	// Same install: no az run, even if it would now say 2.29.0.
+	if v, err := mk("old").Version(context.Background()); err != nil || v != "2.45.0" || len(logged) != 1 {
+		t.Fatalf("%q %v %q", v, err, logged)
+	}
+	// Upgraded (here: downgraded) install: checked again.
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(az, later, later)
+	var old *TooOldError
+	if _, err := mk("old").Version(context.Background()); !errors.As(err, &old) || len(logged) != 2 {
+		t.Fatalf("%v %q", err, logged)
+	}
+}

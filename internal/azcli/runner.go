@@ -55,6 +55,10 @@ type Options struct {
 	// SkipVersionCheck disables the version check (tests of other packages
 	// with a fake az).
 	SkipVersionCheck bool
+	// StateDir, when set, is where a passed version check is remembered
+	// (VersionCacheFile) for 24 h while the az install is unchanged, so
+	// short-lived azkeep commands skip the 1–3 s `az version` run.
+	StateDir string
 }
 
 // Runner runs az. It is safe for concurrent use; the version check runs
@@ -152,6 +156,10 @@ func (r *Runner) versionIn(ctx context.Context, configDir string) (string, error
 	if err != nil {
 		return "", err
 	}
+	if v, ok := r.cachedVersion(path); ok {
+		r.version, r.checked = v, true
+		return v, nil
+	}
 	res, err := r.exec(ctx, path, Call{Args: []string{"version", "--output", "json"}, ConfigDir: configDir}, configDir != "")
 	if err != nil {
 		var ee *ExitError
@@ -168,6 +176,7 @@ func (r *Runner) versionIn(ctx context.Context, configDir string) (string, error
 		return v, withHint(&TooOldError{Path: path, Version: v, Min: MinVersion})
 	}
 	r.version, r.checked = v, true
+	r.rememberVersion(path, v)
 	return v, nil
 }
 
