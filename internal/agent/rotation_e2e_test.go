@@ -237,3 +237,68 @@ func firstLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// SIGTERM while a rotation is in flight: the agent finishes it and exits 0,
+// and the cache, the state file and the vault agree — shown by the next
+// forced rotation succeeding in strict mode (the vault holds the one live
+// refresh token) and az working from the cache with no refresh token on disk.
+func TestSIGTERMDuringRotation(t *testing.T) {
+	testbed.RequireAZ(t)
+	r := newRig(t, "az")
+	// Due one second after the start: 6-minute tokens, 5m59s window.
+	r.env = append(r.env, "AZKEEP_ROTATE_WINDOW=5m59s")
+	r.emu.SetLatency(3 * time.Second) // the token endpoint answers slowly
+	var log bytes.Buffer
+	var mu sync.Mutex
+	cmd := r.command("agent")
+	cmd.Stderr = &lockedWriter{mu: &mu, w: &log}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Wait until a rotation holds the procedures' lock, then SIGTERM.
+	lock := filepath.Join(r.home, "lifecycle.lock")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no rotation started; log:\n%s", log.String())
+		}
+		unlock, err := fileutil.LockTimeout(lock, 10*time.Millisecond)
+		if err != nil {
+			break // held: a rotation is in progress
+		}
+		unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("agent exit: %v", err)
+		}
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("agent did not stop")
+	}
+	mu.Lock()
+	out := log.String()
+	mu.Unlock()
+	t.Logf("agent log:\n%s", out)
+	if !strings.Contains(out, "agent stopped") || strings.Contains(out, "canceled") {
+		t.Errorf("the agent did not stop cleanly after finishing the rotation in flight")
+	}
+	r.emu.SetLatency(0)
+	if p := r.sample(context.Background()); p != "" {
+		t.Fatalf("after the stop: %s", p)
+	}
+	// The vault holds the live refresh token: a forced rotation works
+	// with single-use refresh tokens.
+	r.azkeep("session", "rotate", "--force")
+	if p := r.sample(context.Background()); p != "" {
+		t.Fatalf("after a forced rotation: %s", p)
+	}
+}

@@ -91,7 +91,9 @@ func agentRun(ctx context.Context, g *Globals, o agentOptions) error {
 	defer unlock()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m, err := d.manager(ctx)
+	// The lazy rotation every command runs first must not be cancelled by
+	// a signal either: a redeemed refresh token has to reach the vault.
+	m, err := d.manager(context.WithoutCancel(ctx))
 	if err != nil {
 		return err
 	}
