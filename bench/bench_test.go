@@ -142,6 +142,38 @@ func (e *env) bareAZ(tb testing.TB) time.Duration {
 	return d
 }
 
+// redeemer times a bare `az account get-access-token` that must redeem
+// the refresh token (its access tokens removed first, untimed): what the az
+// engine costs without azkeep around it.
+type redeemer struct {
+	emu *entraemu.Emulator
+	dir string
+}
+
+func newRedeemer(tb testing.TB, emu *entraemu.Emulator) *redeemer {
+	dir := testbed.NewConfigDir(tb)
+	if _, err := native.Login(context.Background(), native.LoginOptions{ConfigDir: dir, Tenant: emu.Tenants()[0].ID, Client: emu.Client(), MaxInterval: 10 * time.Millisecond}); err != nil {
+		tb.Fatal(err)
+	}
+	return &redeemer{emu: emu, dir: dir}
+}
+
+func (r *redeemer) redeem(tb testing.TB) time.Duration {
+	if err := azconfig.UpdateTokenCache(context.Background(), r.dir, func(c *azconfig.TokenCache) error {
+		c.RemoveAccessTokens("")
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	t0 := time.Now()
+	res := testbed.AZ(context.Background(), r.emu, r.dir, "account", "get-access-token", "--output", "none")
+	d := time.Since(t0)
+	if !res.OK() {
+		tb.Fatalf("az account get-access-token: %s", res)
+	}
+	return d
+}
+
 // refreshPoster sends the bare refresh-token POST: the floor of any engine.
 type refreshPoster struct {
 	client   *http.Client
