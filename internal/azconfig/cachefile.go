@@ -151,7 +151,18 @@ func UpdateTokenCache(ctx context.Context, dir string, fn func(*TokenCache) erro
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	return fileutil.WriteAtomic(path, after, fileutil.FilePerm)
+	return writeRetry(path, after)
+}
+
+// writeRetry is fileutil.WriteAtomic, retried briefly on Windows, where
+// the rename fails while az has the file open for reading.
+func writeRetry(path string, data []byte) error {
+	err := fileutil.WriteAtomic(path, data, fileutil.FilePerm)
+	for i := 1; err != nil && runtime.GOOS == "windows" && i <= 10; i++ {
+		time.Sleep(time.Duration(i) * 20 * time.Millisecond)
+		err = fileutil.WriteAtomic(path, data, fileutil.FilePerm)
+	}
+	return err
 }
 
 // LockCache takes the lock MSAL extensions take around a cache write:
@@ -181,6 +192,14 @@ func LockCache(ctx context.Context, lockPath string) (unlock func(), err error) 
 		cur, err2 := os.Stat(lockPath)
 		if err1 == nil && err2 == nil && os.SameFile(held, cur) {
 			return func() {
+				// On Unix, remove while still holding the lock, so a waiter
+				// that locks this inode next sees it is stale and retries.
+				// Windows cannot remove an open file: release first, as az does.
+				if runtime.GOOS == "windows" {
+					fl.Unlock()
+					os.Remove(lockPath)
+					return
+				}
 				os.Remove(lockPath)
 				fl.Unlock()
 			}, nil

@@ -334,7 +334,7 @@ func UpdateProfile(ctx context.Context, dir string, fn func(*Profile) error) err
 	if err := os.MkdirAll(dir, fileutil.DirPerm); err != nil {
 		return err
 	}
-	return fileutil.WriteAtomic(path, after, fileutil.FilePerm)
+	return writeRetry(path, after)
 }
 
 // WriteSingleSubscription writes dir's azureProfile.json holding sub alone
