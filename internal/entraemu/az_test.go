@@ -458,3 +458,21 @@ func TestAZFiveMinuteRule(t *testing.T) {
 		}
 	}
 }
+
+// The browser login (az login without --use-device-code): authorization
+// code with PKCE, the redirect to az's loopback listener, nonce checked by
+// MSAL. testbed.BrowserEnv stands in for the user's browser.
+func TestAZBrowserLogin(t *testing.T) {
+	testbed.RequireAZ(t)
+	ten := shared.Tenants()[1]
+	dir := testbed.NewConfigDir(t)
+	shared.ResetRequests()
+	r := testbed.AZWithEnv(context.Background(), shared, dir, append(testbed.BrowserEnv(t), noCache...), "login", "--tenant", ten.ID, "--output", "json")
+	if !r.OK() {
+		t.Fatal(r)
+	}
+	assertTenantSubscriptions(t, testbed.ParseAccounts(t, r), ten, ten.Users[0].Username, "user")
+	if n := shared.CountGrants(entraemu.GrantAuthorizationCode); n != 1 {
+		t.Errorf("authorization code grants = %d, want 1", n)
+	}
+}

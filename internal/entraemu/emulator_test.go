@@ -2,6 +2,7 @@ package entraemu
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -413,5 +414,51 @@ func TestGuestUser(t *testing.T) {
 	resp.Body.Close()
 	if len(body.Value) != 2 {
 		t.Errorf("tenants of a guest: %v", body.Value)
+	}
+}
+
+func TestAuthorizeCodeWithPKCE(t *testing.T) {
+	e := start(t, Config{})
+	ten := e.Tenants()[0]
+	cl := e.Client()
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	verifier := "a-verifier-of-enough-length-0123456789-abcdefghijkl"
+	sum := sha256.Sum256([]byte(verifier))
+	authz := func(redirect string) *http.Response {
+		q := url.Values{"client_id": {cliClient}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {armScope},
+			"state": {"st"}, "nonce": {"n0"}, "code_challenge": {b64(sum[:])}, "code_challenge_method": {"S256"}}
+		resp, err := cl.Get("https://login.microsoftonline.com/" + ten.ID + "/oauth2/v2.0/authorize?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := authz("https://evil.example/cb"); resp.StatusCode != 400 {
+		t.Errorf("a non-loopback redirect: %d", resp.StatusCode)
+	}
+	resp := authz("http://localhost:1234/")
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != 302 || err != nil || loc.Host != "localhost:1234" || loc.Query().Get("state") != "st" {
+		t.Fatalf("redirect %d %v", resp.StatusCode, loc)
+	}
+	code := loc.Query().Get("code")
+	form := url.Values{"grant_type": {GrantAuthorizationCode}, "client_id": {cliClient}, "code": {code}, "redirect_uri": {"http://localhost:1234/"}, "scope": {armScope}, "code_verifier": {"wrong"}}
+	if a := post(t, e, ten.ID, form); a.str("error") != "invalid_grant" {
+		t.Errorf("a wrong verifier: %v", a.body)
+	}
+	code = func() string {
+		l, _ := url.Parse(authz("http://localhost:1234/").Header.Get("Location"))
+		return l.Query().Get("code")
+	}()
+	form.Set("code", code)
+	form.Set("code_verifier", verifier)
+	a := post(t, e, ten.ID, form)
+	id, _ := ParseClaims(a.str("id_token"))
+	if a.status != 200 || id.String("nonce") != "n0" || a.str("refresh_token") == "" {
+		t.Errorf("redemption: %v (nonce %q)", a.body, id.String("nonce"))
+	}
+	if again := post(t, e, ten.ID, form); again.str("error") != "invalid_grant" {
+		t.Errorf("a used code: %v", again.body)
 	}
 }

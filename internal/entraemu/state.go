@@ -10,6 +10,7 @@ import (
 type tokenState struct {
 	refresh     map[string]*refreshGrant // by token
 	devices     map[string]*deviceFlow   // by device code
+	authCodes   map[string]*authCode     // by authorization code
 	issued      map[string]issuedToken   // access tokens by fingerprint
 	validFrom   map[string]time.Time     // username → refresh tokens issued before are revoked
 	interaction map[string]bool          // username → interaction_required
@@ -19,6 +20,7 @@ type tokenState struct {
 func (s *tokenState) init() {
 	s.refresh = map[string]*refreshGrant{}
 	s.devices = map[string]*deviceFlow{}
+	s.authCodes = map[string]*authCode{}
 	s.issued = map[string]issuedToken{}
 	s.validFrom = map[string]time.Time{}
 	s.interaction = map[string]bool{}
@@ -39,6 +41,19 @@ type deviceFlow struct {
 	expires  time.Time
 	polls    int
 	done     bool
+}
+
+// authCode is an authorization code handed to a browser login's redirect.
+type authCode struct {
+	username    string
+	tenant      string // the path segment
+	clientID    string
+	redirectURI string
+	challenge   string // PKCE S256 code_challenge ("" if none was sent)
+	method      string
+	nonce       string
+	expires     time.Time
+	used        bool
 }
 
 type issuedToken struct {

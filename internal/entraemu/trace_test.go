@@ -12,7 +12,8 @@ import (
 
 // TestTraceAZ prints what the real az sends for each command; run it by hand
 // with ENTRAEMU_TRACE=1 go test -run TestTraceAZ -v ./internal/entraemu
-// (docs/testing.md was written from its output).
+// (docs/testing.md was written from its output). ENTRAEMU_TRACE_BROWSER=1
+// gives az the test bed's stand-in browser.
 func TestTraceAZ(t *testing.T) {
 	if os.Getenv("ENTRAEMU_TRACE") == "" {
 		t.Skip("set ENTRAEMU_TRACE=1 to trace az")
@@ -49,7 +50,11 @@ func TestTraceAZ(t *testing.T) {
 	}
 	for _, args := range cmds {
 		t.Logf("===== az %s", strings.Join(args, " "))
-		r := testbed.AZ(context.Background(), emu, dir, args...)
+		var extra []string
+		if os.Getenv("ENTRAEMU_TRACE_BROWSER") != "" {
+			extra = testbed.BrowserEnv(t)
+		}
+		r := testbed.AZWithEnv(context.Background(), emu, dir, extra, args...)
 		t.Logf("exit %d in %v\nstdout: %s\nstderr: %s", r.Code, r.Took, r.Stdout, r.Stderr)
 	}
 }
