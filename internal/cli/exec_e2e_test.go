@@ -153,7 +153,9 @@ az account get-access-token -o json > "$out/token.json"
 echo "$AZURE_CONFIG_DIR" > "$out/dir.txt"
 cp -r "$AZURE_CONFIG_DIR" "$out/snapshot"
 touch "$out/ready"
-for i in $(seq 600); do [ -e "$other/ready" ] && exit 0; sleep 0.1; done
+# Both children are now running with their sessions; the test checks the
+# target dir, then lets them finish.
+for i in $(seq 600); do [ -e "$out/../go" ] && exit 0; sleep 0.1; done
 exit 9`
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -174,7 +176,24 @@ exit 9`
 			}
 		}()
 	}
+	var during map[string]string
+	for i := 0; i < 1200; i++ {
+		_, err0 := os.Stat(filepath.Join(work, "0", "ready"))
+		_, err1 := os.Stat(filepath.Join(work, "1", "ready"))
+		if err0 == nil && err1 == nil {
+			during = dirContents(t, b.target)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	os.WriteFile(filepath.Join(work, "go"), nil, 0o600)
 	wg.Wait()
+	if during == nil {
+		t.Fatal("the two execs never ran at the same time")
+	}
+	if fmt.Sprint(before) != fmt.Sprint(during) {
+		t.Error("the target dir changed while both execs ran")
+	}
 	for i, tn := range tenants {
 		if errs[i] != nil {
 			t.Fatalf("exec %d: %v", i, errs[i])
