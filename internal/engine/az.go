@@ -81,21 +81,29 @@ func armExpiry(req Request) (time.Time, error) {
 		resource = AzureCloud.ARMResource
 	}
 	scope := resource + "/.default" // az's resource_to_scopes: "…windows.net/" + "/.default"
-	var best time.Time
-	for _, at := range c.AccessTokens.All() {
-		if req.HomeAccountID != "" && !strings.EqualFold(at.HomeAccountID, req.HomeAccountID) {
-			continue
+	find := func(tenant string) time.Time {
+		var best time.Time
+		for _, at := range c.AccessTokens.All() {
+			if req.HomeAccountID != "" && !strings.EqualFold(at.HomeAccountID, req.HomeAccountID) {
+				continue
+			}
+			if tenant != "" && !strings.EqualFold(at.Realm, tenant) {
+				continue
+			}
+			if !hasScope(at.Target, scope) {
+				continue
+			}
+			exp, err := at.ExpiresAt()
+			if err == nil && exp.After(best) {
+				best = exp
+			}
 		}
-		if req.TenantID != "" && !strings.EqualFold(at.Realm, req.TenantID) {
-			continue
-		}
-		if !hasScope(at.Target, scope) {
-			continue
-		}
-		exp, err := at.ExpiresAt()
-		if err == nil && exp.After(best) {
-			best = exp
-		}
+		return best
+	}
+	best := find(req.TenantID)
+	if best.IsZero() && req.TenantID != "" {
+		// TenantID may be a domain; the cache's realm is the tenant's GUID.
+		best = find("")
 	}
 	if best.IsZero() {
 		return time.Time{}, fmt.Errorf("az returned a token but %s holds no ARM access token for tenant %s (is a broker such as WAM enabled?)", azconfig.TokenCacheJSON, req.TenantID)
