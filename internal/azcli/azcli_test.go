@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/testbed"
 )
 
 // The test binary doubles as a fake az: with AZCLI_FAKE set it behaves as
@@ -253,12 +253,7 @@ func TestVersionParsing(t *testing.T) {
 // The real az, where installed: version and a typed error for a dir with
 // no login.
 func TestRealAZ(t *testing.T) {
-	if _, err := exec.LookPath("az"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("az not installed in CI")
-		}
-		t.Skip("az not installed")
-	}
+	testbed.RequireAZ(t)
 	if testing.Short() {
 		t.Skip("slow")
 	}
