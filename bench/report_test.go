@@ -59,18 +59,51 @@ func TestReport(t *testing.T) {
 	nat := newEnv(t, "native", 2)
 	poster := newRefreshPoster(t, nat.emu)
 	azEnv := newEnv(t, "az", 2)
-
-	post := med("bare refresh-token POST (the floor)", func(int) time.Duration { return poster.post(t) })
-	natStart := med("session start, engine native", func(i int) time.Duration { return nat.start(t, i) })
-	var natShm time.Duration
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		shm := newEnvIn(t, "native", 2, "/dev/shm")
-		natShm = med("session start, engine native, files on tmpfs (no fsync cost)", func(i int) time.Duration { return shm.start(t, i) })
-	}
-	azStart := med("session start, engine az", func(i int) time.Duration { return azEnv.start(t, i) })
-	bareAZ := med("bare az account get-access-token, cached token (no request)", func(int) time.Duration { return azEnv.bareAZ(t) })
 	rd := newRedeemer(t, azEnv.emu)
-	bareRedeem := med("bare az account get-access-token, redeeming the refresh token", func(int) time.Duration { return rd.redeem(t) })
+	var shm *env
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		shm = newEnvIn(t, "native", 2, "/dev/shm")
+	}
+	// The rows that are compared are measured interleaved, round by round,
+	// so that a change in the machine's load hits all of them alike.
+	type series struct {
+		name string
+		f    func(i int) time.Duration
+		ds   []time.Duration
+	}
+	ser := []*series{
+		{name: "bare refresh-token POST (the floor)", f: func(int) time.Duration { return poster.post(t) }},
+		{name: "session start, engine native", f: func(i int) time.Duration { return nat.start(t, i) }},
+		{name: "session start, engine az", f: func(i int) time.Duration { return azEnv.start(t, i) }},
+		{name: "bare az account get-access-token, cached token (no request)", f: func(int) time.Duration { return azEnv.bareAZ(t) }},
+		{name: "bare az account get-access-token, redeeming the refresh token", f: func(int) time.Duration { return rd.redeem(t) }},
+	}
+	if shm != nil {
+		ser = append(ser, &series{name: "session start, engine native, files on tmpfs (no fsync cost)", f: func(i int) time.Duration { return shm.start(t, i) }})
+	}
+	for i := 0; i <= n; i++ {
+		for _, x := range ser {
+			d := x.f(i)
+			if i > 0 { // round 0 warms up connections and caches
+				x.ds = append(x.ds, d)
+			}
+		}
+	}
+	meds := map[string]time.Duration{}
+	for _, x := range ser {
+		m := median(x.ds)
+		meds[x.name] = m
+		rows = append(rows, row{name: x.name, median: m, note: fmt.Sprintf("min %s, max %s", ms(slices.Min(x.ds)), ms(slices.Max(x.ds)))})
+	}
+	post := meds[ser[0].name]
+	natStart := meds[ser[1].name]
+	azStart := meds[ser[2].name]
+	bareAZ := meds[ser[3].name]
+	bareRedeem := meds[ser[4].name]
+	var natShm time.Duration
+	if shm != nil {
+		natShm = meds[ser[5].name]
+	}
 
 	bin := buildAzkeep(t)
 	home := fillSessions(t, 10000, 0)
