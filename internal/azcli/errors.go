@@ -25,6 +25,7 @@ type TooOldError struct {
 	Min     string
 }
 
+// Error implements error.
 func (e *TooOldError) Error() string {
 	return fmt.Sprintf("the Azure CLI at %s is version %s; azkeep needs %s or newer (the MSAL-based CLI)", e.Path, e.Version, e.Min)
 }
@@ -36,6 +37,7 @@ type VersionUnknownError struct {
 	Err    error
 }
 
+// Error implements error.
 func (e *VersionUnknownError) Error() string {
 	msg := fmt.Sprintf("cannot read the version of the Azure CLI at %s", e.Path)
 	if e.Err != nil {
@@ -47,6 +49,7 @@ func (e *VersionUnknownError) Error() string {
 	return msg
 }
 
+// Unwrap returns the underlying failure.
 func (e *VersionUnknownError) Unwrap() error { return e.Err }
 
 // TimeoutError means a non-interactive az call did not finish in time and
@@ -56,6 +59,7 @@ type TimeoutError struct {
 	After   time.Duration
 }
 
+// Error implements error.
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("%s did not finish within %s and was stopped", e.Command, e.After)
 }
@@ -68,6 +72,7 @@ type ExitError struct {
 	Stderr  string
 }
 
+// Error implements error.
 func (e *ExitError) Error() string {
 	msg := fmt.Sprintf("%s failed (exit status %d)", e.Command, e.Code)
 	if s := strings.TrimSpace(e.Stderr); s != "" {
