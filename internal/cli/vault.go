@@ -15,7 +15,7 @@ import (
 )
 
 // VaultTimeoutEnv overrides the bound on every vault call (a Go duration).
-const VaultTimeoutEnv = "AZKEEP_VAULT_TIMEOUT"
+const VaultTimeoutEnv = vault.TimeoutEnv
 
 // vaultOptions are the vault.Options every command opens its backend with:
 // azkeep's home, the file backend's passphrase ($AZKEEP_VAULT_PASSPHRASE or

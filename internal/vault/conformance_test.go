@@ -75,6 +75,7 @@ func openSpec(t *testing.T, spec childSpec) (Store, *childSpec) {
 func forEachBackend(t *testing.T, fn func(t *testing.T, s Store, spec *childSpec)) {
 	for _, f := range fixtures() {
 		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
 			s, spec := f.open(t)
 			fn(t, s, spec)
 		})
@@ -98,6 +99,7 @@ func mustGet(t *testing.T, s Store, key string) []byte {
 }
 
 func TestConformanceSizes(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, s Store, _ *childSpec) {
 		for _, n := range []int{1, 2 << 10, 8 << 10, 64 << 10} {
 			key := fmt.Sprintf("int-%d/refresh-token", n)
@@ -124,6 +126,7 @@ func TestConformanceSizes(t *testing.T) {
 }
 
 func TestConformanceOverwrite(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, s Store, spec *childSpec) {
 		key := "contoso/profile"
 		// small -> large -> small -> large: crosses the inline/sealed line
@@ -157,6 +160,7 @@ func storeDir(spec *childSpec) string {
 }
 
 func TestConformanceDelete(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, s Store, spec *childSpec) {
 		ctx := context.Background()
 		mustSet(t, s, "contoso/refresh-token", []byte("rt"))
@@ -187,6 +191,7 @@ func TestConformanceDelete(t *testing.T) {
 }
 
 func TestConformanceList(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, s Store, _ *childSpec) {
 		ctx := context.Background()
 		if items, err := s.List(ctx); err != nil || len(items) != 0 {
@@ -220,6 +225,7 @@ func TestConformanceList(t *testing.T) {
 }
 
 func TestConformanceUnicodeNames(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, s Store, _ *childSpec) {
 		keys := []string{"集成-東京/refresh-token", "Zürich Prod/profil ñ é", "🔑/account", "ça/va/bien"}
 		for i, k := range keys {
@@ -249,6 +255,7 @@ func TestConformanceUnicodeNames(t *testing.T) {
 }
 
 func TestConformanceInvalidKeys(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, s Store, _ *childSpec) {
 		if _, ok := s.(*Memory); ok {
 			t.Skip("Memory is the unchecked fake")
@@ -264,6 +271,7 @@ func TestConformanceInvalidKeys(t *testing.T) {
 // 10 goroutines each write their own item and one shared item and read both
 // back; every read sees a whole value some goroutine wrote.
 func TestConformanceConcurrentGoroutines(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, s Store, _ *childSpec) {
 		ctx := context.Background()
 		const workers, rounds = 10, 4
@@ -334,6 +342,7 @@ func validValue(v []byte) bool {
 // 5 processes (this test binary re-executed) write and read concurrently
 // through the same backend and Home.
 func TestConformanceConcurrentProcesses(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, s Store, spec *childSpec) {
 		if spec == nil {
 			t.Skip("in-process store")

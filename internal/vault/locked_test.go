@@ -87,6 +87,7 @@ func lockLogin(t *testing.T, conn *dbus.Conn) {
 // A locked collection with nobody to answer the unlock prompt (headless: the
 // prompter cannot start) fails fast with an error that names the backend.
 func TestLockedCollection(t *testing.T) {
+	t.Parallel()
 	addr, conn := privateKeyring(t)
 	home := t.TempDir()
 	spec := childSpec{Backend: SecretService, Home: home, Service: "azkeep-test", Timeout: "3s"}
@@ -117,6 +118,7 @@ func (nullPrompter) StopPrompting(dbus.ObjectPath) *dbus.Error { return nil }
 // With a prompter that never answers, go-keyring would wait forever; the
 // call returns ErrTimeout after the bound and the process exits normally.
 func TestLockedCollectionPromptNeverAnswered(t *testing.T) {
+	t.Parallel()
 	addr, conn := privateKeyring(t)
 	if err := conn.Export(nullPrompter{}, "/org/gnome/keyring/Prompter", "org.gnome.keyring.internal.Prompter"); err != nil {
 		t.Fatal(err)

@@ -104,8 +104,10 @@ func checkNoLoss(t *testing.T, from, to Store, want map[string][]byte) {
 }
 
 func TestMigrate(t *testing.T) {
+	t.Parallel()
 	for _, p := range migrationPairs() {
 		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
 			from, fromSpec := p.from(t)
 			to, toSpec := p.to(t)
 			want := migrationData()

@@ -67,6 +67,7 @@ func probe(t *testing.T, spec childSpec, env ...string) probeResult {
 // never autolaunches a bus. Run in a child with the variable removed: godbus
 // keeps one connection per process.
 func TestNoDBusSession(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("the Secret Service backend's session check is Linux's")
 	}
@@ -85,6 +86,7 @@ func TestNoDBusSession(t *testing.T) {
 // A bus socket that accepts and never answers would block godbus forever:
 // the call returns ErrTimeout within the bound.
 func TestSilentBusTimesOut(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("unix sockets")
 	}
@@ -140,6 +142,7 @@ func sameFiles(t *testing.T, before, after map[string][32]byte) {
 }
 
 func TestFileWrongPassphrase(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	good, _ := openSpec(t, childSpec{Backend: File, Home: home, Pass: testPass})
 	mustSet(t, good, "contoso/refresh-token", []byte("rt-secret"))
@@ -198,6 +201,7 @@ func TestFilePassphraseFromEnv(t *testing.T) {
 }
 
 func TestFileCorrupted(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	s, spec := openSpec(t, childSpec{Backend: File, Home: home, Pass: testPass})
 	mustSet(t, s, "contoso/refresh-token", []byte("rt-secret"))
@@ -238,6 +242,7 @@ func TestFileCorrupted(t *testing.T) {
 
 // A sealed file of a size-limited keyring, damaged: an error, the file untouched.
 func TestSealedFileCorrupted(t *testing.T) {
+	t.Parallel()
 	need(t, haveSecretService(t), "a real Secret Service (gnome-keyring in a private D-Bus session)")
 	home := t.TempDir()
 	s, spec := openSpec(t, childSpec{Backend: SecretService, Home: home, Service: "azkeep-test-" + randHex(6), Limit: wincredLimit})
@@ -257,6 +262,7 @@ func TestSealedFileCorrupted(t *testing.T) {
 }
 
 func TestPassWithoutGPGKey(t *testing.T) {
+	t.Parallel()
 	// A store initialised to a key gpg does not have: pass init accepts it.
 	env, _ := newPassEnv(t, "0123456789ABCDEF0123456789ABCDEF01234567")
 	_, err := Open(Pass, Options{Home: t.TempDir(), Env: env})
@@ -277,6 +283,7 @@ func TestPassWithoutGPGKey(t *testing.T) {
 func envValueKV(env []string, name string) string { return name + "=" + envValue(env, name) }
 
 func TestPassSecretNotOnCommandLine(t *testing.T) {
+	t.Parallel()
 	// The secret goes to pass on stdin: the arguments of set never hold it.
 	env, _ := newPassEnv(t, "")
 	s, _ := openSpec(t, childSpec{Backend: Pass, Home: t.TempDir(), Service: "azkeep", Env: env})

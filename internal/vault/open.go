@@ -22,7 +22,8 @@ type Options struct {
 	// the file backend reads $AZKEEP_VAULT_PASSPHRASE. It is called at most
 	// once per Store, on first use.
 	Passphrase func() ([]byte, error)
-	// Timeout bounds every backend call (0: DefaultTimeout).
+	// Timeout bounds every backend call (0: $AZKEEP_VAULT_TIMEOUT if it is a
+	// valid duration, else DefaultTimeout).
 	Timeout time.Duration
 	// Service names azkeep's items in the OS vaults and its folder in pass
 	// (default "azkeep"). Tests use a throwaway one.
@@ -92,7 +93,7 @@ func Open(name string, opts Options) (Store, error) {
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		timeout = timeoutFromEnv()
 	}
 	switch name {
 	case SecretService:
@@ -154,4 +155,14 @@ func passphraseFromEnv() ([]byte, error) {
 	}
 	return nil, hint.New(errors.New("the file vault needs a passphrase and none was given"),
 		"set "+PassphraseEnv+", or run azkeep in a terminal to be asked for it")
+}
+
+// TimeoutEnv overrides DefaultTimeout for stores opened with Timeout 0.
+const TimeoutEnv = "AZKEEP_VAULT_TIMEOUT"
+
+func timeoutFromEnv() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(TimeoutEnv)); err == nil && d > 0 {
+		return d
+	}
+	return DefaultTimeout
 }
