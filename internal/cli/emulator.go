@@ -49,7 +49,9 @@ With --output json the first line is one JSON object:
   {"env": {"HTTPS_PROXY": …, "REQUESTS_CA_BUNDLE": …, "SSL_CERT_FILE": …},
    "tenants": [{"id": …, "domain": …, "users": [{"username": …, "password": …}],
                 "subscriptions": [{"id": …, "name": …}]}]}
-The request log (never a secret) goes to stderr.`,
+The request log (never a secret) goes to stderr. Test controls (revoke a
+user, require MFA, add/rename/disable/remove subscriptions, faults, latency)
+are served at <proxy>/_emulator/…; see docs/testing.md.`,
 		Example: `  azkeep emulator --tenants 2 --token-lifetime 10m
   # in another shell, with the lines it printed:
   export AZURE_CONFIG_DIR=$(mktemp -d) AZURE_CORE_COLLECT_TELEMETRY=false
@@ -73,42 +75,6 @@ The request log (never a secret) goes to stderr.`,
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "do not log requests to stderr")
 	return cmd
-}
-
-// emulatorInfo is the first line of `azkeep emulator --output json`;
-// scripts depend on its shape: add fields, never rename them.
-type emulatorInfo struct {
-	Env       map[string]string `json:"env"`
-	ProxyURL  string            `json:"proxy_url"`
-	CAFile    string            `json:"ca_file"`
-	Tenants   []emulatorTenant  `json:"tenants"`
-	Lifetime  string            `json:"token_lifetime"`
-	StrictRef bool              `json:"strict_refresh"`
-}
-
-type emulatorTenant struct {
-	ID                string                `json:"id"`
-	Domain            string                `json:"domain"`
-	Users             []emulatorUser        `json:"users"`
-	Subscriptions     []emulatorSub         `json:"subscriptions"`
-	ServicePrincipals []emulatorServicePrin `json:"service_principals"`
-}
-
-type emulatorUser struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-	ObjectID string `json:"object_id"`
-}
-
-type emulatorSub struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	State string `json:"state"`
-}
-
-type emulatorServicePrin struct {
-	AppID  string `json:"app_id"`
-	Secret string `json:"secret"`
 }
 
 // runEmulator serves until ctx is done.
@@ -146,7 +112,7 @@ func runEmulator(ctx context.Context, opts emulatorOptions, streams IO) error {
 	}
 	defer emu.Close()
 
-	info := describeEmulator(emu)
+	info := emu.Snapshot()
 	if opts.Output == "json" {
 		b, err := json.Marshal(info)
 		if err != nil {
@@ -164,39 +130,10 @@ func runEmulator(ctx context.Context, opts emulatorOptions, streams IO) error {
 	return nil
 }
 
-func describeEmulator(emu *entraemu.Emulator) emulatorInfo {
-	info := emulatorInfo{
-		Env:       map[string]string{},
-		ProxyURL:  emu.ProxyURL(),
-		CAFile:    emu.CAPath(),
-		Tenants:   []emulatorTenant{},
-		Lifetime:  emu.TokenLifetime().String(),
-		StrictRef: emu.StrictRefresh(),
-	}
-	for _, kv := range emu.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		info.Env[k] = v
-	}
-	for _, t := range emu.Tenants() {
-		et := emulatorTenant{ID: t.ID, Domain: t.Domain, Users: []emulatorUser{}, Subscriptions: []emulatorSub{}, ServicePrincipals: []emulatorServicePrin{}}
-		for _, u := range t.Users {
-			et.Users = append(et.Users, emulatorUser{Username: u.Username, Password: u.Password, ObjectID: u.ObjectID})
-		}
-		for _, s := range t.Subscriptions {
-			et.Subscriptions = append(et.Subscriptions, emulatorSub{ID: s.ID, Name: s.Name, State: s.State})
-		}
-		for _, sp := range t.ServicePrincipals {
-			et.ServicePrincipals = append(et.ServicePrincipals, emulatorServicePrin{AppID: sp.AppID, Secret: sp.Secret})
-		}
-		info.Tenants = append(info.Tenants, et)
-	}
-	return info
-}
-
 // shellQuote quotes s for POSIX shells.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func printEmulatorText(w io.Writer, info emulatorInfo) {
+func printEmulatorText(w io.Writer, info entraemu.Snapshot) {
 	for _, k := range []string{"HTTPS_PROXY", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"} {
 		fmt.Fprintf(w, "export %s=%s\n", k, shellQuote(info.Env[k]))
 	}
@@ -215,4 +152,5 @@ func printEmulatorText(w io.Writer, info emulatorInfo) {
 		}
 		fmt.Fprintf(w, "#   az login --use-device-code --tenant %s\n", t.ID)
 	}
+	fmt.Fprintf(w, "# control API (revoke, faults, subscriptions …): %s/state\n", info.ControlURL)
 }

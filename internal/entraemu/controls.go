@@ -166,17 +166,17 @@ func (e *Emulator) SetLatency(d time.Duration) {
 // Fault makes matching requests fail with Status instead of being served.
 type Fault struct {
 	// Host matches the request's host ("" for any served host).
-	Host string
+	Host string `json:"host,omitempty"`
 	// PathContains matches a substring of the path ("" for any), e.g.
 	// "/oauth2/v2.0/token" or "/subscriptions".
-	PathContains string
+	PathContains string `json:"path_contains,omitempty"`
 	// GrantType, when set, matches token requests of that grant only.
-	GrantType string
+	GrantType string `json:"grant_type,omitempty"`
 	// Status is the HTTP status to answer (default 503).
-	Status int
+	Status int `json:"status,omitempty"`
 	// Count is how many requests fail before the fault clears itself
 	// (0: until ClearFaults).
-	Count int
+	Count int `json:"count,omitempty"`
 }
 
 // AddFault installs a fault.

@@ -10,29 +10,29 @@ import (
 // token, code, password, client secret or assertion, only what a test needs
 // to say which call was made.
 type Request struct {
-	Time   time.Time
-	Host   string // login.microsoftonline.com, management.azure.com, or the refused/tunnelled host:port
-	Method string
-	Path   string // without the query
-	Query  string // the query string (ARM api-version, user realm …); never secret here
+	Time   time.Time `json:"time"`
+	Host   string    `json:"host"` // login.microsoftonline.com, management.azure.com, or the refused/tunnelled host:port
+	Method string    `json:"method"`
+	Path   string    `json:"path"`            // without the query
+	Query  string    `json:"query,omitempty"` // the query string (ARM api-version, user realm …); never secret here
 	// Token endpoint fields, from the form.
-	GrantType string
-	ClientID  string
-	Scope     string
+	GrantType string `json:"grant_type,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Scope     string `json:"scope,omitempty"`
 	// Tenant is the tenant segment of an Entra path (an id, a domain,
 	// organizations or common), or the tenant of an ARM caller's token.
-	Tenant string
+	Tenant string `json:"tenant,omitempty"`
 	// Username is the account the request is about (password grant, user
 	// realm, the refresh token's user) when known.
-	Username string
-	Status   int
+	Username string `json:"username,omitempty"`
+	Status   int    `json:"status"`
 	// Error is the OAuth error code of a failed token request
 	// (invalid_grant, authorization_pending …).
-	Error string
+	Error string `json:"error,omitempty"`
 	// Refused is set for a host the emulator does not serve; Tunnel for a
 	// loopback pass-through.
-	Refused bool
-	Tunnel  bool
+	Refused bool `json:"refused,omitempty"`
+	Tunnel  bool `json:"tunnel,omitempty"`
 }
 
 func (r Request) String() string {

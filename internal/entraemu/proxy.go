@@ -78,6 +78,10 @@ func (e *Emulator) serveProxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A direct request to the emulator itself.
+	if r.URL.Path == "/_emulator" || strings.HasPrefix(r.URL.Path, "/_emulator/") {
+		e.serveControl(w, r)
+		return
+	}
 	if r.URL.Path == "/" || r.URL.Path == "/healthz" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "azkeep entraemu: an HTTPS proxy for %s; set HTTPS_PROXY=%s and trust %s\n",
