@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/azkeep/azkeep/internal/testbed"
 	"github.com/azkeep/azkeep/internal/vault"
 )
 
@@ -103,4 +107,28 @@ func TestVaultMigrateFileToPass(t *testing.T) {
 		t.Errorf("pass holds %q, %v", got, err)
 	}
 	p.Delete(ctx, key)
+}
+
+// TestVaultScripts runs testdata/vault with the same set-up as TestScripts
+// (real az, the emulator) plus the private Secret Service of
+// scripts/test.sh.
+func TestVaultScripts(t *testing.T) {
+	testbed.RequireAZ(t)
+	if os.Getenv("AZKEEP_TEST_INNER") != "1" || os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		if testbed.InCI() {
+			t.Fatal("the Secret Service of scripts/test.sh is required in CI")
+		}
+		t.Skip("needs scripts/test.sh's private Secret Service")
+	}
+	p := scriptParams()
+	p.Dir = filepath.Join("testdata", "vault")
+	setup := p.Setup
+	p.Setup = func(env *testscript.Env) error {
+		if err := setup(env); err != nil {
+			return err
+		}
+		env.Setenv("DBUS_SESSION_BUS_ADDRESS", os.Getenv("DBUS_SESSION_BUS_ADDRESS"))
+		return nil
+	}
+	testscript.Run(t, p)
 }
