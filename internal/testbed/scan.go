@@ -18,6 +18,9 @@ const (
 	KindRefreshToken = "refresh_token"
 	KindAccessToken  = "access_token"
 	KindIDToken      = "id_token"
+	// KindClientSecret is a service principal's secret, as az keeps it in
+	// service_principal_entries.json ("client_secret").
+	KindClientSecret = "client_secret"
 )
 
 // Finding is one token found on disk. It never holds the token itself:
@@ -25,7 +28,7 @@ const (
 type Finding struct {
 	// Path is relative to the scanned dir.
 	Path string
-	// Kind is refresh_token, access_token or id_token.
+	// Kind is refresh_token, access_token, id_token or client_secret.
 	Kind string
 	// Section is the MSAL cache section it was found in (RefreshToken,
 	// AccessToken, IdToken) or "" when found by its shape in any file.
@@ -54,7 +57,8 @@ func Fingerprint(secret string) string {
 // ScanSecrets reports every refresh token, access token and id token in the
 // regular files under dir (symlinks are not followed): every secret of an
 // MSAL cache's RefreshToken, AccessToken and IdToken sections (any JSON file
-// holding them, so a real Entra token counts too), and, in any file, text
+// holding them, so a real Entra token counts too), every client_secret of a
+// service_principal_entries.json-shaped list, and, in any file, text
 // or binary (az.sess, msal_http_cache.bin, logs …), anything shaped like an
 // emulator refresh token or a JWT. A token is reported once per file.
 func ScanSecrets(dir string) []Finding {
@@ -111,6 +115,17 @@ func scanFile(rel string, data []byte) []Finding {
 					if s := entries[k].Secret; s != "" {
 						add(Finding{Path: rel, Kind: kind, Section: section, Key: k, Fingerprint: Fingerprint(s)})
 					}
+				}
+			}
+		}
+	}
+	// service_principal_entries.json: a JSON list of {"client_secret": …}.
+	if strings.HasPrefix(strings.TrimSpace(trimmed), "[") {
+		var entries []map[string]any
+		if json.Unmarshal([]byte(trimmed), &entries) == nil {
+			for _, en := range entries {
+				if s, _ := en["client_secret"].(string); s != "" {
+					add(Finding{Path: rel, Kind: KindClientSecret, Section: "client_secret", Fingerprint: Fingerprint(s)})
 				}
 			}
 		}

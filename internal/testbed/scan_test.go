@@ -70,3 +70,16 @@ func TestScanSecretsAnywhere(t *testing.T) {
 		t.Errorf("fingerprints: %v", fs)
 	}
 }
+
+func TestScanSecretsServicePrincipal(t *testing.T) {
+	fs := ScanSecrets(filepath.Join("..", "..", "testdata", "az245", "service-principal"))
+	if n := len(OfKind(fs, KindClientSecret)); n != 1 {
+		t.Errorf("client secrets = %d, want 1: %v", n, fs)
+	}
+	if n := len(OfKind(fs, KindAccessToken)); n != 1 {
+		t.Errorf("access tokens = %d, want 1: %v", n, fs)
+	}
+	if n := len(RefreshTokens(fs)); n != 0 {
+		t.Errorf("a service principal has no refresh token: %v", fs)
+	}
+}

@@ -237,6 +237,9 @@ func AZWithEnv(ctx context.Context, emu *entraemu.Emulator, dir string, extra []
 	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	// A grandchild holding az's pipes (the stand-in browser) must not hang
+	// the test once az itself has exited.
+	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	err = cmd.Run()
 	r := Result{Stdout: out.String(), Stderr: errb.String(), Took: time.Since(start)}
