@@ -105,7 +105,7 @@ const ControlHeader = "X-Entraemu-Control"
 //	PATCH  /_emulator/subscriptions/{id} {"name"?, "state"?}
 //	DELETE /_emulator/subscriptions/{id}
 //	POST   /_emulator/faults        a Fault;  DELETE /_emulator/faults clears them
-//	POST   /_emulator/settings      {"latency", "token_lifetime" (Go durations), "strict_refresh", "device_polls"}
+//	POST   /_emulator/settings      {"latency", "token_lifetime", "refresh_token_lifetime" (Go durations), "strict_refresh", "device_polls"}
 //
 // Changing requests need the header X-Entraemu-Control: 1.
 func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
@@ -177,9 +177,18 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			TokenLifetime string `json:"token_lifetime"`
 			StrictRefresh *bool  `json:"strict_refresh"`
 			DevicePolls   *int   `json:"device_polls"`
+			RefreshExpiry string `json:"refresh_token_lifetime"`
 		}
 		if err = decode(r, &in); err == nil {
 			err = e.applySettings(in.Latency, in.TokenLifetime, in.StrictRefresh, in.DevicePolls)
+		}
+		if err == nil && in.RefreshExpiry != "" {
+			d, perr := time.ParseDuration(in.RefreshExpiry)
+			if perr != nil || d < 0 {
+				err = fmt.Errorf("refresh_token_lifetime %q: want a Go duration (0 for never)", in.RefreshExpiry)
+			} else {
+				e.SetRefreshTokenLifetime(d)
+			}
 		}
 	default:
 		controlError(w, http.StatusNotFound, fmt.Sprintf("no control %s %s; see GET /_emulator/state", r.Method, r.URL.Path))

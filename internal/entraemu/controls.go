@@ -91,6 +91,14 @@ func (e *Emulator) SetTokenLifetime(d time.Duration) {
 	e.mu.Unlock()
 }
 
+// SetRefreshTokenLifetime makes refresh tokens expire d after issue (0:
+// never), checked at redemption, for tokens issued before and after.
+func (e *Emulator) SetRefreshTokenLifetime(d time.Duration) {
+	e.mu.Lock()
+	e.cfg.RefreshTokenLifetime = d
+	e.mu.Unlock()
+}
+
 // SetDevicePolls changes how many pending answers precede approval.
 func (e *Emulator) SetDevicePolls(n int) {
 	e.mu.Lock()

@@ -45,6 +45,10 @@ type Config struct {
 	// 60–90 minutes). The Azure CLI treats a token with less than 5 minutes
 	// left as expired: tests use 6 minutes or more.
 	TokenLifetime time.Duration
+	// RefreshTokenLifetime, when set, makes a refresh token expire that long
+	// after it was issued (invalid_grant AADSTS700082, as after 90 days of
+	// inactivity); 0 keeps them valid.
+	RefreshTokenLifetime time.Duration
 	// StrictRefresh makes refresh tokens single-use: a redeemed one is
 	// rejected with invalid_grant. Real Entra keeps old ones valid; strict
 	// mode catches code that forgets to store the rotated token.

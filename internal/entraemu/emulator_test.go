@@ -163,6 +163,21 @@ func TestRevokedAndInteractionRequired(t *testing.T) {
 	}
 }
 
+func TestRefreshTokenExpiry(t *testing.T) {
+	e := start(t, Config{})
+	ten := e.Tenants()[0]
+	rt := passwordLogin(t, e, ten.Users[0], ten.ID).str("refresh_token")
+	e.SetRefreshTokenLifetime(time.Nanosecond)
+	a := refresh(t, e, ten.ID, rt, armScope)
+	if a.str("error") != "invalid_grant" || !strings.HasPrefix(a.str("error_description"), "AADSTS700082: The refresh token has expired due to inactivity") {
+		t.Errorf("expired: %v", a.body)
+	}
+	e.SetRefreshTokenLifetime(0)
+	if a := refresh(t, e, ten.ID, rt, armScope); a.status != 200 {
+		t.Errorf("no expiry: %v", a.body)
+	}
+}
+
 func TestDeviceCodePolls(t *testing.T) {
 	e := start(t, Config{DevicePolls: 2, Tenants: 2})
 	ten := e.Tenants()[1]

@@ -251,6 +251,10 @@ func (e *Emulator) refreshProblemLocked(g *refreshGrant) map[string]any {
 		return oauthErrorBody("invalid_grant", 50173, fmt.Sprintf("The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '%s' and the TokensValidFrom date (before which tokens are not valid) for this user is '%s'.",
 			g.issued.UTC().Format("2006-01-02T15:04:05.0000000Z"), vf.UTC().Format("2006-01-02T15:04:05.0000000Z")))
 	}
+	if d := e.cfg.RefreshTokenLifetime; d > 0 && time.Since(g.issued) > d {
+		return oauthErrorBody("invalid_grant", 700082, fmt.Sprintf("The refresh token has expired due to inactivity. The token was issued on %s and was inactive for %s.",
+			g.issued.UTC().Format("2006-01-02T15:04:05.0000000Z"), time.Since(g.issued).Round(time.Second)))
+	}
 	if g.redeemed && e.cfg.StrictRefresh {
 		return oauthErrorBody("invalid_grant", 700084, "The refresh token was already redeemed and is single-use (azkeep emulator --strict-refresh): store and use the refresh token returned with it.")
 	}
