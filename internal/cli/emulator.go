@@ -29,6 +29,8 @@ type emulatorOptions struct {
 	CADir         string
 	Output        string
 	Quiet         bool
+	Trace         bool
+	Seed          int64
 }
 
 func newEmulatorCmd(g *Globals) *cobra.Command {
@@ -74,6 +76,8 @@ are served at <proxy>/_emulator/…; see docs/testing.md.`,
 	f.StringVar(&opts.CADir, "ca-dir", "", "dir to write the CA certificate to (default: a temp dir removed on exit)")
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "do not log requests to stderr")
+	f.BoolVar(&opts.Trace, "trace", false, "also log each request's headers and form fields (secret values redacted)")
+	f.Int64Var(&opts.Seed, "seed", 0, "non-zero: the same tenant, user and subscription ids and passwords on every run")
 	return cmd
 }
 
@@ -97,6 +101,8 @@ func runEmulator(ctx context.Context, opts emulatorOptions, streams IO) error {
 		DevicePolls:            opts.DevicePolls,
 		Addr:                   opts.Addr,
 		Dir:                    opts.CADir,
+		Seed:                   opts.Seed,
+		Trace:                  opts.Trace && !opts.Quiet,
 	}
 	if opts.Subscriptions == 0 {
 		cfg.SubscriptionsPerTenant = -1 // none
