@@ -312,3 +312,35 @@ func TestBypassProxy(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRedeem is the engine alone: one refresh grant against a local
+// endpoint and one cache write (the lifecycle's other file work excluded).
+func BenchmarkRedeem(b *testing.B) {
+	dir := b.TempDir()
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++ // a new token each time, so that every redemption writes the cache
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"token_type": "Bearer", "scope": "https://management.core.windows.net//user_impersonation https://management.core.windows.net//.default",
+			"expires_in": 3599, "access_token": fmt.Sprint("at-", n), "refresh_token": fmt.Sprint("rt-", n),
+			"client_info": b64(map[string]string{"uid": testUID, "utid": testTenant}),
+		})
+	}))
+	defer srv.Close()
+	env := strings.TrimPrefix(srv.URL, "http://")
+	if err := azconfig.UpdateTokenCache(context.Background(), dir, func(c *azconfig.TokenCache) error {
+		c.PutRefreshToken(&azconfig.RefreshToken{CredentialType: "RefreshToken", Secret: "rt", HomeAccountID: testHome, Environment: env, ClientID: engine.AzureCLIClientID, Target: "x", LastModificationTime: "1"})
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	e := &Engine{Client: srv.Client()}
+	req := request(dir, srv.URL)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.Redeem(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
