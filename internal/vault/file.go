@@ -25,29 +25,30 @@ import (
 // passphrase from when Options.Passphrase is nil.
 const PassphraseEnv = "AZKEEP_VAULT_PASSPHRASE"
 
-// DefaultScryptWorkFactor is the file backend's scrypt cost (log2 N) for new
-// files: 2^16 uses 64 MiB and about a quarter of a second, once per write
-// and once per process per file read (decrypted files are cached in memory).
-// age's own default, 18, costs 256 MiB per call.
+// DefaultScryptWorkFactor is the scrypt cost (log2 N) of the file backend's
+// identity file: 2^16 uses 64 MiB and well under a second, once per
+// process. age's own default, 18, costs 256 MiB.
 const DefaultScryptWorkFactor = 16
 
-// fileBackend keeps one age file per integration, encrypted to a passphrase
-// with scrypt: <Home>/vault/file/<integration>.age holds a JSON object of
-// that integration's items. Keys without a '/' get a file of their own. The
-// files are standard age files: `age -d` opens them with the passphrase.
+// fileBackend keeps one age file per integration under
+// <Home>/vault/file/items/<integration>.age, each holding a JSON object of
+// that integration's items. Keys without a '/' get a file of their own.
 //
-// A verifier file, passphrase.age, is written with the first item: a new
-// integration file is only written after the passphrase opened it, so one
-// vault never holds files under two passphrases.
+// The item files are encrypted to an age X25519 identity that is generated
+// with the first item and kept in <Home>/vault/file/identity.age, itself
+// encrypted with the passphrase (age scrypt). So the passphrase is stretched
+// once per process, not once per file, and one vault never holds files under
+// two passphrases. All are standard age files: by hand,
+// `age -d identity.age > id; age -d -i id items/<integration>.age`.
 type fileBackend struct {
-	dir        string
+	dir        string // item files
+	idPath     string // identity.age
 	passphrase func() ([]byte, error)
 	workFactor int
 
-	mu       sync.Mutex
-	pass     string // once read and verified
-	verified bool
-	cache    map[string]fileCacheEntry // path -> last decrypted content
+	mu    sync.Mutex
+	id    *age.X25519Identity       // unlocked identity
+	cache map[string]fileCacheEntry // path -> last decrypted content
 }
 
 type fileCacheEntry struct {
@@ -60,28 +61,21 @@ type fileContent struct {
 	Items   map[string][]byte `json:"items"`
 }
 
-const verifierText = "azkeep file vault v1\n"
-
 var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // split maps a key to its integration file and the item inside it.
 func (f *fileBackend) split(key string) (path, item string) {
 	integ, item, _ := strings.Cut(key, "/")
 	name := integ
-	if !safeName.MatchString(integ) || strings.HasSuffix(integ, ".age") || integ == "passphrase" {
+	if !safeName.MatchString(integ) || strings.HasSuffix(integ, ".age") {
 		sum := sha256.Sum256([]byte(integ))
 		name = "x-" + hex.EncodeToString(sum[:16])
 	}
 	return filepath.Join(f.dir, name+".age"), item
 }
 
-func (f *fileBackend) verifierPath() string { return filepath.Join(f.dir, "passphrase.age") }
-
-// readPass returns the passphrase, asking for it once per store.
+// readPass asks for the passphrase (a prompt or the environment).
 func (f *fileBackend) readPass() (string, error) {
-	if f.pass != "" {
-		return f.pass, nil
-	}
 	p, err := f.passphrase()
 	if err != nil {
 		return "", err
@@ -89,25 +83,66 @@ func (f *fileBackend) readPass() (string, error) {
 	if len(p) == 0 {
 		return "", hint.New(errors.New("empty passphrase for the file vault"), "set "+PassphraseEnv+" or type a passphrase at the prompt")
 	}
-	f.pass = string(p)
-	return f.pass, nil
+	return string(p), nil
 }
 
-func (f *fileBackend) identity() (*age.ScryptIdentity, error) {
+// identity unlocks identity.age with the passphrase, once per store. With
+// create, a vault without one gets a new identity sealed with the
+// passphrase; without it, a missing identity means there is nothing to read.
+func (f *fileBackend) identity(create bool) (*age.X25519Identity, error) {
+	if f.id != nil {
+		return f.id, nil
+	}
+	blob, err := os.ReadFile(f.idPath)
+	if errors.Is(err, os.ErrNotExist) {
+		if existing, _ := filepath.Glob(filepath.Join(f.dir, "*.age")); len(existing) > 0 {
+			// Item files without their identity: a new identity would not
+			// open them either; do not pretend the vault is new.
+			create = false
+		}
+		if !create {
+			return nil, hint.New(fmt.Errorf("%w: %s is missing, so the item files cannot be opened", ErrCorrupt, f.idPath),
+				"restore it from a backup of AZKEEP_HOME; without it the file vault's items are lost (log in to the integrations again)")
+		}
+		return f.newIdentity()
+	}
+	if err != nil {
+		return nil, err
+	}
 	p, err := f.readPass()
 	if err != nil {
 		return nil, err
 	}
-	id, err := age.NewScryptIdentity(p)
+	sid, err := age.NewScryptIdentity(p)
 	if err != nil {
 		return nil, err
 	}
-	id.SetMaxWorkFactor(22)
+	sid.SetMaxWorkFactor(22)
+	plain, err := ageDecrypt(blob, sid)
+	var nomatch *age.NoIdentityMatchError
+	if errors.As(err, &nomatch) {
+		return nil, hint.New(fmt.Errorf("%w: %s does not open with this passphrase", ErrWrongPassphrase, f.idPath),
+			"set "+PassphraseEnv+" (or type at the prompt) the passphrase the file vault was created with; azkeep left its files untouched")
+	}
+	if err != nil {
+		return nil, hint.New(fmt.Errorf("%w: %s cannot be decrypted (%v)", ErrCorrupt, f.idPath, err),
+			"restore it from a backup of AZKEEP_HOME; azkeep left it untouched")
+	}
+	id, err := age.ParseX25519Identity(strings.TrimSpace(string(plain)))
+	if err != nil {
+		return nil, hint.New(fmt.Errorf("%w: %s holds no age identity", ErrCorrupt, f.idPath),
+			"restore it from a backup of AZKEEP_HOME; azkeep left it untouched")
+	}
+	f.id = id
 	return id, nil
 }
 
-func (f *fileBackend) encrypt(plain []byte) ([]byte, error) {
+func (f *fileBackend) newIdentity() (*age.X25519Identity, error) {
 	p, err := f.readPass()
+	if err != nil {
+		return nil, err
+	}
+	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +151,21 @@ func (f *fileBackend) encrypt(plain []byte) ([]byte, error) {
 		return nil, err
 	}
 	r.SetWorkFactor(f.workFactor)
+	enc, err := ageEncrypt([]byte(id.String()+"\n"), r)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(f.idPath), fileutil.DirPerm); err != nil {
+		return nil, err
+	}
+	if err := fileutil.WriteAtomic(f.idPath, enc, fileutil.FilePerm); err != nil {
+		return nil, err
+	}
+	f.id = id
+	return id, nil
+}
+
+func ageEncrypt(plain []byte, r age.Recipient) ([]byte, error) {
 	var buf bytes.Buffer
 	w, err := age.Encrypt(&buf, r)
 	if err != nil {
@@ -130,65 +180,12 @@ func (f *fileBackend) encrypt(plain []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// decrypt opens an age file. A wrong passphrase and a damaged file are told
-// apart: age reports the first as no identity matching.
-func (f *fileBackend) decrypt(path string, blob []byte) ([]byte, error) {
-	id, err := f.identity()
+func ageDecrypt(blob []byte, id age.Identity) ([]byte, error) {
+	r, err := age.Decrypt(bytes.NewReader(blob), id)
 	if err != nil {
 		return nil, err
 	}
-	r, err := age.Decrypt(bytes.NewReader(blob), id)
-	if err == nil {
-		var plain []byte
-		plain, err = io.ReadAll(r)
-		if err == nil {
-			return plain, nil
-		}
-	}
-	var nomatch *age.NoIdentityMatchError
-	if errors.As(err, &nomatch) {
-		f.pass = ""
-		return nil, hint.New(fmt.Errorf("%w: %s does not open with this passphrase", ErrWrongPassphrase, path),
-			"set "+PassphraseEnv+" (or type at the prompt) the passphrase the file vault was created with; azkeep left the file untouched")
-	}
-	return nil, hint.New(fmt.Errorf("%w: %s cannot be decrypted (%v)", ErrCorrupt, path, err),
-		"restore the file from a backup of AZKEEP_HOME, or move it away and log in to the integration again; azkeep left it untouched")
-}
-
-// verify checks the passphrase against the verifier, creating it (with the
-// current passphrase) for a new vault.
-func (f *fileBackend) verify() error {
-	if f.verified {
-		return nil
-	}
-	blob, err := os.ReadFile(f.verifierPath())
-	if errors.Is(err, os.ErrNotExist) {
-		enc, err := f.encrypt([]byte(verifierText))
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(f.dir, fileutil.DirPerm); err != nil {
-			return err
-		}
-		if err := fileutil.WriteAtomic(f.verifierPath(), enc, fileutil.FilePerm); err != nil {
-			return err
-		}
-		f.verified = true
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	plain, err := f.decrypt(f.verifierPath(), blob)
-	if err != nil {
-		return err
-	}
-	if string(plain) != verifierText {
-		return hint.New(fmt.Errorf("%w: %s has unexpected content", ErrCorrupt, f.verifierPath()),
-			"restore it from a backup of AZKEEP_HOME")
-	}
-	f.verified = true
-	return nil
+	return io.ReadAll(r)
 }
 
 // load returns the items of one integration file (nil, nil if missing).
@@ -204,9 +201,14 @@ func (f *fileBackend) load(path string) (map[string][]byte, error) {
 	if c, ok := f.cache[path]; ok && c.sum == sum {
 		return c.items, nil
 	}
-	plain, err := f.decrypt(path, blob)
+	id, err := f.identity(false)
 	if err != nil {
 		return nil, err
+	}
+	plain, err := ageDecrypt(blob, id)
+	if err != nil {
+		return nil, hint.New(fmt.Errorf("%w: %s cannot be decrypted (%v)", ErrCorrupt, path, err),
+			"restore the file from a backup of AZKEEP_HOME, or move it away and log in to the integration again; azkeep left it untouched")
 	}
 	var fc fileContent
 	if err := json.Unmarshal(plain, &fc); err != nil || fc.Version != 1 {
@@ -216,7 +218,6 @@ func (f *fileBackend) load(path string) (map[string][]byte, error) {
 	if fc.Items == nil {
 		fc.Items = map[string][]byte{}
 	}
-	f.verified = true // it opened with this passphrase
 	if f.cache == nil {
 		f.cache = map[string]fileCacheEntry{}
 	}
@@ -236,7 +237,11 @@ func (f *fileBackend) save(path string, items map[string][]byte) error {
 	if err != nil {
 		return err
 	}
-	enc, err := f.encrypt(plain)
+	id, err := f.identity(true)
+	if err != nil {
+		return err
+	}
+	enc, err := ageEncrypt(plain, id.Recipient())
 	if err != nil {
 		return err
 	}
@@ -274,9 +279,6 @@ func (f *fileBackend) set(_ context.Context, key string, data []byte) error {
 	path, item := f.split(key)
 	items, err := f.load(path)
 	if err != nil {
-		return err
-	}
-	if err := f.verify(); err != nil {
 		return err
 	}
 	next := make(map[string][]byte, len(items)+1)

@@ -314,3 +314,40 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("no default backend")
 	}
 }
+
+// The identity file, damaged or gone: every read is an error that names it,
+// and nothing is rewritten (a new identity would orphan every item file).
+func TestFileIdentityDamaged(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	s, spec := openSpec(t, childSpec{Backend: File, Home: home, Pass: testPass})
+	mustSet(t, s, "contoso/refresh-token", []byte("rt-secret"))
+	idPath := filepath.Join(storeDir(spec), "identity.age")
+	orig, err := os.ReadFile(idPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, damage := range map[string]func(){
+		"corrupted": func() { b := append([]byte(nil), orig...); b[len(b)-10] ^= 1; os.WriteFile(idPath, b, 0o600) },
+		"missing":   func() { os.Remove(idPath) },
+	} {
+		damage()
+		before := snapshot(t, home)
+		s2, _ := spec.open()
+		ctx := context.Background()
+		if _, err := s2.Get(ctx, "contoso/refresh-token"); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "identity.age") {
+			t.Errorf("%s identity: Get = %v, want ErrCorrupt naming identity.age", name, err)
+		}
+		if err := s2.Set(ctx, "contoso/refresh-token", []byte("x")); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s identity: Set = %v, want ErrCorrupt", name, err)
+		}
+		if err := s2.Set(ctx, "fabrikam/refresh-token", []byte("x")); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s identity: Set of a new integration = %v, want ErrCorrupt", name, err)
+		}
+		sameFiles(t, before, snapshot(t, home))
+		os.WriteFile(idPath, orig, 0o600)
+	}
+	if got := mustGet(t, s, "contoso/refresh-token"); string(got) != "rt-secret" {
+		t.Errorf("after restoring the identity: %q", got)
+	}
+}

@@ -134,7 +134,7 @@ func Open(name string, opts Options) (Store, error) {
 		if wf <= 0 {
 			wf = DefaultScryptWorkFactor
 		}
-		fb := &fileBackend{dir: filepath.Join(dir, "items"), passphrase: pf, workFactor: wf}
+		fb := &fileBackend{dir: filepath.Join(dir, "items"), idPath: filepath.Join(dir, "identity.age"), passphrase: pf, workFactor: wf}
 		return newStore(name, fb, dir, timeout), nil
 	}
 	return nil, hint.New(fmt.Errorf("unknown vault backend %q", name), "use --vault secret-service, keychain, wincred, pass or file")
