@@ -81,6 +81,12 @@ func TestNoDBusSession(t *testing.T) {
 	if !strings.Contains(r.Hint, "--vault") {
 		t.Errorf("hint = %q, want the fix", r.Hint)
 	}
+	// A session address whose bus is gone: an error at once, too.
+	r = probe(t, childSpec{Backend: SecretService, Home: t.TempDir(), Service: "azkeep-test"},
+		"DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(t.TempDir(), "gone"))
+	if !r.Unavailable || !strings.Contains(r.Err, "Secret Service") || r.Hint == "" {
+		t.Errorf("dead bus: %+v, want ErrUnavailable naming the Secret Service, with a hint", r)
+	}
 }
 
 // A bus socket that accepts and never answers would block godbus forever:
