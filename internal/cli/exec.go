@@ -18,7 +18,6 @@ import (
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/engine"
-	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/miserver"
@@ -192,19 +191,11 @@ func (e extraResources) Redeem(ctx context.Context, req engine.Request) (engine.
 }
 
 // prepareSessionDir copies the target dir's settings into a new per-session
-// dir as a private login dir gets them (config and clouds.config, so az uses
-// the same cloud, telemetry and defaults), plus versionCheck.json so az does
-// not look for a newer version from every fresh dir.
+// dir as a private login dir gets them: config and clouds.config (so az uses
+// the same cloud, telemetry and defaults) and versionCheck.json (so az does
+// not look for a newer version from every fresh dir).
 func prepareSessionDir(m *lifecycle.Manager, dir string) error {
-	target := m.TargetDir
-	if err := m.Files.LoginDirConfig(dir, target); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(filepath.Join(target, "versionCheck.json"))
-	if err == nil {
-		return fileutil.WriteAtomic(filepath.Join(dir, "versionCheck.json"), data, fileutil.FilePerm)
-	}
-	return nil
+	return m.Files.LoginDirConfig(dir, m.TargetDir)
 }
 
 // execBase is where exec's per-session dirs live.

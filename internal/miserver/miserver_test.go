@@ -290,3 +290,28 @@ func TestEnv(t *testing.T) {
 		t.Fatal("two servers share a secret or a port")
 	}
 }
+
+// BenchmarkCachedToken: one SDK request answered from the cache, over
+// loopback HTTP (keep-alive), checks included.
+func BenchmarkCachedToken(b *testing.B) {
+	src := &fakeSource{exp: time.Now().Add(time.Hour)}
+	s, err := Start(src.get, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	u := s.Endpoint() + "?api-version=2019-08-01&resource=" + url.QueryEscape("https://vault.azure.net")
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.Header.Set(HeaderName, s.Secret())
+		resp, err := noProxy.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatal(resp.StatusCode)
+		}
+	}
+}
