@@ -231,9 +231,12 @@ func execRun(ctx context.Context, e *execEnv, opts execOptions) (err error) {
 		return err
 	}
 
+	// From here on the session is named by its id: a subscription renamed
+	// while the child runs must not break renewals.
+	id := mat.Session.ID
 	env := childEnv(e.Environ, sessionVars(mat, d.Path))
 	if opts.Server {
-		srv, err := miserver.Start(miTokenSource(e, opts.Session, d.Path, mat), miserver.Options{Logf: debugf(e)})
+		srv, err := miserver.Start(miTokenSource(e, id, d.Path, mat), miserver.Options{Logf: debugf(e)})
 		if err != nil {
 			return err
 		}
@@ -244,7 +247,7 @@ func execRun(ctx context.Context, e *execEnv, opts execOptions) (err error) {
 	fresh, stop := context.WithCancel(ctx)
 	defer stop()
 	go keepFresh(fresh, e, mat.ExpiresAt, func(ctx context.Context) (time.Time, error) {
-		m, err := e.Materialize(ctx, opts.Session, d.Path)
+		m, err := e.Materialize(ctx, id, d.Path)
 		if err != nil {
 			return time.Time{}, err
 		}

@@ -24,6 +24,7 @@ import (
 type fakeExecEnv struct {
 	mu      sync.Mutex
 	calls   int
+	queries []string
 	extras  [][]string
 	fail    error
 	expires time.Time
@@ -40,6 +41,7 @@ func (f *fakeExecEnv) env(home string, out, errw io.Writer) *execEnv {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.calls++
+			f.queries = append(f.queries, query)
 			f.extras = append(f.extras, extra)
 			if f.fail != nil {
 				return nil, f.fail
@@ -140,6 +142,23 @@ func TestExecSweepsStaleDirs(t *testing.T) {
 
 func itoa(n int) string {
 	return strings.TrimPrefix((&hint.ExitError{Code: n}).Error(), "exit status ")
+}
+
+// The renewal while the child runs names the session by id: a subscription
+// renamed meanwhile must not break it.
+func TestExecRenewsBySessionID(t *testing.T) {
+	needSh(t)
+	var out, errw bytes.Buffer
+	f := &fakeExecEnv{expires: time.Now().Add(time.Second)} // renewed after 1 s (floor)
+	e := f.env(t.TempDir(), &out, &errw)
+	if err := execRun(context.Background(), e, execOptions{Session: "Prod Sub", Command: []string{"sleep", "1.6"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.queries) < 2 || f.queries[0] != "Prod Sub" || f.queries[1] != "sess-1" {
+		t.Fatalf("materialised with %v, want the name then the id", f.queries)
+	}
 }
 
 func TestNesting(t *testing.T) {
