@@ -15,6 +15,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/azkeep/azkeep/internal/fileutil"
+	"github.com/azkeep/azkeep/internal/hint"
 )
 
 // File names in an Azure CLI config dir.
@@ -91,27 +92,55 @@ func LoadTokenCache(dir string) (*TokenCache, error) {
 }
 
 func readCache(path string, encrypted bool) (*TokenCache, []byte, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &TokenCache{}, []byte("{}"), nil
-	}
+	data, err := readCacheBytes(path, encrypted)
 	if err != nil {
 		return nil, nil, err
 	}
-	if encrypted && len(data) > 0 {
-		if data, err = unprotect(data); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
-		}
-	}
 	c, err := ParseTokenCache(data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, malformed(path, err)
 	}
-	canon, err := c.Marshal()
+	return c, data, nil
+}
+
+// readCacheBytes returns the cache's JSON (decrypted); nil when missing.
+func readCacheBytes(path string, encrypted bool) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
-	return c, canon, nil
+	if encrypted && len(data) > 0 {
+		if data, err = unprotect(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return data, nil
+}
+
+// applyCacheUpdate is the decision at the heart of UpdateTokenCache: parse
+// data (nil: no file), run fn, and say whether the result must be written
+// (fn changed something). Malformed data is an error before fn runs, so a
+// file that does not parse is never rewritten.
+func applyCacheUpdate(data []byte, fn func(*TokenCache) error) (out []byte, write bool, err error) {
+	c, err := ParseTokenCache(data)
+	if err != nil {
+		return nil, false, &MalformedError{Err: err}
+	}
+	before, err := c.Marshal()
+	if err != nil {
+		return nil, false, err
+	}
+	if err := fn(c); err != nil {
+		return nil, false, err
+	}
+	after, err := c.Marshal()
+	if err != nil {
+		return nil, false, err
+	}
+	return after, !bytes.Equal(before, after), nil
 }
 
 // UpdateTokenCache is the read-modify-write of dir's token cache: it takes
@@ -132,18 +161,19 @@ func UpdateTokenCache(ctx context.Context, dir string, fn func(*TokenCache) erro
 		return err
 	}
 	defer unlock()
-	c, before, err := readCache(path, enc)
+	data, err := readCacheBytes(path, enc)
 	if err != nil {
 		return err
 	}
-	if err := fn(c); err != nil {
-		return err
-	}
-	after, err := c.Marshal()
+	after, write, err := applyCacheUpdate(data, fn)
 	if err != nil {
+		var me *MalformedError
+		if errors.As(err, &me) {
+			return malformed(path, me.Err)
+		}
 		return err
 	}
-	if bytes.Equal(before, after) {
+	if !write {
 		return nil
 	}
 	if enc {
@@ -152,6 +182,30 @@ func UpdateTokenCache(ctx context.Context, dir string, fn func(*TokenCache) erro
 		}
 	}
 	return writeRetry(path, after)
+}
+
+// MalformedError means an Azure CLI file azkeep must read does not parse.
+// azkeep leaves such a file untouched.
+type MalformedError struct {
+	Path string
+	Err  error
+}
+
+// Error implements error.
+func (e *MalformedError) Error() string {
+	if e.Path == "" {
+		return "not a valid Azure CLI file: " + e.Err.Error()
+	}
+	return e.Path + " is not a valid Azure CLI file: " + e.Err.Error()
+}
+
+// Unwrap returns the parse error.
+func (e *MalformedError) Unwrap() error { return e.Err }
+
+// malformed wraps a parse error of path with the fix.
+func malformed(path string, err error) error {
+	return hint.New(&MalformedError{Path: path, Err: err},
+		"repair or remove "+path+" (az recreates it; the logins kept in it are then lost)")
 }
 
 // writeRetry is fileutil.WriteAtomic, retried briefly on Windows, where

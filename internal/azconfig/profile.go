@@ -291,22 +291,37 @@ func LoadProfile(dir string) (*Profile, error) {
 func readProfile(path string) (*Profile, []byte, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		p := &Profile{}
-		canon, err := p.Marshal()
-		return p, canon, err
+		return &Profile{}, nil, nil
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	p, err := ParseProfile(data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, malformed(path, err)
 	}
-	canon, err := p.Marshal()
+	return p, data, nil
+}
+
+// applyProfileUpdate parses data (nil: no file), runs fn and says whether
+// the result must be written. Malformed data is an error before fn runs.
+func applyProfileUpdate(data []byte, fn func(*Profile) error) (out []byte, write bool, err error) {
+	p, err := ParseProfile(data)
 	if err != nil {
-		return nil, nil, err
+		return nil, false, &MalformedError{Err: err}
 	}
-	return p, canon, nil
+	before, err := p.Marshal()
+	if err != nil {
+		return nil, false, err
+	}
+	if err := fn(p); err != nil {
+		return nil, false, err
+	}
+	after, err := p.Marshal()
+	if err != nil {
+		return nil, false, err
+	}
+	return after, !bytes.Equal(before, after), nil
 }
 
 // UpdateProfile reads dir's azureProfile.json, calls fn and writes the
@@ -317,18 +332,19 @@ func UpdateProfile(ctx context.Context, dir string, fn func(*Profile) error) err
 		return err
 	}
 	path := filepath.Join(dir, ProfileFile)
-	p, before, err := readProfile(path)
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	after, write, err := applyProfileUpdate(data, fn)
 	if err != nil {
+		var me *MalformedError
+		if errors.As(err, &me) {
+			return malformed(path, me.Err)
+		}
 		return err
 	}
-	if err := fn(p); err != nil {
-		return err
-	}
-	after, err := p.Marshal()
-	if err != nil {
-		return err
-	}
-	if bytes.Equal(before, after) {
+	if !write {
 		return nil
 	}
 	if err := os.MkdirAll(dir, fileutil.DirPerm); err != nil {

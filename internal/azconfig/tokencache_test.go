@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/azkeep/azkeep/internal/hint"
 )
 
 // Values of testdata/gen_msal.py.
@@ -358,6 +361,10 @@ func TestUpdateRefusesMalformedCache(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), TokenCacheJSON) {
 		t.Errorf("error does not name the file: %v", err)
+	}
+	var me *MalformedError
+	if !errors.As(err, &me) || !strings.Contains(hint.Of(err), "repair or remove") {
+		t.Errorf("not a MalformedError with a hint: %v / %q", err, hint.Of(err))
 	}
 	if b, _ := os.ReadFile(p); !bytes.Equal(b, in) {
 		t.Errorf("file rewritten: %s", b)
