@@ -58,11 +58,23 @@ func scriptParams() testscript.Params {
 				{"AZKEEP_HOME", filepath.Join(work, "azkeep")},
 				{"AZKEEP_VAULT", "file"},
 				{"AZKEEP_VAULT_PASSPHRASE", "script-passphrase"},
+				// scrypt under the race detector takes seconds, not the
+				// default bound.
+				{"AZKEEP_VAULT_TIMEOUT", "2m"},
+				// A race-enabled binary sleeps 1 s at exit by default.
+				{"GORACE", "atexit_sleep_ms=0"},
 				{"AZURE_CORE_COLLECT_TELEMETRY", "false"},
 				{"AZURE_CORE_NO_COLOR", "true"},
 				{"PYTHONWARNINGS", "ignore"},
 			} {
 				env.Setenv(kv[0], kv[1])
+			}
+			// The vault: pass when scripts/test.sh set up its throwaway
+			// store (fast under -race), else the file backend.
+			if dir, gpg := os.Getenv("PASSWORD_STORE_DIR"), os.Getenv("GNUPGHOME"); dir != "" && gpg != "" {
+				env.Setenv("AZKEEP_VAULT", "pass")
+				env.Setenv("PASSWORD_STORE_DIR", dir)
+				env.Setenv("GNUPGHOME", gpg)
 			}
 			if az, err := testbed.FindAZ(); err == nil {
 				env.Setenv("REAL_AZ", az)
@@ -285,6 +297,7 @@ func openScriptVault(ts *testscript.TestScript) vault.Store {
 	v, err := vault.Open(ts.Getenv("AZKEEP_VAULT"), vault.Options{
 		Home:       ts.Getenv("AZKEEP_HOME"),
 		Passphrase: func() ([]byte, error) { return []byte(pass), nil },
+		Env:        []string{"PASSWORD_STORE_DIR=" + ts.Getenv("PASSWORD_STORE_DIR"), "GNUPGHOME=" + ts.Getenv("GNUPGHOME")},
 	})
 	ts.Check(err)
 	return v
