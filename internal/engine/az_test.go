@@ -155,3 +155,32 @@ func TestAZEngineLogoutWithoutAZ(t *testing.T) {
 func errorsAs(err error, target **engine.NeedsLoginError) bool {
 	return errors.As(err, target)
 }
+
+// MFA or another interaction demanded at refresh: interaction_required.
+func TestAZEngineInteractionRequired(t *testing.T) {
+	testbed.RequireAZ(t)
+	emu := testbed.Emulator(t, entraemu.Config{})
+	tenant := emu.Tenants()[0]
+	dir := testbed.NewConfigDir(t)
+	testbed.LoginDeviceCode(t, emu, dir, tenant.ID)
+	ctx := context.Background()
+	if err := azconfig.UpdateTokenCache(ctx, dir, func(c *azconfig.TokenCache) error {
+		c.RemoveAccessTokens("")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := emu.RequireInteraction(tenant.Users[0].Username, true); err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, "")}))
+	_, err := eng.Redeem(ctx, engine.Request{ConfigDir: dir, TenantID: tenant.ID, SubscriptionID: tenant.Subscriptions[0].ID})
+	var nl *engine.NeedsLoginError
+	if !errorsAs(err, &nl) {
+		t.Fatalf("err %v", err)
+	}
+	t.Logf("needs login: %v", err)
+	if nl.Description == "" {
+		t.Error("no description")
+	}
+}
