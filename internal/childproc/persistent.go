@@ -65,12 +65,8 @@ func ListPersistent(home string) ([]Persistent, error) {
 			continue
 		}
 		dir := filepath.Join(base, e.Name())
-		data, err := os.ReadFile(filepath.Join(dir, MarkerFile))
+		m, err := ReadMarker(dir)
 		if err != nil {
-			continue
-		}
-		var m Marker
-		if json.Unmarshal(data, &m) != nil || m.SessionID == "" {
 			continue
 		}
 		out = append(out, Persistent{Dir: dir, Marker: m})
@@ -82,10 +78,40 @@ func ListPersistent(home string) ([]Persistent, error) {
 // and returns its expiry (lifecycle.Manager.Materialize, adapted).
 type MaterializeFunc func(ctx context.Context, query, dir string) (time.Time, error)
 
-// RefreshPersistent re-materialises every persistent dir whose token
-// expires within window of now, and returns the earliest expiry left (zero
-// when there is no dir), so a caller's timer knows when to come back. One
-// failing dir does not stop the others; the errors are joined.
+// ReadMarker reads the marker of a persistent dir.
+func ReadMarker(dir string) (Marker, error) {
+	var m Marker
+	data, err := os.ReadFile(filepath.Join(dir, MarkerFile))
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil || m.SessionID == "" {
+		return Marker{}, fmt.Errorf("%s: not an azkeep session marker", filepath.Join(dir, MarkerFile))
+	}
+	return m, nil
+}
+
+// RefreshDir re-materialises the persistent dir if its token expires within
+// window of now, and returns its (new) expiry.
+func RefreshDir(ctx context.Context, dir string, window time.Duration, now time.Time, materialize MaterializeFunc) (time.Time, error) {
+	m, err := ReadMarker(dir)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if m.ExpiresAt.After(now.Add(window)) {
+		return m.ExpiresAt, nil
+	}
+	exp, err := materialize(ctx, m.SessionID, dir)
+	if err != nil {
+		return m.ExpiresAt, fmt.Errorf("refresh %s: %w", dir, err)
+	}
+	return exp, WriteMarker(dir, Marker{SessionID: m.SessionID, ExpiresAt: exp})
+}
+
+// RefreshPersistent runs RefreshDir on every persistent dir and returns the
+// earliest expiry left (zero when there is no dir), so a caller's timer
+// knows when to come back. One failing dir does not stop the others; the
+// errors are joined.
 func RefreshPersistent(ctx context.Context, home string, window time.Duration, now time.Time, materialize MaterializeFunc) (time.Time, error) {
 	dirs, err := ListPersistent(home)
 	if err != nil {
@@ -94,17 +120,9 @@ func RefreshPersistent(ctx context.Context, home string, window time.Duration, n
 	var next time.Time
 	var errs []error
 	for _, p := range dirs {
-		exp := p.ExpiresAt
-		if !exp.After(now.Add(window)) {
-			e, err := materialize(ctx, p.SessionID, p.Dir)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("refresh %s: %w", p.Dir, err))
-			} else {
-				exp = e
-				if err := WriteMarker(p.Dir, Marker{SessionID: p.SessionID, ExpiresAt: e}); err != nil {
-					errs = append(errs, err)
-				}
-			}
+		exp, err := RefreshDir(ctx, p.Dir, window, now, materialize)
+		if err != nil {
+			errs = append(errs, err)
 		}
 		if next.IsZero() || exp.Before(next) {
 			next = exp

@@ -7,9 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/azkeep/azkeep/internal/agent"
 	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
@@ -211,4 +214,100 @@ func cutEnv(kv string) (string, string, bool) {
 		}
 	}
 	return "", "", false
+}
+
+// envDirSource is the agent's view of the persistent dirs of azkeep env:
+// each is an item due at its token's expiry − window, renewed by
+// Materialize into the same dir. Item ids are "env:<session-id>", apart
+// from the target dir's sessions.
+type envDirSource struct {
+	m    *lifecycle.Manager
+	home string
+}
+
+const envItemPrefix = "env:"
+
+func (s envDirSource) window() time.Duration {
+	if s.m.Window > 0 {
+		return s.m.Window
+	}
+	return lifecycle.DefaultWindow
+}
+
+// Plan lists the persistent dirs whose session still exists.
+func (s envDirSource) Plan(ctx context.Context) ([]agent.Item, error) {
+	dirs, err := childproc.ListPersistent(s.home)
+	if err != nil || len(dirs) == 0 {
+		return nil, err
+	}
+	st, err := s.m.WS.Load()
+	if err != nil {
+		return nil, err
+	}
+	var items []agent.Item
+	for _, p := range dirs {
+		sess := st.SessionByID(p.SessionID)
+		if sess == nil {
+			continue // session gone (logout, delete, re-sync): nothing to renew
+		}
+		it := agent.Item{
+			ID:    envItemPrefix + p.SessionID,
+			Label: sess.SubscriptionName + " (" + p.Dir + ")",
+			Due:   p.ExpiresAt.Add(-s.window()),
+		}
+		if in := st.IntegrationByID(sess.IntegrationID); in != nil {
+			it.Integration, it.IntegrationAlias = in.ID, in.Alias
+			it.NeedsLogin = in.Status == workspace.NeedsLogin
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// Rotate renews one persistent dir if it is due.
+func (s envDirSource) Rotate(ctx context.Context, id string) (time.Time, error) {
+	dir := childproc.PersistentDir(s.home, strings.TrimPrefix(id, envItemPrefix))
+	now := time.Now()
+	if s.m.Now != nil {
+		now = s.m.Now()
+	}
+	exp, err := childproc.RefreshDir(ctx, dir, s.window(), now, func(ctx context.Context, q, d string) (time.Time, error) {
+		mat, err := s.m.Materialize(ctx, q, d)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return mat.ExpiresAt, nil
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	return exp.Add(-s.window()), nil
+}
+
+// multiSource drives the target dir's sessions and the env dirs together.
+type multiSource struct {
+	target agent.Source
+	env    envDirSource
+}
+
+// withEnvDirs adds the persistent dirs of azkeep env to the agent's source:
+// agent.New(withEnvDirs(agent.LifecycleSource{M: m}, m, home), …).
+func withEnvDirs(target agent.Source, m *lifecycle.Manager, home string) agent.Source {
+	return multiSource{target: target, env: envDirSource{m: m, home: home}}
+}
+
+func (s multiSource) Plan(ctx context.Context) ([]agent.Item, error) {
+	items, err := s.target.Plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env, err := s.env.Plan(ctx)
+	return append(items, env...), err
+}
+
+func (s multiSource) Rotate(ctx context.Context, id string) (time.Time, error) {
+	if strings.HasPrefix(id, envItemPrefix) {
+		return s.env.Rotate(ctx, id)
+	}
+	return s.target.Rotate(ctx, id)
 }

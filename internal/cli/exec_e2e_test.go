@@ -31,6 +31,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/azkeep/azkeep/internal/agent"
 	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/hint"
@@ -536,4 +537,63 @@ func sigkillHelper() {
 	err := execRun(context.Background(), e, execOptions{Session: "x", Command: []string{"sh", "-c", `echo $$ > "$CHILD_PID_FILE"; exec sleep 300`}})
 	fmt.Println(err)
 	os.Exit(0)
+}
+
+// The agent's source for env dirs: an env dir is planned at expiry −
+// window, and Rotate renews a due one through the lifecycle (az then
+// serves the new token from that dir).
+func TestEnvDirsAgentSource(t *testing.T) {
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 2})
+	sub := b.emu.Tenants()[0].Subscriptions[1]
+	var out bytes.Buffer
+	e := b.execEnv(&out, io.Discard)
+	resolve := func(q string) (*workspace.Session, *workspace.Integration, error) {
+		st, err := b.m.WS.Load()
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := st.Session(q)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, st.IntegrationByID(s.IntegrationID), nil
+	}
+	if err := envRun(context.Background(), e, resolve, "bash", sub.Name); err != nil {
+		t.Fatal(err)
+	}
+	src := withEnvDirs(staticSource{}, b.m, b.home)
+	items, err := src.Plan(context.Background())
+	if err != nil || len(items) != 1 || !strings.HasPrefix(items[0].ID, envItemPrefix) {
+		t.Fatalf("plan %+v, %v", items, err)
+	}
+	before, _ := childproc.ReadMarker(childproc.PersistentDir(b.home, strings.TrimPrefix(items[0].ID, envItemPrefix)))
+	if want := before.ExpiresAt.Add(-lifecycle.DefaultWindow); !items[0].Due.Equal(want) {
+		t.Fatalf("due %v, want %v", items[0].Due, want)
+	}
+	// Not due: nothing happens.
+	next, err := src.Rotate(context.Background(), items[0].ID)
+	if err != nil || !next.Equal(items[0].Due) {
+		t.Fatalf("rotate when not due: %v %v", next, err)
+	}
+	// Due (the marker says it expires now): renewed.
+	dir := childproc.PersistentDir(b.home, before.SessionID)
+	childproc.WriteMarker(dir, childproc.Marker{SessionID: before.SessionID, ExpiresAt: time.Now()})
+	next, err = src.Rotate(context.Background(), items[0].ID)
+	if err != nil || !next.After(time.Now()) {
+		t.Fatalf("rotate when due: %v %v", next, err)
+	}
+	r := testbed.MustAZ(t, b.emu, dir, "account", "get-access-token", "--query", "subscription", "-o", "tsv")
+	if strings.TrimSpace(r.Stdout) != sub.ID {
+		t.Fatalf("az in the env dir: %s", r.Stdout)
+	}
+	if rts := testbed.RefreshTokens(testbed.ScanSecrets(dir)); len(rts) != 0 {
+		t.Fatalf("refresh tokens in the env dir: %v", rts)
+	}
+}
+
+type staticSource struct{}
+
+func (staticSource) Plan(context.Context) ([]agent.Item, error) { return nil, nil }
+func (staticSource) Rotate(context.Context, string) (time.Time, error) {
+	return time.Time{}, errors.New("not an env item")
 }
