@@ -58,6 +58,9 @@ func TestAZEngineWithRealAZ(t *testing.T) {
 	if err != nil {
 		t.Fatalf("redeem: %v\n%q", err, logged)
 	}
+	for _, l := range logged {
+		t.Log(l)
+	}
 	if d := res.ExpiresOn.Sub(before); d < 29*time.Minute || d > 31*time.Minute {
 		t.Errorf("expires in %v, want about 30m", d)
 	}
