@@ -10,6 +10,7 @@ package testbed
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -95,8 +96,16 @@ func NewConfigDir(t testing.TB) string {
 	if err := PrepareConfigDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	if idx := commandIndex(); idx != nil {
+	if idx, versions := template(); idx != nil {
 		_ = writeIfMissing(filepath.Join(dir, "commandIndex.json"), idx)
+		if versions != nil {
+			// az checks for new versions (a HEAD to azure.microsoft.com, then
+			// GitHub) on the first command of a dir whose versionCheck.json
+			// has no versions: give it the local ones, fresh.
+			now := time.Now().Format("2006-01-02 15:04:05.000000")
+			vc, _ := json.Marshal(map[string]any{"versions": versions, "update_time": now, "check_time": now})
+			_ = os.WriteFile(filepath.Join(dir, "versionCheck.json"), vc, 0o600)
+		}
 	}
 	return dir
 }
@@ -105,11 +114,14 @@ func NewConfigDir(t testing.TB) string {
 // commandIndex.json (1.4 s against 0.3 s here); it depends only on az's
 // version, so the test bed builds it once per process and copies it.
 var index struct {
-	once sync.Once
-	data []byte
+	once     sync.Once
+	data     []byte
+	versions json.RawMessage
 }
 
-func commandIndex() []byte {
+// template runs az once in a scratch dir and keeps what it wrote that does
+// not depend on the dir: commandIndex.json and the local versions.
+func template() ([]byte, json.RawMessage) {
 	index.once.Do(func() {
 		az, err := FindAZ()
 		if err != nil {
@@ -133,8 +145,15 @@ func commandIndex() []byte {
 		if data, err := os.ReadFile(filepath.Join(dir, "commandIndex.json")); err == nil && len(data) > 0 {
 			index.data = data
 		}
+		var vc struct {
+			Versions json.RawMessage `json:"versions"`
+		}
+		if data, err := os.ReadFile(filepath.Join(dir, "versionCheck.json")); err == nil &&
+			json.Unmarshal(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), &vc) == nil && len(vc.Versions) > 2 {
+			index.versions = vc.Versions
+		}
 	})
-	return index.data
+	return index.data, index.versions
 }
 
 // PrepareConfigDir creates dir (0700) as NewConfigDir does; for non-test
