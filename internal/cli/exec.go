@@ -90,11 +90,17 @@ and sets IDENTITY_ENDPOINT and IDENTITY_HEADER in the child only: SDK code
 using ManagedIdentityCredential or DefaultAzureCredential gets tokens for
 any resource the session can reach.
 
-Inside an exec (AZKEEP_SESSION set) another exec is refused unless --nested.`,
+Inside an exec another exec is refused unless --nested (a shell set up by
+azkeep env is not an exec).`,
 		Example: `  azkeep exec prod -- az account show
   azkeep exec --server prod -- go run ./cmd/tool
   azkeep exec test-sub            # a shell on the test subscription`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return &usageError{hint.New(errors.New("exec needs a session"), "run azkeep exec SESSION -- COMMAND (azkeep session list shows them)")}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Session = args[0]
 			opts.Command = args[1:]
@@ -107,7 +113,7 @@ Inside an exec (AZKEEP_SESSION set) another exec is refused unless --nested.`,
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			if err := checkNesting(opts.Nested, os.Getenv(SessionEnv)); err != nil {
+			if err := checkNesting(opts.Nested, os.Getenv(SessionEnv), os.Getenv("AZURE_CONFIG_DIR")); err != nil {
 				return err
 			}
 			d, err := newDeps(g)
@@ -128,13 +134,19 @@ Inside an exec (AZKEEP_SESSION set) another exec is refused unless --nested.`,
 	return cmd
 }
 
-func checkNesting(nested bool, current string) error {
-	if current == "" || nested {
+// checkNesting refuses an exec inside another exec: AZKEEP_SESSION is set
+// and AZURE_CONFIG_DIR is an exec's per-session dir (it has an owner file).
+// A shell pointed at a session by azkeep env may run execs freely.
+func checkNesting(nested bool, session, configDir string) error {
+	if session == "" || nested || configDir == "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(configDir, childproc.OwnerFile)); err != nil {
 		return nil
 	}
 	return &usageError{hint.New(
-		fmt.Errorf("already inside azkeep exec or env for session %s", current),
-		"exit that shell first (or run azkeep env --unset), or pass --nested")}
+		fmt.Errorf("already inside azkeep exec for session %s", session),
+		"exit that command or shell first, or pass --nested")}
 }
 
 // execEnv is what execRun needs from the outside; tests pass fakes.

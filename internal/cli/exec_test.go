@@ -162,15 +162,26 @@ func TestExecRenewsBySessionID(t *testing.T) {
 }
 
 func TestNesting(t *testing.T) {
-	if err := checkNesting(false, ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := checkNesting(true, "s1"); err != nil {
-		t.Fatal(err)
-	}
-	err := checkNesting(false, "s1")
-	if err == nil || hint.Of(err) == "" || !strings.Contains(err.Error(), "s1") {
-		t.Fatalf("nesting: %v", err)
+	execDir, envDir := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(execDir, childproc.OwnerFile), []byte("1\n"), 0o600)
+	for _, c := range []struct {
+		nested       bool
+		session, dir string
+		refused      bool
+	}{
+		{false, "", "", false},
+		{false, "", execDir, false},
+		{true, "s1", execDir, false},
+		{false, "s1", envDir, false}, // a shell set up by azkeep env
+		{false, "s1", execDir, true},
+	} {
+		err := checkNesting(c.nested, c.session, c.dir)
+		if (err != nil) != c.refused {
+			t.Errorf("%+v: %v", c, err)
+		}
+		if err != nil && (hint.Of(err) == "" || !strings.Contains(err.Error(), "s1")) {
+			t.Errorf("refusal without hint or session: %v", err)
+		}
 	}
 }
 
