@@ -478,3 +478,23 @@ func TestAZBrowserLogin(t *testing.T) {
 		t.Errorf("authorization code grants = %d, want 1", n)
 	}
 }
+
+// A 5xx from the token endpoint: az fails (exit 1) after the requests the
+// log shows, and works again once the fault is gone.
+func TestAZTokenEndpointFault(t *testing.T) {
+	testbed.RequireAZ(t)
+	ten := shared.Tenants()[1]
+	user := ten.Users[0]
+	dir := testbed.NewConfigDir(t)
+	mustAZ(t, dir, "login", "-u", user.Username, "-p", user.Password, "--tenant", ten.ID, "--output", "none")
+	testbed.DeleteCacheSections(t, dir, "AccessToken")
+	shared.ResetRequests()
+	shared.AddFault(entraemu.Fault{GrantType: entraemu.GrantRefreshToken, Status: 503})
+	r := azRun(t, dir, "account", "get-access-token", "--output", "none")
+	shared.ClearFaults()
+	if r.Code == 0 {
+		t.Fatalf("az succeeded through a 503: %s", r)
+	}
+	t.Logf("az on a 503 (%d refresh requests): %s", shared.CountGrants(entraemu.GrantRefreshToken), strings.TrimSpace(r.Stderr))
+	mustAZ(t, dir, "account", "get-access-token", "--output", "none")
+}
