@@ -28,7 +28,9 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	azruntime "github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/azkeep/azkeep/internal/agent"
@@ -296,6 +298,7 @@ func TestExecE2EServerWithAzidentity(t *testing.T) {
 	want["refuse post"] = "405"
 	want["arm mi"] = "200 " + tn.Subscriptions[0].ID
 	want["arm cli"] = "200 " + tn.Subscriptions[0].ID
+	want["sdk arm dac"] = "200 " + tn.Subscriptions[0].ID
 	for k, v := range want {
 		if res[k] != v {
 			t.Errorf("%s: got %q, want %q", k, res[k], v)
@@ -382,6 +385,9 @@ func TestExecHelperProcess(t *testing.T) {
 				}
 			}
 		}
+		// The SDK's own ARM pipeline (bearer policy, transport through
+		// HTTPS_PROXY with SSL_CERT_FILE's CA) with DefaultAzureCredential.
+		say("sdk arm dac", sdkSubscriptions(ctx, dac))
 	case "long":
 		mi, err := azidentity.NewManagedIdentityCredential(nil)
 		if err != nil {
@@ -455,6 +461,36 @@ func armSubscriptions(ctx context.Context, tok string) string {
 	}
 	json.NewDecoder(resp.Body).Decode(&body)
 	ids := []string{}
+	for _, v := range body.Value {
+		ids = append(ids, v.SubscriptionID)
+	}
+	return fmt.Sprintf("%d %s", resp.StatusCode, strings.Join(ids, ","))
+}
+
+func sdkSubscriptions(ctx context.Context, cred azcore.TokenCredential) string {
+	client, err := arm.NewClient("azkeep-test", "v0.0.1", cred, nil)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	req, err := azruntime.NewRequest(ctx, http.MethodGet, azruntime.JoinPaths(client.Endpoint(), "subscriptions"))
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	q := req.Raw().URL.Query()
+	q.Set("api-version", "2022-12-01")
+	req.Raw().URL.RawQuery = q.Encode()
+	resp, err := client.Pipeline().Do(req)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Value []struct {
+			SubscriptionID string `json:"subscriptionId"`
+		} `json:"value"`
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	var ids []string
 	for _, v := range body.Value {
 		ids = append(ids, v.SubscriptionID)
 	}
