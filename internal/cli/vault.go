@@ -63,6 +63,9 @@ type VaultStatus struct {
 	Timeout string `json:"timeout"`
 	// Items names what azkeep stored there, with sizes in bytes; never values.
 	Items []vault.Item `json:"items"`
+	// Elsewhere counts items azkeep's index says other backends still hold
+	// (an interrupted migration leaves some); omitted when none.
+	Elsewhere map[string]int `json:"elsewhere,omitempty"`
 }
 
 type vaultStatusOptions struct {
@@ -106,6 +109,14 @@ func vaultStatus(ctx context.Context, name string, opts vault.Options) (VaultSta
 		timeout = vault.DefaultTimeout
 	}
 	st := VaultStatus{Backend: vault.Resolve(name, opts.Home), Timeout: timeout.String(), Items: []vault.Item{}}
+	for b, n := range vault.Held(opts.Home) {
+		if b != st.Backend {
+			if st.Elsewhere == nil {
+				st.Elsewhere = map[string]int{}
+			}
+			st.Elsewhere[b] = n
+		}
+	}
 	fail := func(err error) (VaultStatus, error) {
 		st.Error, st.Hint = firstLower(err.Error()), hint.Of(err)
 		return st, err
@@ -138,6 +149,11 @@ func printVaultStatus(w io.Writer, output string, st VaultStatus) error {
 		answers = "no"
 	}
 	fmt.Fprintf(w, "backend:  %s\nanswers:  %s (bound %s)\n", st.Backend, answers, st.Timeout)
+	for _, b := range vault.Backends() {
+		if n := st.Elsewhere[b]; n > 0 {
+			fmt.Fprintf(w, "note:     %s still holds %d item(s) of azkeep (finish with azkeep --vault %s vault migrate --to %s)\n", b, n, b, st.Backend)
+		}
+	}
 	if len(st.Items) == 0 {
 		fmt.Fprintln(w, "items:    none")
 		return nil

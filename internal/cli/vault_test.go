@@ -46,6 +46,18 @@ func TestVaultStatusFile(t *testing.T) {
 	if st.Backend != "file" || !st.Answers || len(st.Items) != 2 || st.Items[0].Key != "contoso/profile" || st.Items[0].Size != 40000 {
 		t.Errorf("status = %+v", st)
 	}
+	if st.Elsewhere != nil {
+		t.Errorf("elsewhere = %v, want none", st.Elsewhere)
+	}
+	// An interrupted migration left an item in pass's index: status says so.
+	os.MkdirAll(filepath.Join(home, "vault", "pass"), 0o700)
+	os.WriteFile(filepath.Join(home, "vault", "pass", "index.json"), []byte(`{"version":1,"backend":"pass","items":{"x/refresh-token":{"size":3}}}`), 0o600)
+	out, _, _ = runAzkeep(t, "--home", home, "--vault", "file", "vault", "status")
+	if !strings.Contains(out, "pass still holds 1 item(s)") {
+		t.Errorf("status does not mention the items left in pass:\n%s", out)
+	}
+	os.RemoveAll(filepath.Join(home, "vault", "pass"))
+	out, _, _ = runAzkeep(t, "--home", home, "--vault", "file", "vault", "status", "--output", "json")
 	if strings.Contains(out, "rt-secret-value") {
 		t.Error("status printed a secret")
 	}

@@ -58,3 +58,21 @@ func Resolve(name, home string) string {
 	}
 	return Default()
 }
+
+// Held counts, per backend, the items azkeep's index under home says it
+// stored there (no backend is contacted). `azkeep vault status` uses it to
+// show items left in another backend, e.g. by an interrupted migration.
+func Held(home string) map[string]int {
+	out := map[string]int{}
+	for _, name := range Backends() {
+		b, err := os.ReadFile(filepath.Join(home, "vault", name, "index.json"))
+		if err != nil {
+			continue
+		}
+		var idx index
+		if json.Unmarshal(b, &idx) == nil && len(idx.Items) > 0 {
+			out[name] = len(idx.Items)
+		}
+	}
+	return out
+}
