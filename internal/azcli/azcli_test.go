@@ -316,3 +316,15 @@ func TestVersionRemembered(t *testing.T) {
 		t.Fatalf("%v %q", err, logged)
 	}
 }
+
+func TestTimeoutFromEnv(t *testing.T) {
+	t.Setenv(EnvTimeout, "1500ms")
+	if r := New(Options{}); r.opts.Timeout != 1500*time.Millisecond {
+		t.Errorf("timeout %v", r.opts.Timeout)
+	}
+	t.Setenv(EnvTimeout, "soon")
+	r := fake(t, "ok", Options{})
+	if _, err := r.Run(context.Background(), Call{Args: []string{"x"}, ConfigDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), EnvTimeout) || hint.Of(err) == "" {
+		t.Errorf("bad value: %v", err)
+	}
+}

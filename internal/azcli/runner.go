@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/hint"
 )
 
 // MinVersion is the oldest az azkeep supports: 2.30 moved the CLI to MSAL
@@ -36,6 +37,10 @@ const DefaultTimeout = 2 * time.Minute
 // EnvAZ names the az executable to use instead of the one on PATH.
 const EnvAZ = "AZKEEP_AZ"
 
+// EnvTimeout overrides DefaultTimeout (a Go duration such as "30s"), for
+// users on slow links and for tests of a hanging az.
+const EnvTimeout = "AZKEEP_AZ_TIMEOUT"
+
 // Options configure a Runner. The zero value runs the az on PATH with the
 // process environment and the real terminal.
 type Options struct {
@@ -43,7 +48,8 @@ type Options struct {
 	Path string
 	// Env is the base environment; nil means os.Environ().
 	Env []string
-	// Timeout bounds each non-interactive call; 0 means DefaultTimeout.
+	// Timeout bounds each non-interactive call; 0 means AZKEEP_AZ_TIMEOUT,
+	// else DefaultTimeout.
 	Timeout time.Duration
 	// Stdin, Stdout and Stderr are the terminal for interactive calls;
 	// nil means the process's own.
@@ -66,6 +72,8 @@ type Options struct {
 type Runner struct {
 	opts Options
 
+	optErr error // a bad AZKEEP_AZ_TIMEOUT, reported by every call
+
 	mu      sync.Mutex
 	path    string
 	version string
@@ -74,10 +82,19 @@ type Runner struct {
 
 // New returns a Runner; it does not look for az yet.
 func New(opts Options) *Runner {
+	var optErr error
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
+		if v := os.Getenv(EnvTimeout); v != "" {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || d <= 0 {
+				optErr = hint.New(fmt.Errorf("%s=%q is not a positive duration", EnvTimeout, v), "use a Go duration such as 30s or 2m, or unset it")
+			} else {
+				opts.Timeout = d
+			}
+		}
 	}
-	return &Runner{opts: opts}
+	return &Runner{opts: opts, optErr: optErr}
 }
 
 // Find returns the az to run: AZKEEP_AZ when set (it must exist), else az
@@ -111,6 +128,9 @@ func (r *Runner) Path() (string, error) {
 }
 
 func (r *Runner) pathLocked() (string, error) {
+	if r.optErr != nil {
+		return "", r.optErr
+	}
 	if r.path != "" {
 		return r.path, nil
 	}
