@@ -153,6 +153,9 @@ func TestConformanceOverwrite(t *testing.T) {
 
 func storeDir(spec *childSpec) string {
 	name := spec.Backend
+	if name == "fake-keyring" {
+		return filepath.Join(spec.Home, "vault", name)
+	}
 	if spec.Service != "" && spec.Service != defaultService {
 		name += "-" + spec.Service
 	}
