@@ -47,6 +47,7 @@ type fileBackend struct {
 	workFactor int
 
 	mu    sync.Mutex
+	pass  string                    // asked once; dropped when it proves wrong
 	id    *age.X25519Identity       // unlocked identity
 	cache map[string]fileCacheEntry // path -> last decrypted content
 }
@@ -74,8 +75,11 @@ func (f *fileBackend) split(key string) (path, item string) {
 	return filepath.Join(f.dir, name+".age"), item
 }
 
-// readPass asks for the passphrase (a prompt or the environment).
+// readPass returns the passphrase prepare fetched, or asks for it now.
 func (f *fileBackend) readPass() (string, error) {
+	if f.pass != "" {
+		return f.pass, nil
+	}
 	p, err := f.passphrase()
 	if err != nil {
 		return "", err
@@ -83,7 +87,26 @@ func (f *fileBackend) readPass() (string, error) {
 	if len(p) == 0 {
 		return "", hint.New(errors.New("empty passphrase for the file vault"), "set "+PassphraseEnv+" or type a passphrase at the prompt")
 	}
-	return string(p), nil
+	f.pass = string(p)
+	return f.pass, nil
+}
+
+// prepare asks for the passphrase before the call, outside its time bound
+// and the cross-process lock (a user typing at a prompt is not a hung
+// backend), when the call will need it: to open an existing item file, or
+// to write one.
+func (f *fileBackend) prepare(op, key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.id != nil || f.pass != "" {
+		return nil
+	}
+	path, _ := f.split(key)
+	if _, err := os.Stat(path); err != nil && op != "set" {
+		return nil // nothing to open: get says not found, delete is done
+	}
+	_, err := f.readPass()
+	return err
 }
 
 // identity unlocks identity.age with the passphrase, once per store. With
@@ -121,6 +144,7 @@ func (f *fileBackend) identity(create bool) (*age.X25519Identity, error) {
 	plain, err := ageDecrypt(blob, sid)
 	var nomatch *age.NoIdentityMatchError
 	if errors.As(err, &nomatch) {
+		f.pass = "" // ask again next time
 		return nil, hint.New(fmt.Errorf("%w: %s does not open with this passphrase", ErrWrongPassphrase, f.idPath),
 			"set "+PassphraseEnv+" (or type at the prompt) the passphrase the file vault was created with; azkeep left its files untouched")
 	}
@@ -133,7 +157,7 @@ func (f *fileBackend) identity(create bool) (*age.X25519Identity, error) {
 		return nil, hint.New(fmt.Errorf("%w: %s holds no age identity", ErrCorrupt, f.idPath),
 			"restore it from a backup of AZKEEP_HOME; azkeep left it untouched")
 	}
-	f.id = id
+	f.id, f.pass = id, ""
 	return id, nil
 }
 
@@ -161,7 +185,7 @@ func (f *fileBackend) newIdentity() (*age.X25519Identity, error) {
 	if err := fileutil.WriteAtomic(f.idPath, enc, fileutil.FilePerm); err != nil {
 		return nil, err
 	}
-	f.id = id
+	f.id, f.pass = id, ""
 	return id, nil
 }
 

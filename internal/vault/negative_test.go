@@ -357,3 +357,29 @@ func TestFileIdentityDamaged(t *testing.T) {
 		t.Errorf("after restoring the identity: %q", got)
 	}
 }
+
+// A user typing the passphrase slower than the call bound is not a hung
+// backend: the prompt happens before the bound starts.
+func TestFileSlowPassphrasePrompt(t *testing.T) {
+	t.Parallel()
+	prompts := 0
+	slow := func() ([]byte, error) {
+		prompts++
+		time.Sleep(1500 * time.Millisecond)
+		return []byte(testPass), nil
+	}
+	home := t.TempDir()
+	s, err := Open(File, Options{Home: home, Passphrase: slow, Timeout: time.Second, ScryptWorkFactor: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, s, "a/refresh-token", []byte("rt"))
+	s2, _ := Open(File, Options{Home: home, Passphrase: slow, Timeout: time.Second, ScryptWorkFactor: 10})
+	if got := mustGet(t, s2, "a/refresh-token"); string(got) != "rt" {
+		t.Errorf("got %q", got)
+	}
+	mustGet(t, s2, "a/refresh-token")
+	if prompts != 2 {
+		t.Errorf("asked %d times, want once per store", prompts)
+	}
+}

@@ -27,6 +27,20 @@ type backend interface {
 	del(ctx context.Context, key string) error
 }
 
+// preparer is implemented by a backend that must ask the user something
+// (the file backend's passphrase) before a call: store calls it before the
+// lock and the time bound.
+type preparer interface {
+	prepare(op, key string) error
+}
+
+func (s *store) prepare(op, key string) error {
+	if p, ok := s.b.(preparer); ok {
+		return p.prepare(op, key)
+	}
+	return nil
+}
+
 // store is the Store every non-memory backend is served through.
 type store struct {
 	name    string
@@ -75,6 +89,9 @@ func (s *store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, backendError(s.name, "get", key, err)
 	}
+	if err := s.prepare("get", key); err != nil {
+		return nil, backendError(s.name, "get", key, err)
+	}
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, backendError(s.name, "get", key, err)
@@ -89,6 +106,9 @@ func (s *store) Get(ctx context.Context, key string) ([]byte, error) {
 
 func (s *store) Set(ctx context.Context, key string, data []byte) error {
 	if err := checkKey(key); err != nil {
+		return backendError(s.name, "set", key, err)
+	}
+	if err := s.prepare("set", key); err != nil {
 		return backendError(s.name, "set", key, err)
 	}
 	unlock, err := s.lock(ctx)
@@ -126,6 +146,9 @@ func (s *store) Set(ctx context.Context, key string, data []byte) error {
 
 func (s *store) Delete(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
+		return backendError(s.name, "delete", key, err)
+	}
+	if err := s.prepare("delete", key); err != nil {
 		return backendError(s.name, "delete", key, err)
 	}
 	unlock, err := s.lock(ctx)
