@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/fileutil"
@@ -69,14 +70,18 @@ type demo struct {
 	env    []string
 	m      *lifecycle.Manager
 	vault  vault.Store
-	run    azRunFunc
+	azPath string
+	runner *azcli.Runner
 	failed int
 	steps  int
 	start  time.Time
 }
 
-// azRunFunc runs az non-interactively in dir with the demo's environment.
-type azRunFunc func(ctx context.Context, env []string, dir string, args ...string) (stdout, stderr string, err error)
+// run runs az non-interactively in dir with the demo's environment.
+func (d *demo) run(ctx context.Context, dir string, args ...string) (stdout, stderr string, err error) {
+	res, err := d.runner.Run(ctx, azcli.Call{Args: args, ConfigDir: dir})
+	return string(res.Stdout), res.Stderr, err
+}
 
 // step runs fn, timing it, and prints its verdict.
 func (d *demo) step(name string, fn func() (string, error)) bool {
@@ -108,9 +113,10 @@ func (d *demo) step(name string, fn func() (string, error)) bool {
 
 func demoRun(ctx context.Context, streams IO, o demoOptions) (err error) {
 	out := streams.Out
-	runAZ, azPath, err := demoAZ()
+	// az missing: say how to install it, before anything else.
+	azPath, err := azcli.New(azcli.Options{}).Path()
 	if err != nil {
-		return err
+		return hint.New(err, azcli.InstallHint+"; on Debian or Ubuntu: sudo apt-get install azure-cli")
 	}
 	root, err := os.MkdirTemp("", "azkeep-demo-")
 	if err != nil {
@@ -121,9 +127,9 @@ func demoRun(ctx context.Context, streams IO, o demoOptions) (err error) {
 	} else {
 		defer os.RemoveAll(root)
 	}
-	d := &demo{out: out, root: root, target: filepath.Join(root, "azure"), run: runAZ, start: time.Now()}
+	d := &demo{out: out, root: root, target: filepath.Join(root, "azure"), azPath: azPath, start: time.Now()}
 
-	fmt.Fprintf(out, "azkeep demo: the seed's procedure with the real Azure CLI (%s) against the embedded emulator\n", azPath)
+	fmt.Fprintf(out, "azkeep demo: the seed's procedure with the real Azure CLI against the embedded emulator\n")
 	fmt.Fprintf(out, "  azkeep home  %s\n  config dir   %s  (AZURE_CONFIG_DIR for every az call)\n\n", filepath.Join(root, "home"), d.target)
 
 	ok := d.step("start the Entra ID + ARM emulator", func() (string, error) {
@@ -145,6 +151,9 @@ func demoRun(ctx context.Context, streams IO, o demoOptions) (err error) {
 	}
 	if ok {
 		ok = d.step("prepare a throwaway home, vault and config dir", func() (string, error) { return d.prepare(ctx) })
+	}
+	if ok {
+		ok = d.step("check the Azure CLI", func() (string, error) { return d.checkAZ(ctx) })
 	}
 	if ok {
 		d.scenario(ctx)
@@ -200,19 +209,31 @@ func (d *demo) prepare(ctx context.Context) (string, error) {
 		return "", err
 	}
 	d.vault = vault.NewMemory()
-	runner, err := newRunnerEnv(d.env)
-	if err != nil {
-		return "", err
-	}
-	eng, err := newAZEngineEnv(d.env)
+	// az runs with the emulator's proxy and CA, the version check
+	// remembered in the demo's home (never the user's).
+	d.runner = azcli.New(azcli.Options{Path: d.azPath, Env: d.env, StateDir: ws.Dir()})
+	eng, err := newEngine("az", d.runner)
 	if err != nil {
 		return "", err
 	}
 	d.m = &lifecycle.Manager{
-		WS: ws, Vault: d.vault, AZ: runner, Engine: eng, Files: newFiles(), TargetDir: d.target,
+		WS: ws, Vault: d.vault, AZ: azLogin{d.runner}, Engine: eng, Files: newFiles(), TargetDir: d.target,
 		IO: lifecycle.IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard},
 	}
 	return "memory vault, engine " + eng.Name(), nil
+}
+
+// checkAZ runs the version check in the demo's config dir.
+func (d *demo) checkAZ(ctx context.Context) (string, error) {
+	stdout, _, err := d.run(ctx, d.target, "version", "--output", "json")
+	if err != nil {
+		return "", err
+	}
+	var v struct {
+		CLI string `json:"azure-cli"`
+	}
+	_ = json.Unmarshal([]byte(stdout), &v)
+	return "az " + v.CLI + " at " + d.azPath, nil
 }
 
 // scenario is the procedure, step by step.
@@ -299,7 +320,7 @@ func (d *demo) scenario(ctx context.Context) {
 		if _, err := m.Stop(ctx, ""); err != nil {
 			return "", err
 		}
-		_, stderr, err := d.run(ctx, d.env, d.target, "account", "show")
+		_, stderr, err := d.run(ctx, d.target, "account", "show")
 		if err == nil {
 			return "", errors.New("az account show still works after stop")
 		}
@@ -308,7 +329,7 @@ func (d *demo) scenario(ctx context.Context) {
 }
 
 func (d *demo) accountShow(ctx context.Context, wantID string) (string, error) {
-	stdout, stderr, err := d.run(ctx, d.env, d.target, "account", "show", "--output", "json")
+	stdout, stderr, err := d.run(ctx, d.target, "account", "show", "--output", "json")
 	if err != nil {
 		return "", fmt.Errorf("%w: %s", err, firstLine(stderr))
 	}
@@ -330,7 +351,7 @@ func (d *demo) accountShow(ctx context.Context, wantID string) (string, error) {
 
 func (d *demo) getToken(ctx context.Context, wantCached bool) (string, error) {
 	d.emu.ResetRequests()
-	stdout, stderr, err := d.run(ctx, d.env, d.target, "account", "get-access-token", "--output", "json")
+	stdout, stderr, err := d.run(ctx, d.target, "account", "get-access-token", "--output", "json")
 	if err != nil {
 		return "", fmt.Errorf("%w: %s", err, firstLine(stderr))
 	}

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
@@ -34,6 +33,9 @@ type deps struct {
 	vault *lazyVault
 	az    *lazyRunner
 	eng   *lazyEngine
+
+	runnerOnce sync.Once
+	runner     *azcli.Runner
 }
 
 // newDeps opens the workspace and prepares the rest lazily.
@@ -52,22 +54,51 @@ func newDeps(g *Globals) (*deps, error) {
 		}
 		return vault.Open(g.Vault, opts)
 	}, name: vault.Resolve(g.Vault, g.Home)}
-	d.az = &lazyRunner{open: func() (lifecycle.Runner, error) { return newRunner(g) }}
-	d.eng = &lazyEngine{name: g.Engine, open: func() (engine.Engine, error) { return newEngine(g) }}
+	d.az = &lazyRunner{open: func() (lifecycle.Runner, error) { return azLogin{d.azRunner()}, nil }}
+	d.eng = &lazyEngine{name: g.Engine, open: func() (engine.Engine, error) { return newEngine(g.Engine, d.azRunner()) }}
 	return d, nil
 }
 
+// azRunner is the one az runner of this command: az from AZKEEP_AZ or
+// PATH, the process environment, a passed version check remembered in
+// azkeep's home, and with --debug one line per az call (no secrets).
+func (d *deps) azRunner() *azcli.Runner {
+	d.runnerOnce.Do(func() {
+		opts := azcli.Options{StateDir: d.g.Home}
+		if d.g.Debug {
+			opts.Log = func(line string) { fmt.Fprintf(d.g.IO.Err, "azkeep: debug: %s\n", line) }
+		}
+		d.runner = azcli.New(opts)
+	})
+	return d.runner
+}
+
+// azLogin is the lifecycle's Runner on azcli: an interactive `az login` in
+// the private login dir, which azkeep removes afterwards.
+type azLogin struct{ r *azcli.Runner }
+
+func (a azLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
+	return a.r.Login(ctx, azcli.LoginOptions{
+		ConfigDir: req.ConfigDir, Tenant: req.Tenant, DeviceCode: req.DeviceCode, Throwaway: true,
+		In: req.In, Out: req.Out, Err: req.Err,
+	})
+}
+
+// newFiles is the Azure CLI's files as the lifecycle sees them.
+func newFiles() lifecycle.Files { return lifecycle.AZFiles{} }
+
 // newEngine picks the token engine by name. "az" is the seed's way (`az
-// account get-access-token`); "native" (the same refresh grant made by
-// azkeep itself) plugs in here when internal/native lands.
-func newEngine(g *Globals) (engine.Engine, error) {
-	switch g.Engine {
+// account get-access-token`, engine.AZ); "native" (the same refresh grant
+// made by azkeep itself, internal/native) plugs in here: ROTATION adds
+// its case.
+func newEngine(name string, runner *azcli.Runner) (engine.Engine, error) {
+	switch name {
 	case "", "az":
-		return newAZEngine(g)
+		return engine.NewAZ(runner), nil
 	case "native":
 		return nil, hint.New(errors.New("the native engine is not available in this build"), "use --engine az (the default)")
 	}
-	return nil, hint.New(fmt.Errorf("unknown engine %q", g.Engine), "use --engine az or --engine native")
+	return nil, hint.New(fmt.Errorf("unknown engine %q", name), "use --engine az or --engine native")
 }
 
 // manager builds the lifecycle manager and runs lazy rotation first, as
@@ -357,160 +388,4 @@ func printSessions(w io.Writer, output string, views []SessionView) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.SubscriptionName, v.SubscriptionID, v.Integration, v.Status, exp)
 	}
 	return tw.Flush()
-}
-
-// newFiles is the Azure CLI's files as the lifecycle sees them.
-func newFiles() lifecycle.Files { return lifecycle.AZFiles{} }
-
-// newRunner finds az for interactive logins.
-func newRunner(g *Globals) (lifecycle.Runner, error) { return newRunnerEnv(os.Environ()) }
-
-// newAZEngine is the seed's engine: az account get-access-token.
-func newAZEngine(g *Globals) (engine.Engine, error) { return newAZEngineEnv(os.Environ()) }
-
-// newRunnerEnv and newAZEngineEnv run az with env (the demo passes the
-// emulator's proxy and CA).
-//
-// TEMPORARY: a minimal stand-in (azexec.go) until internal/azcli and the
-// az engine (internal/engine/az.go) land; then these two lines change.
-func newRunnerEnv(env []string) (lifecycle.Runner, error) { return findAZExec(env) }
-
-func newAZEngineEnv(env []string) (engine.Engine, error) { return findAZExec(env) }
-
-// demoAZ returns how the demo runs az, and az's path; az missing is an
-// error that says how to install it.
-func demoAZ() (azRunFunc, string, error) {
-	x, err := findAZExec(nil)
-	if err != nil {
-		return nil, "", err
-	}
-	return func(ctx context.Context, env []string, dir string, args ...string) (string, string, error) {
-		y := *x
-		y.env = env
-		return y.run(ctx, dir, nil, args...)
-	}, x.path, nil
-}
-
-// --- azExec: TEMPORARY minimal az runner and engine -------------------------
-//
-// Until internal/azcli (lookup, version check, typed errors) and the az
-// engine land, this runs az directly. Replace newRunnerEnv/newAZEngineEnv
-// and demoAZ with them and delete this section.
-
-type azExec struct {
-	path string
-	env  []string // nil: the process environment
-}
-
-func findAZExec(env []string) (*azExec, error) {
-	p := os.Getenv("AZKEEP_AZ")
-	if p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return nil, hint.New(fmt.Errorf("the az named by AZKEEP_AZ cannot be used: %w", err), "point AZKEEP_AZ at the az executable, or unset it to use az from PATH")
-		}
-	} else {
-		var err error
-		if p, err = exec.LookPath("az"); err != nil {
-			return nil, hint.New(errors.New("the Azure CLI (az) is not installed or not on PATH"),
-				"install it (https://learn.microsoft.com/cli/azure/install-azure-cli; Debian/Ubuntu: sudo apt-get install azure-cli), or set AZKEEP_AZ to its path")
-		}
-	}
-	return &azExec{path: p, env: env}, nil
-}
-
-func (x *azExec) envFor(dir string) []string {
-	base := x.env
-	if base == nil {
-		base = os.Environ()
-	}
-	out := make([]string, 0, len(base)+2)
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		if k == "AZURE_CONFIG_DIR" || k == "AZURE_CORE_USE_MSAL_HTTP_CACHE" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	// DESIGN: MSAL replays a cached invalid_grant for 60 s; never let it.
-	return append(out, "AZURE_CONFIG_DIR="+dir, "AZURE_CORE_USE_MSAL_HTTP_CACHE=false")
-}
-
-func (x *azExec) run(ctx context.Context, dir string, stdin io.Reader, args ...string) (string, string, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-	}
-	cmd := exec.CommandContext(ctx, x.path, args...)
-	cmd.Env = x.envFor(dir)
-	cmd.Stdin = stdin
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("az %s: %w", args[0], ctx.Err())
-		} else {
-			err = fmt.Errorf("az %s failed (%v): %s", strings.Join(args[:min(2, len(args))], " "), err, firstLine(errb.String()))
-		}
-	}
-	return out.String(), errb.String(), err
-}
-
-// Login implements lifecycle.Runner: interactive, no timeout.
-func (x *azExec) Login(ctx context.Context, req lifecycle.LoginRequest) error {
-	args := []string{"login", "--tenant", req.Tenant, "--output", "none"}
-	if req.DeviceCode {
-		args = append(args, "--use-device-code")
-	}
-	cmd := exec.CommandContext(ctx, x.path, args...)
-	cmd.Env = x.envFor(req.ConfigDir)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = req.In, req.Out, req.Err
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("az login: %w", err)
-	}
-	return nil
-}
-
-func (x *azExec) Name() string { return "az" }
-
-// Redeem implements engine.Engine with az account get-access-token.
-func (x *azExec) Redeem(ctx context.Context, req engine.Request) (engine.Result, error) {
-	stdout, stderr, err := x.run(ctx, req.ConfigDir, nil, "account", "get-access-token", "--subscription", req.SubscriptionID, "--output", "json")
-	if err != nil {
-		for _, code := range []string{"invalid_grant", "interaction_required", "AADSTS"} {
-			if strings.Contains(stderr, code) {
-				return engine.Result{}, &engine.NeedsLoginError{Code: "invalid_grant", Description: firstLine(stderr)}
-			}
-		}
-		return engine.Result{}, err
-	}
-	var tok struct {
-		ExpiresOn  string `json:"expiresOn"`
-		ExpiresOnN int64  `json:"expires_on"`
-	}
-	if err := json.Unmarshal([]byte(stdout), &tok); err != nil {
-		return engine.Result{}, fmt.Errorf("az account get-access-token printed no JSON: %w", err)
-	}
-	var exp time.Time
-	if tok.ExpiresOnN > 0 {
-		exp = time.Unix(tok.ExpiresOnN, 0)
-	} else if exp, err = time.ParseInLocation("2006-01-02 15:04:05.000000", tok.ExpiresOn, time.Local); err != nil {
-		return engine.Result{}, fmt.Errorf("az account get-access-token: expiry %q: %w", tok.ExpiresOn, err)
-	}
-	for _, r := range req.Resources {
-		if _, _, err := x.run(ctx, req.ConfigDir, nil, "account", "get-access-token", "--resource", r, "--output", "none"); err != nil {
-			return engine.Result{}, err
-		}
-	}
-	return engine.Result{ExpiresOn: exp}, nil
-}
-
-// Logout implements engine.Engine with az logout.
-func (x *azExec) Logout(ctx context.Context, dir string) error {
-	_, stderr, err := x.run(ctx, dir, nil, "logout")
-	if err != nil && strings.Contains(strings.ToLower(stderr), "no active account") {
-		return nil
-	}
-	return err
 }

@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
@@ -18,55 +19,14 @@ import (
 	"github.com/azkeep/azkeep/internal/workspace"
 )
 
-// The procedures against the real az and the emulator. The runner and
-// engine here are minimal stand-ins until internal/azcli and the az engine
-// are wired (see realRunner/realEngine).
+// The procedures against the real az (through internal/azcli and the az
+// engine) and the emulator.
 
-type tbRunner struct{ emu *entraemu.Emulator }
+// azLogin is the Runner on azcli (the CLI has the same adapter).
+type azLogin struct{ r *azcli.Runner }
 
-func (r tbRunner) Login(ctx context.Context, req LoginRequest) error {
-	args := []string{"login", "--tenant", req.Tenant, "--output", "none"}
-	if req.DeviceCode {
-		args = append(args, "--use-device-code")
-	}
-	res := testbed.AZ(ctx, r.emu, req.ConfigDir, args...)
-	if !res.OK() {
-		return fmt.Errorf("az login: %s", res)
-	}
-	return nil
-}
-
-type tbEngine struct{ emu *entraemu.Emulator }
-
-func (tbEngine) Name() string { return "az(test)" }
-
-func (e tbEngine) Redeem(ctx context.Context, req engine.Request) (engine.Result, error) {
-	res := testbed.AZWithEnv(ctx, e.emu, req.ConfigDir, []string{"AZURE_CORE_USE_MSAL_HTTP_CACHE=false"},
-		"account", "get-access-token", "--subscription", req.SubscriptionID, "--output", "json")
-	if !res.OK() {
-		if strings.Contains(res.Stderr, "AADSTS") || strings.Contains(res.Stderr, "invalid_grant") {
-			return engine.Result{}, &engine.NeedsLoginError{Code: "invalid_grant", Description: strings.TrimSpace(res.Stderr)}
-		}
-		return engine.Result{}, fmt.Errorf("az account get-access-token: %s", res)
-	}
-	c, err := azconfig.LoadTokenCache(req.ConfigDir)
-	if err != nil {
-		return engine.Result{}, err
-	}
-	at, ok := c.AccessTokenFor(req.HomeAccountID, req.TenantID, "https://management.core.windows.net//.default")
-	if !ok {
-		return engine.Result{}, errors.New("no access token in the cache after get-access-token")
-	}
-	exp, err := at.ExpiresAt()
-	return engine.Result{ExpiresOn: exp}, err
-}
-
-func (e tbEngine) Logout(ctx context.Context, dir string) error {
-	res := testbed.AZ(ctx, e.emu, dir, "logout")
-	if !res.OK() {
-		return fmt.Errorf("az logout: %s", res)
-	}
-	return nil
+func (a azLogin) Login(ctx context.Context, req LoginRequest) error {
+	return a.r.Login(ctx, azcli.LoginOptions{ConfigDir: req.ConfigDir, Tenant: req.Tenant, DeviceCode: req.DeviceCode, Throwaway: true, In: req.In, Out: req.Out, Err: req.Err})
 }
 
 type e2e struct {
@@ -86,7 +46,8 @@ func newE2E(t *testing.T, cfg entraemu.Config) *e2e {
 		t.Fatal(err)
 	}
 	x := &e2e{emu: emu, vault: vault.NewMemory(), target: testbed.NewConfigDir(t), tenant: emu.Tenants()[0]}
-	x.m = &Manager{WS: ws, Vault: x.vault, AZ: tbRunner{emu}, Engine: tbEngine{emu}, Files: AZFiles{}, TargetDir: x.target}
+	runner := azcli.New(azcli.Options{Env: testbed.AZEnv(emu, x.target), StateDir: ws.Dir(), Stdout: io.Discard, Stderr: io.Discard})
+	x.m = &Manager{WS: ws, Vault: x.vault, AZ: azLogin{runner}, Engine: engine.NewAZ(runner), Files: AZFiles{}, TargetDir: x.target}
 	return x
 }
 
