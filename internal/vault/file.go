@@ -91,10 +91,10 @@ func (f *fileBackend) readPass() (string, error) {
 	return f.pass, nil
 }
 
-// prepare asks for the passphrase before the call, outside its time bound
-// and the cross-process lock (a user typing at a prompt is not a hung
-// backend), when the call will need it: to open an existing item file, or
-// to write one.
+// prepare asks for the passphrase and unlocks the identity before the
+// call, outside its time bound and the cross-process lock (a user typing at
+// a prompt is not a hung backend), when the call will need it: to open an
+// existing item file, or to write one.
 func (f *fileBackend) prepare(op, key string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -105,8 +105,17 @@ func (f *fileBackend) prepare(op, key string) error {
 	if _, err := os.Stat(path); err != nil && op != "set" {
 		return nil // nothing to open: get says not found, delete is done
 	}
-	_, err := f.readPass()
-	return err
+	if _, err := f.readPass(); err != nil {
+		return err
+	}
+	// Stretching the passphrase is CPU work, not a hang: it too happens
+	// before the bound (seconds under the race detector). Creating a new
+	// identity waits for the lock, in the call.
+	if _, err := os.Stat(f.idPath); err == nil {
+		_, err := f.identity(false)
+		return err
+	}
+	return nil
 }
 
 // identity unlocks identity.age with the passphrase, once per store. With
