@@ -163,6 +163,28 @@ func (AZFiles) TakeRefreshToken(dir, homeAccountID string) (json.RawMessage, err
 	return out, err
 }
 
+// OtherLogins implements Files.
+func (AZFiles) OtherLogins(dir, homeAccountID string) ([]string, error) {
+	c, err := azconfig.LoadTokenCache(dir)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, rt := range c.RefreshTokens.All() {
+		if strings.EqualFold(rt.HomeAccountID, homeAccountID) || seen[rt.HomeAccountID] {
+			continue
+		}
+		seen[rt.HomeAccountID] = true
+		name := rt.HomeAccountID
+		if a, ok := c.FindAccount(rt.HomeAccountID, ""); ok && a.Username != "" {
+			name = a.Username
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
 // SetLocation implements Files.
 func (AZFiles) SetLocation(dir, location string) error {
 	if location == "" {

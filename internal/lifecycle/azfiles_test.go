@@ -100,3 +100,18 @@ func TestAZFilesLoginDirConfig(t *testing.T) {
 		t.Fatal("clouds.config invented")
 	}
 }
+
+func TestAZFilesOtherLogins(t *testing.T) {
+	dir := copyGolden(t)
+	f := AZFiles{}
+	ld, err := f.ReadLogin(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if others, err := f.OtherLogins(dir, ld.HomeAccountID); err != nil || len(others) != 0 {
+		t.Fatalf("own account reported as foreign: %v %v", others, err)
+	}
+	if others, err := f.OtherLogins(dir, "someone.else"); err != nil || len(others) != 1 || others[0] != ld.Username {
+		t.Fatalf("foreign login not named: %v %v", others, err)
+	}
+}

@@ -92,6 +92,8 @@ func (fakeFiles) SetLocation(dir, loc string) error {
 	return os.WriteFile(filepath.Join(dir, "config"), []byte("[defaults]\nlocation = "+loc+"\n"), 0o600)
 }
 
+func (fakeFiles) OtherLogins(dir, home string) ([]string, error) { return nil, nil }
+
 func (fakeFiles) LoginDirConfig(loginDir, target string) error {
 	if data, err := os.ReadFile(filepath.Join(target, "config")); err == nil {
 		return os.WriteFile(filepath.Join(loginDir, "config"), data, 0o600)

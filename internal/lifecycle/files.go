@@ -34,6 +34,10 @@ type Files interface {
 	// SetLocation writes `[defaults] location` in the dir's config (start
 	// step 9); an empty location leaves the file alone.
 	SetLocation(dir string, location string) error
+	// OtherLogins names the accounts, other than homeAccountID, whose
+	// refresh tokens rest in dir's token cache: an `az login` of the
+	// user's own that azkeep does not manage.
+	OtherLogins(dir string, homeAccountID string) ([]string, error)
 	// LoginDirConfig prepares a fresh private login dir: copies of the
 	// target's config and clouds.config, with what a private login needs
 	// (e.g. the Windows WAM broker switched off).

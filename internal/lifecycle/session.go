@@ -223,6 +223,11 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 		if err := m.Engine.Logout(ctx, target); err != nil {
 			return nil, fmt.Errorf("stop session %s (%s) in %s: %w", prev.ID, prev.SubscriptionName, target, err)
 		}
+	} else if others, _ := m.Files.OtherLogins(target, in.HomeAccountID); len(others) > 0 {
+		// A login of the user's own: not azkeep's to remove, but its
+		// refresh token rests on disk, which is what azkeep is for.
+		fmt.Fprintf(m.errOut(), "azkeep: warning: %s also holds an az login of its own (%s) with a refresh token on disk; azkeep leaves it alone\n", target, strings.Join(others, ", "))
+		fmt.Fprintf(m.errOut(), "azkeep: hint: run az logout --username NAME (AZURE_CONFIG_DIR=%s) to remove it\n", target)
 	}
 
 	// While the start is in flight the session is "pending" (other
