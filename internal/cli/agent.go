@@ -100,7 +100,9 @@ func agentRun(ctx context.Context, g *Globals, o agentOptions) error {
 	m.Window = window
 	started := time.Now()
 	home := d.ws.Dir()
-	s := agent.New(agent.LifecycleSource{M: m}, agent.Options{
+	// The target dir's and per-session dirs' active sessions, plus the
+	// persistent dirs of azkeep env (env.go).
+	s := agent.New(withEnvDirs(agent.LifecycleSource{M: m}, m, home), agent.Options{
 		Window:  window,
 		Changes: agent.Watch(ctx, home, workspace.StateFile),
 		Log:     g.IO.Err,
