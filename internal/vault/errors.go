@@ -30,6 +30,23 @@ var (
 	ErrInvalidKey = errors.New("vault: invalid key")
 )
 
+// kindError is an error of a known kind (one of the sentinels above) whose
+// message is the detail alone: "secret-service vault: get "x": no D-Bus
+// session…", not "…: vault: backend unavailable: no D-Bus session…".
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+// mark returns an error that errors.Is kind, with the formatted detail as
+// its message.
+func mark(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
 // DefaultTimeout bounds every backend call when Options.Timeout is 0.
 const DefaultTimeout = 5 * time.Second
 
@@ -55,7 +72,7 @@ func bounded[T any](ctx context.Context, d time.Duration, fn func(context.Contex
 	case <-ctx.Done():
 		var zero T
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return zero, fmt.Errorf("%w (bound %s)", ErrTimeout, d)
+			return zero, mark(ErrTimeout, "no answer within %s", d)
 		}
 		return zero, ctx.Err()
 	}
@@ -67,11 +84,15 @@ func backendError(backend, op, key string, err error) error {
 	if err == nil {
 		return nil
 	}
-	what := op
-	if key != "" {
-		what = fmt.Sprintf("%s %q", op, key)
+	var wrapped error
+	switch {
+	case key != "":
+		wrapped = fmt.Errorf("%s vault: %s %q: %w", backend, op, key, err)
+	case op == "open":
+		wrapped = fmt.Errorf("%s vault: %w", backend, err)
+	default:
+		wrapped = fmt.Errorf("%s vault: %s: %w", backend, op, err)
 	}
-	wrapped := fmt.Errorf("%s vault: %s: %w", backend, what, err)
 	if hint.Of(err) != "" {
 		// Keep the precise hint, but put the backend's name on the message.
 		return hint.New(wrapped, hint.Of(err))

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -133,7 +132,7 @@ func (f *fileBackend) identity(create bool) (*age.X25519Identity, error) {
 			create = false
 		}
 		if !create {
-			return nil, hint.New(fmt.Errorf("%w: %s is missing, so the item files cannot be opened", ErrCorrupt, f.idPath),
+			return nil, hint.New(mark(ErrCorrupt, "%s is missing, so the item files cannot be opened", f.idPath),
 				"restore it from a backup of AZKEEP_HOME; without it the file vault's items are lost (log in to the integrations again)")
 		}
 		return f.newIdentity()
@@ -154,16 +153,16 @@ func (f *fileBackend) identity(create bool) (*age.X25519Identity, error) {
 	var nomatch *age.NoIdentityMatchError
 	if errors.As(err, &nomatch) {
 		f.pass = "" // ask again next time
-		return nil, hint.New(fmt.Errorf("%w: %s does not open with this passphrase", ErrWrongPassphrase, f.idPath),
+		return nil, hint.New(mark(ErrWrongPassphrase, "%s does not open with this passphrase", f.idPath),
 			"set "+PassphraseEnv+" (or type at the prompt) the passphrase the file vault was created with; azkeep left its files untouched")
 	}
 	if err != nil {
-		return nil, hint.New(fmt.Errorf("%w: %s cannot be decrypted (%v)", ErrCorrupt, f.idPath, err),
+		return nil, hint.New(mark(ErrCorrupt, "%s cannot be decrypted (%v)", f.idPath, err),
 			"restore it from a backup of AZKEEP_HOME; azkeep left it untouched")
 	}
 	id, err := age.ParseX25519Identity(strings.TrimSpace(string(plain)))
 	if err != nil {
-		return nil, hint.New(fmt.Errorf("%w: %s holds no age identity", ErrCorrupt, f.idPath),
+		return nil, hint.New(mark(ErrCorrupt, "%s holds no age identity", f.idPath),
 			"restore it from a backup of AZKEEP_HOME; azkeep left it untouched")
 	}
 	f.id, f.pass = id, ""
@@ -240,12 +239,12 @@ func (f *fileBackend) load(path string) (map[string][]byte, error) {
 	}
 	plain, err := ageDecrypt(blob, id)
 	if err != nil {
-		return nil, hint.New(fmt.Errorf("%w: %s cannot be decrypted (%v)", ErrCorrupt, path, err),
+		return nil, hint.New(mark(ErrCorrupt, "%s cannot be decrypted (%v)", path, err),
 			"restore the file from a backup of AZKEEP_HOME, or move it away and log in to the integration again; azkeep left it untouched")
 	}
 	var fc fileContent
 	if err := json.Unmarshal(plain, &fc); err != nil || fc.Version != 1 {
-		return nil, hint.New(fmt.Errorf("%w: %s decrypts but is not an azkeep vault file", ErrCorrupt, path),
+		return nil, hint.New(mark(ErrCorrupt, "%s decrypts but is not an azkeep vault file", path),
 			"restore the file from a backup of AZKEEP_HOME; azkeep left it untouched")
 	}
 	if fc.Items == nil {

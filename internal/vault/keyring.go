@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +64,7 @@ func (k *keyringBackend) decode(key, v string) ([]byte, error) {
 	case strings.HasPrefix(v, inlinePrefix):
 		data, err := base64.StdEncoding.DecodeString(v[len(inlinePrefix):])
 		if err != nil {
-			return nil, hint.New(fmt.Errorf("%w: the stored value is not valid base64", ErrCorrupt),
+			return nil, hint.New(mark(ErrCorrupt, "the stored value is not valid base64"),
 				"delete the item and store it again (azkeep integration login)")
 		}
 		return data, nil
@@ -77,17 +76,17 @@ func (k *keyringBackend) decode(key, v string) ([]byte, error) {
 		path := filepath.Join(k.sealedDir(), file)
 		blob, err := os.ReadFile(path)
 		if err != nil {
-			return nil, hint.New(fmt.Errorf("%w: sealed file %s: %v", ErrCorrupt, path, err),
+			return nil, hint.New(mark(ErrCorrupt, "sealed file %s: %v", path, err),
 				"restore the file from a backup of AZKEEP_HOME, or log in to the integration again")
 		}
 		data, err := openSealed(dk, blob, k.aad(key))
 		if err != nil {
-			return nil, hint.New(fmt.Errorf("%w: sealed file %s does not open with its key (%v)", ErrCorrupt, path, err),
+			return nil, hint.New(mark(ErrCorrupt, "sealed file %s does not open with its key (%v)", path, err),
 				"restore the file from a backup of AZKEEP_HOME, or log in to the integration again; azkeep left it untouched")
 		}
 		return data, nil
 	}
-	return nil, hint.New(fmt.Errorf("%w: the keyring item was not written by azkeep", ErrCorrupt),
+	return nil, hint.New(mark(ErrCorrupt, "the keyring item was not written by azkeep"),
 		"delete the item from the keyring, then store it again")
 }
 
@@ -166,7 +165,7 @@ func (k *keyringBackend) aad(key string) []byte {
 func parseSealed(v string) (dk []byte, file string, err error) {
 	rest := v[len(sealedPrefix):]
 	i := strings.IndexByte(rest, ':')
-	bad := hint.New(fmt.Errorf("%w: malformed sealed reference in the keyring item", ErrCorrupt),
+	bad := hint.New(mark(ErrCorrupt, "malformed sealed reference in the keyring item"),
 		"delete the item and store it again (azkeep integration login)")
 	if i < 0 {
 		return nil, "", bad

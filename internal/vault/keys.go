@@ -15,7 +15,7 @@ const maxKeyLen = 200
 // other clean relative path of non-empty segments. The same rule holds on
 // every backend so that a migration never meets a key its target refuses.
 func checkKey(key string) error {
-	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, why) }
+	bad := func(why string) error { return mark(ErrInvalidKey, "invalid key %q: %s", key, why) }
 	switch {
 	case key == "":
 		return bad("empty")

@@ -31,7 +31,7 @@ type passBackend struct {
 func openPass(ctx context.Context, opts Options, folder string) (*passBackend, error) {
 	bin, err := exec.LookPath("pass")
 	if err != nil {
-		return nil, hint.New(fmt.Errorf("%w: the pass command is not installed", ErrUnavailable),
+		return nil, hint.New(mark(ErrUnavailable, "the pass command is not installed"),
 			"install it (apt-get install --no-install-recommends pass gnupg), or use --vault file")
 	}
 	env := mergeEnv(os.Environ(), opts.Env)
@@ -50,13 +50,13 @@ func openPass(ctx context.Context, opts Options, folder string) (*passBackend, e
 	}
 	gpg, err := exec.LookPath("gpg")
 	if err != nil {
-		return nil, hint.New(fmt.Errorf("%w: gpg is not installed", ErrUnavailable),
+		return nil, hint.New(mark(ErrUnavailable, "gpg is not installed"),
 			"install it (apt-get install --no-install-recommends gnupg), or use --vault file")
 	}
 	for _, id := range ids {
 		out, err := p.run(ctx, gpg, nil, "--batch", "--with-colons", "--list-keys", "--", id)
 		if err != nil || !canEncrypt(out.stdout) {
-			return nil, hint.New(fmt.Errorf("%w: pass encrypts to GPG key %q (from %s), but gpg has no usable public key for it", ErrUnavailable, id, idFile),
+			return nil, hint.New(mark(ErrUnavailable, "pass encrypts to GPG key %q (from %s), but gpg has no usable public key for it", id, idFile),
 				"import that key (gpg --import), or run pass init <an existing key id>; gpg --list-keys shows what you have")
 		}
 	}
@@ -82,11 +82,11 @@ func (p *passBackend) gpgIDs() ([]string, string, error) {
 			}
 		}
 		if len(ids) == 0 {
-			return nil, f, hint.New(fmt.Errorf("%w: %s names no GPG key", ErrUnavailable, f), "run pass init <your gpg key id>")
+			return nil, f, hint.New(mark(ErrUnavailable, "%s names no GPG key", f), "run pass init <your gpg key id>")
 		}
 		return ids, f, nil
 	}
-	return nil, "", hint.New(fmt.Errorf("%w: the pass store %s is not initialised", ErrUnavailable, p.storeDir),
+	return nil, "", hint.New(mark(ErrUnavailable, "the pass store %s is not initialised", p.storeDir),
 		"run pass init <your gpg key id> (or set PASSWORD_STORE_DIR to your store), or use --vault file")
 }
 

@@ -36,7 +36,7 @@ type secretServiceKV struct {
 // errNoSession is reported at once when there is no session bus to talk to:
 // godbus would otherwise autolaunch dbus-launch (where dbus-x11 is
 // installed), leaving daemons behind and failing anyway.
-var errNoSession = hint.New(fmt.Errorf("%w: no D-Bus session: the Secret Service is unreachable (DBUS_SESSION_BUS_ADDRESS is not set)", ErrUnavailable),
+var errNoSession = hint.New(mark(ErrUnavailable, "no D-Bus session: the Secret Service is unreachable (DBUS_SESSION_BUS_ADDRESS is not set)"),
 	"run azkeep inside a desktop session (or dbus-run-session with gnome-keyring-daemon --unlock), or use --vault pass or --vault file")
 
 // sessionBusAvailable reports whether godbus would find a session bus
@@ -68,7 +68,7 @@ func (k *secretServiceKV) client() (*ss.SecretService, error) {
 	}
 	svc, err := ss.NewSecretService()
 	if err != nil {
-		return nil, hint.New(fmt.Errorf("%w: cannot connect to the D-Bus session bus for the Secret Service: %v", ErrUnavailable, err),
+		return nil, hint.New(mark(ErrUnavailable, "cannot connect to the D-Bus session bus for the Secret Service: %v", err),
 			"check DBUS_SESSION_BUS_ADDRESS points at a running session bus, or use --vault pass or --vault file")
 	}
 	k.svc = svc
@@ -174,12 +174,12 @@ func classifyDBus(err error, unlocking bool) error {
 	switch {
 	case name == "org.freedesktop.DBus.Error.ServiceUnknown" || name == "org.freedesktop.DBus.Error.NameHasNoOwner" ||
 		name == "org.freedesktop.DBus.Error.Spawn.ServiceNotFound":
-		return hint.New(fmt.Errorf("%w: no Secret Service on the D-Bus session bus (%v)", ErrUnavailable, err),
+		return hint.New(mark(ErrUnavailable, "no Secret Service on the D-Bus session bus (%v)", err),
 			"start a Secret Service (gnome-keyring-daemon --unlock --components=secrets, KeePassXC), or use --vault pass or --vault file")
 	case name == "org.freedesktop.Secret.Error.IsLocked" || unlocking || strings.Contains(err.Error(), "failed to unlock"):
-		return fmt.Errorf("%w: the Secret Service collection is locked and could not be unlocked (%v)", ErrLocked, err)
+		return mark(ErrLocked, "the Secret Service collection is locked and could not be unlocked (%v)", err)
 	case errors.Is(err, dbus.ErrClosed):
-		return hint.New(fmt.Errorf("%w: the D-Bus connection to the Secret Service closed (%v)", ErrUnavailable, err),
+		return hint.New(mark(ErrUnavailable, "the D-Bus connection to the Secret Service closed (%v)", err),
 			"retry; check that the session bus and the keyring daemon are running")
 	}
 	return fmt.Errorf("Secret Service: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -77,7 +76,7 @@ func (s *store) lock(ctx context.Context) (func() error, error) {
 	unlock, err := fileutil.Lock(ctx, filepath.Join(s.dir, "lock"))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, hint.New(fmt.Errorf("%w: another azkeep process holds %s", ErrTimeout, filepath.Join(s.dir, "lock")),
+			return nil, hint.New(mark(ErrTimeout, "another azkeep process holds %s", filepath.Join(s.dir, "lock")),
 				"wait for the other azkeep command to finish, then retry")
 		}
 		return nil, err
@@ -218,7 +217,7 @@ func (s *store) readIndex() (*index, error) {
 		return nil, err
 	}
 	if err := json.Unmarshal(b, idx); err != nil || idx.Version != 1 {
-		return nil, hint.New(fmt.Errorf("%w: index %s: unreadable (%v)", ErrCorrupt, s.indexPath(), err),
+		return nil, hint.New(mark(ErrCorrupt, "index %s: unreadable (%v)", s.indexPath(), err),
 			"move the file away; azkeep rebuilds the index as items are stored again")
 	}
 	if idx.Items == nil {
