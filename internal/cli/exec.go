@@ -256,15 +256,25 @@ func execRun(ctx context.Context, e *execEnv, opts execOptions) (err error) {
 		env = append(env, srv.Env()...)
 	}
 
+	// The renewal goroutine is stopped and waited for before the server
+	// closes and the dir goes (defers run in reverse): a renewal still
+	// writing would recreate the dir after its removal.
 	fresh, stop := context.WithCancel(ctx)
-	defer stop()
-	go keepFresh(fresh, e, mat.ExpiresAt, func(ctx context.Context) (time.Time, error) {
-		m, err := e.Materialize(ctx, id, d.Path)
-		if err != nil {
-			return time.Time{}, err
-		}
-		return m.ExpiresAt, nil
-	})
+	freshDone := make(chan struct{})
+	go func() {
+		defer close(freshDone)
+		keepFresh(fresh, e, mat.ExpiresAt, func(ctx context.Context) (time.Time, error) {
+			m, err := e.Materialize(ctx, id, d.Path)
+			if err != nil {
+				return time.Time{}, err
+			}
+			return m.ExpiresAt, nil
+		})
+	}()
+	defer func() {
+		stop()
+		<-freshDone
+	}()
 
 	cmd, err := childCommand(opts.Command, env)
 	if err != nil {

@@ -84,6 +84,8 @@ type Server struct {
 	src    TokenSource
 	opts   Options
 
+	cancel context.CancelFunc // cancels in-flight fetches on Close
+
 	mu    sync.Mutex // serialises fetches: refresh tokens rotate on use
 	cache map[string]cached
 	done  chan struct{}
@@ -109,8 +111,11 @@ func Start(src TokenSource, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.ln = ln
+	base, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
 	s.srv = &http.Server{
 		Handler:           s,
+		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      2 * time.Minute,
@@ -159,9 +164,12 @@ func (s *Server) Env() []string {
 	return []string{"IDENTITY_ENDPOINT=" + s.Endpoint(), "IDENTITY_HEADER=" + s.secret}
 }
 
-// Close stops the server and waits for it; cached tokens are dropped.
+// Close stops the server and waits for its handlers: in-flight fetches are
+// cancelled first, so that nothing writes for the server once Close has
+// returned (exec removes the per-session dir next). Cached tokens are dropped.
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	s.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
 	<-s.done

@@ -315,3 +315,34 @@ func BenchmarkCachedToken(b *testing.B) {
 		}
 	}
 }
+
+// Close cancels a fetch in flight and returns only once its handler has
+// finished: exec removes the per-session dir right after.
+func TestCloseCancelsInFlightFetch(t *testing.T) {
+	started := make(chan struct{})
+	finished := make(chan struct{})
+	src := func(ctx context.Context, resource string) (string, time.Time, error) {
+		close(started)
+		<-ctx.Done()
+		close(finished)
+		return "", time.Time{}, ctx.Err()
+	}
+	s, err := Start(src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, s.Endpoint()+"?api-version=2019-08-01&resource=r", nil)
+		req.Header.Set(HeaderName, s.Secret())
+		if resp, err := noProxy.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-started
+	s.Close()
+	select {
+	case <-finished:
+	default:
+		t.Fatal("Close returned while a fetch was still running")
+	}
+}
