@@ -153,8 +153,34 @@ func envRun(ctx context.Context, e *execEnv, resolve resolveFunc, sh shellenv.Sh
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprint(e.IO.Out, script)
-	return err
+	if _, err = fmt.Fprint(e.IO.Out, script); err != nil {
+		return err
+	}
+	if isTerminal(e.IO.Out) {
+		fmt.Fprintf(e.IO.Err, "azkeep: hint: printing the lines changes nothing; run: %s\n", evalHint(sh, query))
+	}
+	return nil
+}
+
+// evalHint is how sh runs the output of azkeep env.
+func evalHint(sh shellenv.Shell, query string) string {
+	arg := shellenv.Quote(sh, query)
+	switch sh {
+	case shellenv.Fish:
+		return "azkeep env " + arg + " --shell fish | source"
+	case shellenv.PowerShell:
+		return "azkeep env " + arg + " --shell powershell | Invoke-Expression"
+	}
+	return `eval "$(azkeep env ` + arg + `)"`
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // envScript unsets the conflicting variables the shell has, remembers its

@@ -313,3 +313,16 @@ func TestEnvRunReusesAFreshDir(t *testing.T) {
 		t.Fatalf("materialised %d times, want 2", f.calls)
 	}
 }
+
+func TestEvalHint(t *testing.T) {
+	for sh, want := range map[shellenv.Shell]string{
+		shellenv.Bash:       `eval "$(azkeep env 'my sub')"`,
+		shellenv.Zsh:        `eval "$(azkeep env 'my sub')"`,
+		shellenv.Fish:       `azkeep env 'my sub' --shell fish | source`,
+		shellenv.PowerShell: `azkeep env 'my sub' --shell powershell | Invoke-Expression`,
+	} {
+		if got := evalHint(sh, "my sub"); got != want {
+			t.Errorf("%s: %s, want %s", sh, got, want)
+		}
+	}
+}

@@ -130,6 +130,17 @@ func Script(sh Shell, set []Var, unset []string) (string, error) {
 	return b.String(), nil
 }
 
+// Quote returns s as one word of sh, single-quoted (no expansion).
+func Quote(sh Shell, s string) string {
+	switch sh {
+	case Fish:
+		return quoteFish(s)
+	case PowerShell:
+		return quotePowerShell(s)
+	}
+	return quotePOSIX(s)
+}
+
 // quotePOSIX single-quotes s: nothing inside quotes is special except the
 // quote itself, written as: close quote, backslash-quote, reopen quote.
 // Same in bash, zsh, dash.
