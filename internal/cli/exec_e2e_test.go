@@ -277,6 +277,17 @@ func TestExecE2EExitCodeAndSigint(t *testing.T) {
 	if entries, _ := os.ReadDir(execBase(b.home)); len(entries) != 0 {
 		t.Fatalf("per-session dirs left: %v", entries)
 	}
+
+	// A child killed with SIGKILL: 128+9, and its dir goes at once.
+	out.Reset()
+	err = execRun(context.Background(), b.execEnv(&out, &errw), execOptions{Session: sub,
+		Command: []string{"bash", "-c", `echo "$AZURE_CONFIG_DIR"; kill -KILL $$`}})
+	if !errors.As(err, &exit) || exit.Code != 137 {
+		t.Fatalf("SIGKILLed child: err %v, want exit 137", err)
+	}
+	if _, err := os.Stat(strings.TrimSpace(out.String())); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("dir of a SIGKILLed child left: %v", err)
+	}
 }
 
 // exec --server: the SDK's ManagedIdentityCredential and
