@@ -217,7 +217,7 @@ func (d *demo) prepare(ctx context.Context) (string, error) {
 		return "", err
 	}
 	d.m = &lifecycle.Manager{
-		WS: ws, Vault: d.vault, AZ: azLogin{d.runner}, Engine: eng, Files: newFiles(), TargetDir: d.target,
+		WS: ws, Vault: d.vault, AZ: azLogin{d.runner}, Refresher: azLogin{d.runner}, Engine: eng, Files: newFiles(), TargetDir: d.target,
 		IO: lifecycle.IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard},
 	}
 	return "memory vault, engine " + eng.Name(), nil

@@ -84,6 +84,22 @@ func (a azLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
 	})
 }
 
+// RefreshSubscriptions implements lifecycle.Refresher: `az account list
+// --refresh` in a private dir azkeep removes afterwards.
+func (a azLogin) RefreshSubscriptions(ctx context.Context, dir string) error {
+	_, err := a.r.Run(ctx, azcli.Call{
+		Args: []string{"account", "list", "--refresh", "--output", "none"}, ConfigDir: dir, Token: true, Throwaway: true,
+	})
+	return err
+}
+
+// lazyRefresher finds az only when a sync runs.
+type lazyRefresher struct{ d *deps }
+
+func (l lazyRefresher) RefreshSubscriptions(ctx context.Context, dir string) error {
+	return azLogin{l.d.azRunner()}.RefreshSubscriptions(ctx, dir)
+}
+
 // newFiles is the Azure CLI's files as the lifecycle sees them.
 func newFiles() lifecycle.Files { return lifecycle.AZFiles{} }
 
@@ -123,6 +139,7 @@ func (d *deps) bare() (*lifecycle.Manager, error) {
 		WS:        d.ws,
 		Vault:     d.vault,
 		AZ:        d.az,
+		Refresher: lazyRefresher{d},
 		Engine:    d.eng,
 		Files:     newFiles(),
 		TargetDir: d.g.ConfigDir,

@@ -195,7 +195,9 @@ func dash(s string) string {
 type integrationLoginOptions struct {
 	Name       string
 	DeviceCode bool
-	Output     string
+	// Sync re-reads the subscriptions without an interactive login.
+	Sync   bool
+	Output string
 }
 
 func newIntegrationLoginCmd(g *Globals, verb string) *cobra.Command {
@@ -226,10 +228,23 @@ subscription:
 		},
 	}
 	if verb == "sync" {
-		cmd.Short = "Re-read the integration's subscriptions (a fresh login)"
-		cmd.Long = "Same as login: re-reading the subscriptions needs the fresh profile that az login writes.\n\n" + cmd.Long
+		o.Sync = true
+		cmd.Use = "sync NAME"
+		cmd.Short = "Re-read the integration's subscriptions, without a new login"
+		cmd.Long = `Re-read the integration's subscriptions without asking you to sign in: in a
+fresh private config dir (removed afterwards) azkeep writes the account and
+refresh token from the vault and runs "az account list --refresh", which
+asks Azure for the tenant's subscriptions again. Sessions are re-synced as
+on login: renamed subscriptions keep their session id, vanished ones are
+stopped and removed, new ones are added. The refresh token az rotated goes
+back to the vault.
+
+If the refresh token is rejected the integration is marked needs-login:
+run "azkeep integration login NAME".`
+		cmd.Example = "  azkeep integration sync contoso"
+	} else {
+		cmd.Flags().BoolVar(&o.DeviceCode, "device-code", false, "log in with a device code instead of a browser")
 	}
-	cmd.Flags().BoolVar(&o.DeviceCode, "device-code", false, "log in with a device code instead of a browser")
 	outputFlag(cmd, &o.Output)
 	return cmd
 }
@@ -238,7 +253,13 @@ func integrationLogin(ctx context.Context, m *lifecycle.Manager, streams IO, o i
 	if err := checkOutput(o.Output); err != nil {
 		return err
 	}
-	rep, err := m.Login(ctx, o.Name, lifecycle.LoginOptions{DeviceCode: o.DeviceCode})
+	var rep *lifecycle.LoginReport
+	var err error
+	if o.Sync {
+		rep, err = m.Sync(ctx, o.Name)
+	} else {
+		rep, err = m.Login(ctx, o.Name, lifecycle.LoginOptions{DeviceCode: o.DeviceCode})
+	}
 	if err != nil {
 		return err
 	}
@@ -254,8 +275,12 @@ func integrationLogin(ctx context.Context, m *lifecycle.Manager, streams IO, o i
 		return writeJSON(streams.Out, views)
 	}
 	sy := rep.Sync
-	fmt.Fprintf(streams.Err, "azkeep: logged in to %s as %s: %d sessions (%d new, %d renamed, %d removed)\n",
-		rep.Integration.Alias, dash(rep.Integration.Username), len(rep.Sessions), len(sy.Added), len(sy.Renamed), len(sy.Removed))
+	verb := "logged in to"
+	if o.Sync {
+		verb = "synced"
+	}
+	fmt.Fprintf(streams.Err, "azkeep: %s %s as %s: %d sessions (%d new, %d renamed, %d removed)\n",
+		verb, rep.Integration.Alias, dash(rep.Integration.Username), len(rep.Sessions), len(sy.Added), len(sy.Renamed), len(sy.Removed))
 	return printSessions(streams.Out, "table", views)
 }
 

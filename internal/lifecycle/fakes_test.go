@@ -199,3 +199,25 @@ func secretOf(entry json.RawMessage) string {
 	_ = json.Unmarshal(entry, &e)
 	return e.Secret
 }
+
+// RefreshSubscriptions is `az account list --refresh` against the fake
+// server: the refresh token must be valid (and is rotated when strict).
+func (r fakeRunner) RefreshSubscriptions(ctx context.Context, dir string) error {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := readFakeCache(dir)
+	secret := secretOf(c.RT)
+	if s.revoked || !s.valid[secret] {
+		return &engine.NeedsLoginError{Code: "invalid_grant", Description: "AADSTS70008: revoked"}
+	}
+	if s.strict {
+		delete(s.valid, secret)
+		c.RT = s.issue()
+	}
+	if err := writeFakeCache(dir, c); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(map[string]any{"subscriptions": s.subs})
+	return os.WriteFile(filepath.Join(dir, "azureProfile.json"), data, 0o600)
+}

@@ -238,6 +238,20 @@ func (m *Manager) Login(ctx context.Context, name string, opts LoginOptions) (*L
 	if err != nil {
 		return nil, fmt.Errorf("read what az login wrote: %w", err)
 	}
+	unlock, err := m.lockOps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// Steps 3 (sync) and 4.
+	return m.storeLogin(ctx, &in, ld)
+}
+
+// storeLogin is login steps 3–4 once az has signed in (or refreshed) in a
+// private dir: the tenant's subscriptions become sessions, and refresh
+// token, account and profile go into the vault. The caller holds the
+// procedures' lock.
+func (m *Manager) storeLogin(ctx context.Context, in *workspace.Integration, ld *LoginData) (*LoginReport, error) {
 	if in.TenantID != "" && ld.TenantID != "" && !strings.EqualFold(in.TenantID, ld.TenantID) {
 		return nil, hint.New(fmt.Errorf("az logged in to tenant %s, but integration %q is for tenant %s", ld.TenantID, in.Alias, in.TenantID), "check --tenant with azkeep integration edit "+in.Alias)
 	}
@@ -256,14 +270,8 @@ func (m *Manager) Login(ctx context.Context, name string, opts LoginOptions) (*L
 		return nil, err
 	}
 	if len(ld.RefreshToken) == 0 || len(ld.Account) == 0 {
-		return nil, errors.New("az login left no account or refresh token in the token cache")
+		return nil, errors.New("az left no account or refresh token in the token cache")
 	}
-
-	unlock, err := m.lockOps(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 
 	// Step 4: refresh token, account and profile into the vault.
 	for _, it := range []struct {
@@ -306,6 +314,86 @@ func (m *Manager) Login(ctx context.Context, name string, opts LoginOptions) (*L
 		}
 	}
 	return rep, nil
+}
+
+// Sync re-reads the integration's subscriptions without a new login: in a
+// fresh private dir (login step 1) the vault's account and refresh token
+// and one known subscription are written, `az account list --refresh`
+// lists the tenant's subscriptions again, and login steps 3–5 follow with
+// what it wrote (the refresh token it rotated included). A rejected
+// refresh token marks the integration needs-login, as on start.
+func (m *Manager) Sync(ctx context.Context, name string) (*LoginReport, error) {
+	if m.Refresher == nil {
+		return nil, hint.New(errors.New("this engine cannot re-read subscriptions without a login"), "run azkeep integration login "+name)
+	}
+	unlock, err := m.lockOps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := m.WS.Load()
+	if err != nil {
+		return nil, err
+	}
+	in0, err := st.Integration(name)
+	if err != nil {
+		return nil, err
+	}
+	in := *in0
+	if in.Status != workspace.Online {
+		return nil, hint.New(fmt.Errorf("integration %q is %s", in.Alias, in.Status), "run azkeep integration login "+in.Alias)
+	}
+
+	// Step 1: a fresh private dir, removed at the end (step 5).
+	sweepLoginDirs(m.WS.Dir(), m.now())
+	dir, err := os.MkdirTemp(m.WS.Dir(), loginDirPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("create a private dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	if err := m.Files.LoginDirConfig(dir, m.target()); err != nil {
+		return nil, fmt.Errorf("prepare the private dir: %w", err)
+	}
+	rt, err := m.vaultGet(ctx, &in, itemRefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	account, err := m.vaultGet(ctx, &in, itemAccount)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := m.vaultGet(ctx, &in, itemProfile)
+	if err != nil {
+		return nil, err
+	}
+	var pi profileItem
+	if err := json.Unmarshal(prof, &pi); err != nil || len(pi.Subscriptions) == 0 {
+		// az refreshes the accounts named in the profile: with none, only
+		// a login can find subscriptions.
+		return nil, hint.New(fmt.Errorf("integration %q knows no subscription to refresh from", in.Alias), "run azkeep integration login "+in.Alias)
+	}
+	if err := m.Files.WriteProfile(dir, in.Cloud.Name, pi.Subscriptions[0]); err != nil {
+		return nil, err
+	}
+	if err := m.Files.PutCredentials(dir, account, rt); err != nil {
+		return nil, err
+	}
+
+	// Step 2 without interaction: az redeems the refresh token and lists
+	// the subscriptions again.
+	if err := m.Refresher.RefreshSubscriptions(ctx, dir); err != nil {
+		if engine.IsNeedsLogin(err) {
+			return nil, m.needsLogin(ctx, &in, err)
+		}
+		return nil, fmt.Errorf("re-read the subscriptions of %q: %w", in.Alias, err)
+	}
+
+	// Steps 3–4.
+	ld, err := m.Files.ReadLogin(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read what az wrote: %w", err)
+	}
+	return m.storeLogin(ctx, &in, ld)
 }
 
 const loginDirPrefix = "login-"

@@ -71,6 +71,15 @@ type Runner interface {
 	Login(ctx context.Context, req LoginRequest) error
 }
 
+// Refresher re-reads an account's subscriptions without user interaction.
+type Refresher interface {
+	// RefreshSubscriptions runs `az account list --refresh` in dir, where
+	// the account, its refresh token and one of its subscriptions are:
+	// az redeems the refresh token, asks ARM for the tenants and
+	// subscriptions and rewrites azureProfile.json and the token cache.
+	RefreshSubscriptions(ctx context.Context, dir string) error
+}
+
 // LoginRequest is one interactive login.
 type LoginRequest struct {
 	ConfigDir  string
@@ -89,11 +98,13 @@ type IO struct {
 
 // Manager runs the procedures.
 type Manager struct {
-	WS     *workspace.Workspace
-	Vault  vault.Store
-	AZ     Runner
-	Engine engine.Engine
-	Files  Files
+	WS    *workspace.Workspace
+	Vault vault.Store
+	AZ    Runner
+	// Refresher serves Sync; nil makes Sync an error pointing at Login.
+	Refresher Refresher
+	Engine    engine.Engine
+	Files     Files
 	// TargetDir is the Azure CLI config dir the default active session
 	// lives in ($AZURE_CONFIG_DIR or ~/.azure).
 	TargetDir string

@@ -484,3 +484,49 @@ func TestLoginSweepsStaleLoginDirs(t *testing.T) {
 		t.Fatal("a login dir of a login in progress was removed")
 	}
 }
+
+func TestSyncWithoutLogin(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	rep := r.loggedIn(t)
+	r.m.Refresher = fakeRunner{r.srv}
+	ctx := context.Background()
+	devID := rep.Sessions[0].ID
+	r.srv.subs[0]["name"] = "Dev renamed"
+	r.srv.subs = append(r.srv.subs, map[string]any{"id": "aaaaaaaa-0000-0000-0000-000000000009", "name": "Nine", "tenantId": r.srv.tenantID})
+	logins := len(r.srv.logins)
+	got, err := r.m.Sync(ctx, "contoso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.srv.logins) != logins {
+		t.Fatal("sync ran an interactive login")
+	}
+	if len(got.Sync.Renamed) != 1 || got.Sync.Renamed[0] != devID || len(got.Sync.Added) != 1 || len(got.Sessions) != 3 {
+		t.Fatalf("sync: %+v", got.Sync)
+	}
+	// The refresh token the refresh rotated is the one in the vault.
+	rt, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
+	if !r.srv.valid[secretOf(rt)] {
+		t.Fatal("the vault holds a spent refresh token")
+	}
+	if left, _ := filepath.Glob(filepath.Join(r.m.WS.Dir(), "login-*")); len(left) != 0 {
+		t.Fatalf("private dirs left: %v", left)
+	}
+	if _, err := r.m.Start(ctx, "Nine"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A rejected refresh token: needs-login, the fix named, vault as it was.
+	r.srv.revoked = true
+	before, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
+	if _, err := r.m.Sync(ctx, "contoso"); !engine.IsNeedsLogin(err) || hint.Of(err) != "run azkeep integration login contoso" {
+		t.Fatalf("sync with a revoked token: %v", err)
+	}
+	if after, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token")); !bytes.Equal(before, after) {
+		t.Fatal("vault changed")
+	}
+	if _, err := r.m.Sync(ctx, "contoso"); err == nil || hint.Of(err) != "run azkeep integration login contoso" {
+		t.Fatalf("sync of a needs-login integration: %v", err)
+	}
+}
