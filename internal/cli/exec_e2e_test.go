@@ -644,3 +644,42 @@ func (staticSource) Plan(context.Context) ([]agent.Item, error) { return nil, ni
 func (staticSource) Rotate(context.Context, string) (time.Time, error) {
 	return time.Time{}, errors.New("not an env item")
 }
+
+// pythonSDK is the Azure SDK for Python's check under exec --server:
+// azure-identity (it comes with Debian's azure-cli package) gets tokens
+// through ManagedIdentityCredential and DefaultAzureCredential.
+const pythonSDK = `
+import base64, json
+from azure.identity import ManagedIdentityCredential, DefaultAzureCredential
+creds = [("mi", ManagedIdentityCredential()), ("dac", DefaultAzureCredential(exclude_shared_token_cache_credential=True))]
+for name, cred in creds:
+    for scope in ["https://management.core.windows.net//.default", "https://vault.azure.net/.default"]:
+        try:
+            tok = cred.get_token(scope)
+            part = tok.token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+            print("py %s %s=%s" % (name, scope, claims["tid"]))
+        except Exception as e:
+            print("py %s %s=error %s" % (name, scope, type(e).__name__))
+`
+
+func TestExecE2EServerWithPythonSDK(t *testing.T) {
+	py := "/usr/bin/python3"
+	ok := exec.Command(py, "-c", "import azure.identity").Run() == nil
+	testbed.Require(t, ok, "azure-identity for Python (installed with Debian's azure-cli package)")
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1, StrictRefresh: true})
+	tn := b.emu.Tenants()[0]
+	var out, errw bytes.Buffer
+	err := execRun(context.Background(), b.execEnv(&out, &errw), execOptions{Session: tn.Subscriptions[0].ID, Server: true,
+		Command: []string{py, "-c", pythonSDK}})
+	if err != nil {
+		t.Fatalf("exec: %v\n%s\n%s", err, out.String(), errw.String())
+	}
+	for _, cred := range []string{"mi", "dac"} {
+		for _, scope := range []string{armScope, vaultScope} {
+			if want := fmt.Sprintf("py %s %s=%s", cred, scope, tn.ID); !strings.Contains(out.String(), want) {
+				t.Errorf("missing %q in:\n%s", want, out.String())
+			}
+		}
+	}
+}
