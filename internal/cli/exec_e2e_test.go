@@ -34,7 +34,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/azkeep/azkeep/internal/agent"
+	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/childproc"
+	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
@@ -71,6 +73,12 @@ type execBed struct {
 // dir as the default session.
 func newExecBed(t *testing.T, cfg entraemu.Config) *execBed {
 	t.Helper()
+	return newExecBedEngine(t, cfg, "native")
+}
+
+// newExecBedEngine is newExecBed with the "native" or the "az" engine.
+func newExecBedEngine(t *testing.T, cfg entraemu.Config, engineName string) *execBed {
+	t.Helper()
 	testbed.RequireAZ(t)
 	emu := testbed.Emulator(t, cfg)
 	home := filepath.Join(t.TempDir(), "home")
@@ -79,7 +87,11 @@ func newExecBed(t *testing.T, cfg entraemu.Config) *execBed {
 		t.Fatal(err)
 	}
 	b := &execBed{emu: emu, home: home, target: testbed.NewConfigDir(t)}
-	b.m = &lifecycle.Manager{WS: ws, Vault: vault.NewMemory(), AZ: deviceLogin{emu}, Engine: native.New(emu.Client()),
+	var eng engine.Engine = native.New(emu.Client())
+	if engineName == "az" {
+		eng = engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, b.target)}))
+	}
+	b.m = &lifecycle.Manager{WS: ws, Vault: vault.NewMemory(), AZ: deviceLogin{emu}, Engine: eng,
 		Files: lifecycle.AZFiles{}, TargetDir: b.target}
 	ctx := context.Background()
 	for i, tn := range emu.Tenants() {
@@ -295,7 +307,8 @@ func TestExecE2EExitCodeAndSigint(t *testing.T) {
 // from az in the per-session dir; every token is of the session's tenant and
 // ARM accepts the ARM ones; the endpoint refuses what it must.
 func TestExecE2EServerWithAzidentity(t *testing.T) {
-	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1, StrictRefresh: true})
+	// The seed's engine (az) here; native in the other tests.
+	b := newExecBedEngine(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1, StrictRefresh: true}, "az")
 	tn := b.emu.Tenants()[0]
 	res := runHelper(t, b, "sdk", 0)
 	want := map[string]string{}
