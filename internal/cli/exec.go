@@ -248,7 +248,7 @@ func execRun(ctx context.Context, e *execEnv, opts execOptions) (err error) {
 	id := mat.Session.ID
 	env := childEnv(e.Environ, sessionVars(mat, d.Path))
 	if opts.Server {
-		srv, err := miserver.Start(miTokenSource(e, id, d.Path, mat), miserver.Options{Logf: debugf(e)})
+		srv, err := miserver.Start(miTokenSource(e, id, d.Path, mat), miserver.Options{Logf: debugf(e), MinValidity: miMinValidity})
 		if err != nil {
 			return err
 		}
@@ -393,41 +393,54 @@ func renewIn(exp time.Time, window time.Duration, now time.Time) time.Duration {
 	return max(wait, time.Second)
 }
 
-// miTokenSource serves the managed-identity endpoint from the session:
-// each new resource is redeemed through the lifecycle (Materialize with the
-// resource added: refresh token from the vault, rotated one stored back,
-// none left on disk) into the exec's own per-session dir, and the token is
-// read from its cache.
-func miTokenSource(e *execEnv, query, dir string, first *lifecycle.Materialized) miserver.TokenSource {
+// miMinValidity is how long a token must still be valid to be served from
+// a cache (the exec dir's or the endpoint's): MSAL treats a token with less
+// than 5 minutes left as expired.
+const miMinValidity = 10 * time.Minute
+
+// miTokenSource serves the managed-identity endpoint from the session. A
+// token the exec dir already holds (ARM and the integration's resources,
+// fetched at start and at each renewal) is served as is; any other resource
+// is redeemed through the lifecycle (Materialize with the resource added:
+// refresh token from the vault, rotated one stored back, none left on disk)
+// into the exec's own per-session dir, and read from its cache.
+func miTokenSource(e *execEnv, id, dir string, first *lifecycle.Materialized) miserver.TokenSource {
 	tenant := first.Session.TenantID
 	if tenant == "" {
 		tenant = first.Integration.TenantID
 	}
 	home := first.Integration.HomeAccountID
+	lookup := func(resource string) (string, time.Time, error) {
+		cache, err := azconfig.LoadTokenCache(dir)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		at, ok := cache.AccessTokenFor(home, tenant, scopeOf(resource))
+		if !ok {
+			return "", time.Time{}, nil
+		}
+		exp, err := at.ExpiresAt()
+		return at.Secret, exp, err
+	}
 	return func(ctx context.Context, resource string) (string, time.Time, error) {
+		if tok, exp, err := lookup(resource); err == nil && tok != "" && exp.Sub(e.Now()) > miMinValidity {
+			return tok, exp, nil
+		}
 		// Twice at most: a renewal of the dir between our redeem and our
 		// read replaces the cache's access tokens.
-		for try := 0; ; try++ {
-			if _, err := e.Materialize(ctx, query, dir, resource); err != nil {
+		for try := 0; try < 2; try++ {
+			if _, err := e.Materialize(ctx, id, dir, resource); err != nil {
 				return "", time.Time{}, err
 			}
-			cache, err := azconfig.LoadTokenCache(dir)
+			tok, exp, err := lookup(resource)
 			if err != nil {
 				return "", time.Time{}, err
 			}
-			at, ok := cache.AccessTokenFor(home, tenant, scopeOf(resource))
-			if !ok {
-				if try == 0 {
-					continue
-				}
-				return "", time.Time{}, fmt.Errorf("no access token for %s after redeeming", resource)
+			if tok != "" {
+				return tok, exp, nil
 			}
-			exp, err := at.ExpiresAt()
-			if err != nil {
-				return "", time.Time{}, err
-			}
-			return at.Secret, exp, nil
 		}
+		return "", time.Time{}, fmt.Errorf("no access token for %s after redeeming", resource)
 	}
 }
 

@@ -683,10 +683,22 @@ func TestExecE2EServerWithPythonSDK(t *testing.T) {
 	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1, StrictRefresh: true})
 	tn := b.emu.Tenants()[0]
 	var out, errw bytes.Buffer
+	b.emu.ResetRequests()
 	err := execRun(context.Background(), b.execEnv(&out, &errw), execOptions{Session: tn.Subscriptions[0].ID, Server: true,
 		Command: []string{py, "-c", pythonSDK}})
 	if err != nil {
 		t.Fatalf("exec: %v\n%s\n%s", err, out.String(), errw.String())
+	}
+	// ARM and vault.azure.net (an integration resource) are in the exec
+	// dir from the start: the endpoint serves them without a new grant.
+	var grants int
+	for _, r := range b.emu.Requests() {
+		if r.GrantType != "" {
+			grants++
+		}
+	}
+	if grants != 2 {
+		t.Errorf("%d token grants during the exec, want 2 (the start's ARM and vault)", grants)
 	}
 	for _, cred := range []string{"mi", "dac"} {
 		for _, scope := range []string{armScope, vaultScope} {
