@@ -234,14 +234,23 @@ func vaultMigrate(ctx context.Context, from, to string, opts vault.Options) (Vau
 	if err != nil {
 		return rep, err
 	}
-	r, err := vault.MigrateWithReport(ctx, src, dst)
+	selected := false
+	r, err := vault.MigrateWithReport(ctx, src, dst, vault.MigrateOptions{AfterCopy: func() error {
+		// Everything is in the target: use it from now on, before the
+		// source loses anything.
+		if err := vault.Select(opts.Home, to); err != nil {
+			return hint.New(fmt.Errorf("recording %s as azkeep's backend: %w", to, err), "check that AZKEEP_HOME is writable, then run the same command again")
+		}
+		selected = true
+		return nil
+	}})
 	rep.Copied, rep.Deleted = r.Copied, r.Deleted
 	if err != nil {
-		return rep, hint.New(fmt.Errorf("vault migrate from %s to %s stopped: %w", rep.From, to, err),
-			orHint(err, "fix the cause and run the same command again: nothing was deleted from "+rep.From+" before it was copied"))
-	}
-	if err := vault.Select(opts.Home, to); err != nil {
-		return rep, hint.New(fmt.Errorf("secrets moved to %s, but recording it failed: %w", to, err), "pass --vault "+to+" or set AZKEEP_VAULT="+to)
+		fix := orHint(err, "fix the cause and run the same command again: nothing was deleted from "+rep.From+" before it was copied")
+		if selected {
+			fix = "azkeep now uses " + to + ", which holds everything; to remove what is left in " + rep.From + ", run: azkeep --vault " + rep.From + " vault migrate --to " + to
+		}
+		return rep, hint.New(fmt.Errorf("vault migrate from %s to %s stopped: %w", rep.From, to, err), fix)
 	}
 	return rep, nil
 }

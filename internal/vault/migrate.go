@@ -32,15 +32,25 @@ type MigrateReport struct {
 //
 // Items already in the target are overwritten by the source's value.
 func Migrate(ctx context.Context, from, to Store) error {
-	_, err := MigrateWithReport(ctx, from, to)
+	_, err := MigrateWithReport(ctx, from, to, MigrateOptions{})
 	return err
 }
 
+// MigrateOptions adjust MigrateWithReport.
+type MigrateOptions struct {
+	// AfterCopy runs once every item is in the target, before the first
+	// source item is deleted; an error stops the migration there. The CLI
+	// records the new backend here, so that a kill during the deletes leaves
+	// azkeep using the backend that holds everything.
+	AfterCopy func() error
+}
+
 // MigrateWithReport is Migrate, returning what it did.
-func MigrateWithReport(ctx context.Context, from, to Store) (MigrateReport, error) {
+func MigrateWithReport(ctx context.Context, from, to Store, opts MigrateOptions) (MigrateReport, error) {
 	var rep MigrateReport
 	if from.Name() == to.Name() {
-		return rep, hint.New(fmt.Errorf("vault migrate: source and target are both %s", from.Name()), "pick another backend with --to")
+		return rep, hint.New(fmt.Errorf("vault migrate: source and target are both %s", from.Name()),
+			"pick another backend with --to; to finish an interrupted migration, name its source: azkeep --vault SOURCE vault migrate --to "+to.Name())
 	}
 	items, err := from.List(ctx)
 	if err != nil {
@@ -61,6 +71,11 @@ func MigrateWithReport(ctx context.Context, from, to Store) (MigrateReport, erro
 		}
 		copied[it.Key] = v
 		rep.Copied++
+	}
+	if opts.AfterCopy != nil {
+		if err := opts.AfterCopy(); err != nil {
+			return rep, err
+		}
 	}
 	for _, it := range items {
 		want, ok := copied[it.Key]

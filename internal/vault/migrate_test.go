@@ -140,7 +140,7 @@ func TestMigrate(t *testing.T) {
 			}
 
 			// Run again: finishes.
-			rep, err := MigrateWithReport(ctx, from, to)
+			rep, err := MigrateWithReport(ctx, from, to, MigrateOptions{})
 			if err != nil {
 				t.Fatalf("re-run: %v", err)
 			}
@@ -160,7 +160,7 @@ func TestMigrate(t *testing.T) {
 				}
 			}
 			// Nothing left to do.
-			if rep, err := MigrateWithReport(ctx, from, to); err != nil || rep.Copied != 0 {
+			if rep, err := MigrateWithReport(ctx, from, to, MigrateOptions{}); err != nil || rep.Copied != 0 {
 				t.Errorf("third run: %+v, %v", rep, err)
 			}
 		})
@@ -210,5 +210,37 @@ func (r *rotateOnFirstSet) Set(ctx context.Context, k string, v []byte) error {
 func TestMigrateSameBackend(t *testing.T) {
 	if err := Migrate(context.Background(), NewMemory(), NewMemory()); err == nil {
 		t.Error("migrating a backend onto itself succeeded")
+	}
+}
+
+// AfterCopy runs when the target holds everything and the source still does.
+func TestMigrateAfterCopy(t *testing.T) {
+	from, to := NewMemory(), &renamed{NewMemory(), "other"}
+	ctx := context.Background()
+	for _, k := range []string{"a/refresh-token", "a/account", "b/profile"} {
+		from.Set(ctx, k, []byte("v-"+k))
+	}
+	calls := 0
+	_, err := MigrateWithReport(ctx, from, to, MigrateOptions{AfterCopy: func() error {
+		calls++
+		src, _ := from.List(ctx)
+		dst, _ := to.List(ctx)
+		if len(src) != 3 || len(dst) != 3 {
+			t.Errorf("at AfterCopy: source %d items, target %d, want 3 and 3", len(src), len(dst))
+		}
+		return nil
+	}})
+	if err != nil || calls != 1 {
+		t.Fatalf("err %v, AfterCopy called %d times", err, calls)
+	}
+	// An AfterCopy error stops before any delete.
+	from2 := NewMemory()
+	from2.Set(ctx, "a/refresh-token", []byte("v"))
+	stop := errors.New("stop")
+	if _, err := MigrateWithReport(ctx, from2, &renamed{NewMemory(), "x"}, MigrateOptions{AfterCopy: func() error { return stop }}); !errors.Is(err, stop) {
+		t.Errorf("err = %v", err)
+	}
+	if _, err := from2.Get(ctx, "a/refresh-token"); err != nil {
+		t.Errorf("source lost its item after a failed AfterCopy: %v", err)
 	}
 }
