@@ -218,8 +218,8 @@ func holdsWithAgent(t *testing.T, engineName string) {
 	}
 	rotations := r.emu.CountGrants(entraemu.GrantRefreshToken) - grants0
 	t.Logf("engine %s: %d samples over %s, %d refresh grants", engineName, samples, time.Since(start).Round(time.Second), rotations)
-	if rotations < 7 {
-		t.Errorf("only %d refresh grants in %s; want about eight rotations", rotations, holdFor)
+	if rotations < 6 {
+		t.Errorf("only %d refresh grants in %s; want about eight rotations (a rotation every 30–40 s)", rotations, holdFor)
 	}
 	// SIGTERM: a clean exit, status file removed.
 	if err := agentCmd.Process.Signal(syscall.SIGTERM); err != nil {
