@@ -46,13 +46,17 @@ type store struct {
 	b       backend
 	dir     string // <Home>/vault/<name>: index, lock, sealed files
 	timeout time.Duration
+	// turn queues this process's own calls before they compete for the
+	// cross-process lock: each holder's backend call is bounded, so the
+	// queue drains, and only waiting for other processes is bounded.
+	turn chan struct{}
 }
 
 func newStore(name string, b backend, dir string, timeout time.Duration) *store {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return &store{name: name, b: b, dir: dir, timeout: timeout}
+	return &store{name: name, b: b, dir: dir, timeout: timeout, turn: make(chan struct{}, 1)}
 }
 
 func (s *store) Name() string { return s.name }
@@ -71,17 +75,26 @@ func (s *store) lock(ctx context.Context) (func() error, error) {
 	if err := os.MkdirAll(s.dir, fileutil.DirPerm); err != nil {
 		return nil, hint.New(err, "make sure AZKEEP_HOME is a writable directory")
 	}
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	ctx, cancel := context.WithTimeout(ctx, lockWaits*s.timeout)
 	defer cancel()
 	unlock, err := fileutil.Lock(ctx, filepath.Join(s.dir, "lock"))
 	if err != nil {
+		<-s.turn
 		if ctx.Err() != nil {
 			return nil, hint.New(mark(ErrTimeout, "another azkeep process holds %s", filepath.Join(s.dir, "lock")),
 				"wait for the other azkeep command to finish, then retry")
 		}
 		return nil, err
 	}
-	return unlock, nil
+	return func() error {
+		defer func() { <-s.turn }()
+		return unlock()
+	}, nil
 }
 
 func (s *store) Get(ctx context.Context, key string) ([]byte, error) {
