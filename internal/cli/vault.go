@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,10 +67,14 @@ type VaultStatus struct {
 	// Elsewhere counts items azkeep's index says other backends still hold
 	// (an interrupted migration leaves some); omitted when none.
 	Elsewhere map[string]int `json:"elsewhere,omitempty"`
+	// Missing (with --verify) names listed items the backend does not hold
+	// as recorded; omitted without --verify.
+	Missing []string `json:"missing,omitempty"`
 }
 
 type vaultStatusOptions struct {
 	output string
+	verify bool
 }
 
 func newVaultStatusCmd(g *Globals) *cobra.Command {
@@ -86,7 +91,7 @@ func newVaultStatusCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := vaultStatus(cmd.Context(), g.Vault, opts)
+			st, err := vaultStatus(cmd.Context(), g.Vault, opts, o.verify)
 			if perr := printVaultStatus(g.IO.Out, o.output, st); perr != nil {
 				return perr
 			}
@@ -94,13 +99,18 @@ func newVaultStatusCmd(g *Globals) *cobra.Command {
 		},
 	}
 	outputFlag(cmd, &o.output)
+	cmd.Flags().BoolVar(&o.verify, "verify", false, "also read every item and check it is there with its recorded size (may ask to unlock the vault)")
 	return cmd
 }
 
 // vaultStatus opens the backend and asks it for an item that does not
 // exist: "not found" within the bound means it answers. The returned error
 // (with its hint) is the reason it does not.
-func vaultStatus(ctx context.Context, name string, opts vault.Options) (VaultStatus, error) {
+//
+// With verify, every listed item is read (values stay in memory) and
+// Missing names those the backend does not hold or holds with another size
+// than the index says (a crash between the index and the vault write).
+func vaultStatus(ctx context.Context, name string, opts vault.Options, verify bool) (VaultStatus, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -137,6 +147,23 @@ func vaultStatus(ctx context.Context, name string, opts vault.Options) (VaultSta
 		return fail(lerr)
 	}
 	st.Answers = true
+	if verify {
+		st.Missing = []string{}
+		for _, it := range st.Items {
+			v, err := s.Get(ctx, it.Key)
+			switch {
+			case errors.Is(err, vault.ErrNotFound), err == nil && len(v) != it.Size:
+				st.Missing = append(st.Missing, it.Key)
+			case err != nil:
+				return fail(err)
+			}
+			clear(v)
+		}
+		if len(st.Missing) > 0 {
+			return fail(hint.New(fmt.Errorf("%d item(s) listed for %s are missing or differ in size: %s", len(st.Missing), st.Backend, strings.Join(st.Missing, ", ")),
+				"log in to the affected integrations again (azkeep integration login ALIAS)"))
+		}
+	}
 	return st, nil
 }
 
@@ -157,6 +184,13 @@ func printVaultStatus(w io.Writer, output string, st VaultStatus) error {
 	if len(st.Items) == 0 {
 		fmt.Fprintln(w, "items:    none")
 		return nil
+	}
+	if st.Missing != nil {
+		if len(st.Missing) == 0 {
+			fmt.Fprintln(w, "verified: every item is there with its recorded size")
+		} else {
+			fmt.Fprintf(w, "verified: missing or changed: %s\n", strings.Join(st.Missing, ", "))
+		}
 	}
 	fmt.Fprintf(w, "items:    %d\n\n", len(st.Items))
 	tw := newTable(w)

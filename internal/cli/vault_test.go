@@ -67,6 +67,29 @@ func TestVaultStatusFile(t *testing.T) {
 	}
 }
 
+func TestVaultStatusVerify(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv(vault.PassphraseEnv, "pw")
+	t.Setenv("AZKEEP_VAULT", "")
+	s, _ := vault.Open(vault.File, vault.Options{Home: home, ScryptWorkFactor: 10})
+	ctx := context.Background()
+	s.Set(ctx, "contoso/refresh-token", []byte("rt"))
+	out, errOut, code := runAzkeep(t, "--home", home, "--vault", "file", "vault", "status", "--verify")
+	if code != 0 || !strings.Contains(out, "verified: every item") {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	// The index names an item the vault lost (a crash between the two).
+	idx := filepath.Join(home, "vault", "file", "index.json")
+	b, _ := os.ReadFile(idx)
+	os.WriteFile(idx, []byte(strings.Replace(string(b), `"items": {`, `"items": {"gone/profile": {"size": 9, "updated": "2026-01-01T00:00:00Z"},`, 1)), 0o600)
+	out, errOut, code = runAzkeep(t, "--home", home, "--vault", "file", "vault", "status", "--verify", "-o", "json")
+	var st VaultStatus
+	json.Unmarshal([]byte(out), &st)
+	if code == 0 || len(st.Missing) != 1 || st.Missing[0] != "gone/profile" || !strings.Contains(errOut, "azkeep: hint:") {
+		t.Errorf("exit %d, missing %v, stderr %q", code, st.Missing, errOut)
+	}
+}
+
 func TestVaultStatusWrongBackend(t *testing.T) {
 	other := map[bool]string{true: "wincred", false: "keychain"}[vault.Default() != "wincred"]
 	out, errOut, code := runAzkeep(t, "--home", t.TempDir(), "--vault", other, "vault", "status", "--output", "json")
