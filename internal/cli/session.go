@@ -177,11 +177,19 @@ session active in the Azure CLI's config dir.
 				o.Session = args[0]
 			}
 			return withManager(g, func(ctx context.Context, m *lifecycle.Manager) error {
+				note := "stopped "
+				if o.Session != "" {
+					if st, err := m.WS.Load(); err == nil {
+						if s, err := st.Session(o.Session); err == nil && s.Status == workspace.Inactive {
+							note = "not active, nothing to stop: "
+						}
+					}
+				}
 				s, err := m.Stop(ctx, o.Session)
 				if err != nil {
 					return err
 				}
-				return printOneSession(m, g.IO, o.Output, s, "stopped "+s.SubscriptionName+" ("+s.SubscriptionID+")")
+				return printOneSession(m, g.IO, o.Output, s, note+s.SubscriptionName+" ("+s.SubscriptionID+")")
 			})(cmd, args)
 		},
 	}
