@@ -123,7 +123,7 @@ no refresh token rests on disk.`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.ConfigDir, "config-dir", "", "Azure CLI config dir to manage (default $AZURE_CONFIG_DIR, else ~/.azure)")
 	pf.StringVar(&g.Home, "home", "", "azkeep state dir (default $AZKEEP_HOME, else the user config dir)")
-	pf.StringVar(&g.Vault, "vault", "", "vault backend: secret-service, keychain, wincred, pass, file (default $AZKEEP_VAULT, else the OS vault)")
+	pf.StringVar(&g.Vault, "vault", "", "vault backend: secret-service, keychain, wincred, pass, file (default $AZKEEP_VAULT, else the backend of the last vault migrate, else the OS vault)")
 	pf.StringVar(&g.Engine, "engine", "", "token engine: az or native (default $AZKEEP_ENGINE, else az)")
 	pf.BoolVar(&g.Debug, "debug", false, "log what azkeep does to stderr (secrets redacted)")
 
