@@ -91,7 +91,7 @@ Name-Email: test@azkeep.invalid
 Expire-Date: 0
 %commit
 GPG
-fpr=$(gpg --batch --with-colons --list-secret-keys | awk -F: '/^fpr/ {print $10; exit}')
+fpr=$(gpg --batch --with-colons --list-secret-keys 2>/dev/null | awk -F: '/^fpr/ {print $10; exit}')
 pass init "$fpr" >/dev/null 2>&1
 export AZKEEP_TEST_GPG_KEY="$fpr"
 
