@@ -183,7 +183,9 @@ func newExecEnv(g *Globals, m *lifecycle.Manager) *execEnv {
 			if len(extra) > 0 {
 				mm.Engine = extraResources{Engine: m.Engine, extra: extra}
 			}
-			return mm.Materialize(ctx, query, dir)
+			return redeemAside(ctx, execBase(g.Home), dir, func(ctx context.Context, scratch string) (*lifecycle.Materialized, error) {
+				return mm.Materialize(ctx, query, scratch)
+			})
 		},
 		Prepare: func(dir string) error { return prepareSessionDir(m, dir) },
 		After:   time.After,
