@@ -172,6 +172,34 @@ touch "$out/ready"
 # target dir, then lets them finish.
 for i in $(seq 600); do [ -e "$out/../go" ] && exit 0; sleep 0.1; done
 exit 9`
+	// While the execs run, scan their dirs over and over: no refresh token
+	// may show up, not even for a moment (the redemption happens in
+	// private "redeem-" scratch dirs).
+	scanStop := make(chan struct{})
+	scanDone := make(chan []string)
+	go func() {
+		var bad []string
+		scans := 0
+		for {
+			select {
+			case <-scanStop:
+				scanDone <- append(bad, fmt.Sprintf("scans=%d", scans))
+				return
+			default:
+			}
+			entries, _ := os.ReadDir(execBase(b.home))
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), "redeem-") {
+					continue
+				}
+				for _, f := range testbed.RefreshTokens(testbed.ScanSecrets(filepath.Join(execBase(b.home), e.Name()))) {
+					bad = append(bad, f.String())
+				}
+			}
+			scans++
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	outs := make([]*bytes.Buffer, 2)
@@ -203,6 +231,12 @@ exit 9`
 	}
 	os.WriteFile(filepath.Join(work, "go"), nil, 0o600)
 	wg.Wait()
+	close(scanStop)
+	if found := <-scanDone; len(found) != 1 {
+		t.Errorf("refresh tokens seen in a per-session dir while the execs ran: %v", found)
+	} else {
+		t.Logf("per-session dirs scanned %s times while the execs ran: no refresh token", strings.TrimPrefix(found[0], "scans="))
+	}
 	if during == nil {
 		t.Fatal("the two execs never ran at the same time")
 	}
