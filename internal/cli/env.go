@@ -82,6 +82,7 @@ back). The shell is taken from $SHELL unless --shell names it.`,
 				if err != nil {
 					return nil, nil, err
 				}
+				pruneEnvDirs(st, g.Home)
 				s, err := st.Session(query)
 				if err != nil {
 					return nil, nil, err
@@ -260,14 +261,36 @@ func (s envDirSource) window() time.Duration {
 	return lifecycle.DefaultWindow
 }
 
-// Plan lists the persistent dirs whose session still exists.
-func (s envDirSource) Plan(ctx context.Context) ([]agent.Item, error) {
-	dirs, err := childproc.ListPersistent(s.home)
-	if err != nil || len(dirs) == 0 {
-		return nil, err
+// pruneEnvDirs removes the persistent dirs whose session is gone (deleted
+// integration, re-sync) or whose integration is logged out: their access
+// tokens must not outlive the logout. It returns the dirs removed.
+func pruneEnvDirs(st *workspace.State, home string) []string {
+	dirs, _ := childproc.ListPersistent(home)
+	var removed []string
+	for _, p := range dirs {
+		sess := st.SessionByID(p.SessionID)
+		if sess != nil {
+			if in := st.IntegrationByID(sess.IntegrationID); in != nil && in.Status != workspace.Offline {
+				continue
+			}
+		}
+		if os.RemoveAll(p.Dir) == nil {
+			removed = append(removed, p.Dir)
+		}
 	}
+	return removed
+}
+
+// Plan lists the persistent dirs whose session still exists (and prunes
+// the others).
+func (s envDirSource) Plan(ctx context.Context) ([]agent.Item, error) {
 	st, err := s.m.WS.Load()
 	if err != nil {
+		return nil, err
+	}
+	pruneEnvDirs(st, s.home)
+	dirs, err := childproc.ListPersistent(s.home)
+	if err != nil || len(dirs) == 0 {
 		return nil, err
 	}
 	var items []agent.Item
