@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/native"
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -105,14 +105,14 @@ func newFiles() lifecycle.Files { return lifecycle.AZFiles{} }
 
 // newEngine picks the token engine by name. "az" is the seed's way (`az
 // account get-access-token`, engine.AZ); "native" (the same refresh grant
-// made by azkeep itself, internal/native) plugs in here: ROTATION adds
-// its case.
+// made by azkeep itself, internal/native).
 func newEngine(name string, runner *azcli.Runner) (engine.Engine, error) {
 	switch name {
 	case "", "az":
 		return engine.NewAZ(runner), nil
 	case "native":
-		return nil, hint.New(errors.New("the native engine is not available in this build"), "use --engine az (the default)")
+		// Prefetch failures are warnings on stderr; ARM still works.
+		return &native.Engine{Warn: os.Stderr}, nil
 	}
 	return nil, hint.New(fmt.Errorf("unknown engine %q", name), "use --engine az or --engine native")
 }
