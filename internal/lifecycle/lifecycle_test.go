@@ -380,6 +380,27 @@ func TestVaultFailureOnRotationKeepsTheNewToken(t *testing.T) {
 	if !r.srv.valid[secretOf(c.RT)] {
 		t.Fatalf("the rotated refresh token was lost: %+v", c)
 	}
+	// The fix the hint names: with the vault back, rotate --force adopts
+	// the token left on disk (the vault's is spent) and strips it again.
+	if _, err := r.m.Rotate(ctx, "", true); err != nil {
+		t.Fatalf("rotation after the vault came back: %v", err)
+	}
+	c = readFakeCache(r.target)
+	if c.RT != nil {
+		t.Fatal("refresh token left on disk")
+	}
+	rt, _ := r.vault.Get(ctx, VaultKey(r.m.mustIntegrationID(t), "refresh-token"))
+	if !r.srv.valid[secretOf(rt)] {
+		t.Fatal("the vault holds a spent refresh token")
+	}
+}
+
+func (m *Manager) mustIntegrationID(t *testing.T) string {
+	st, err := m.WS.Load()
+	if err != nil || len(st.Integrations) == 0 {
+		t.Fatal("no integration", err)
+	}
+	return st.Integrations[0].ID
 }
 
 type failSet struct{ *vault.Memory }
@@ -528,5 +549,28 @@ func TestSyncWithoutLogin(t *testing.T) {
 	}
 	if _, err := r.m.Sync(ctx, "contoso"); err == nil || hint.Of(err) != "run azkeep integration login contoso" {
 		t.Fatalf("sync of a needs-login integration: %v", err)
+	}
+}
+
+func TestStartRescuesARefreshTokenLeftOnDisk(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	r.loggedIn(t)
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	m := *r.m
+	m.Vault = &failSet{Memory: r.vault}
+	if _, err := m.Rotate(ctx, "", true); err == nil {
+		t.Fatal("want an error")
+	}
+	// Starting another session of the same integration must not let az
+	// logout erase the only valid refresh token.
+	if _, err := r.m.Start(ctx, "Prod"); err != nil {
+		t.Fatalf("start after a refused vault write: %v", err)
+	}
+	if c := readFakeCache(r.target); c.RT != nil {
+		t.Fatal("refresh token left on disk")
 	}
 }

@@ -120,6 +120,15 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 		return nil, hint.New(fmt.Errorf("subscription %s is not in the profile of integration %q", s.SubscriptionID, in.Alias), "run azkeep integration sync "+in.Alias)
 	}
 
+	// Recovery: a refresh token of this account resting in the dir was
+	// left by a crash between steps 4 and 8, or by a vault that refused
+	// step 7; either way it is newer than the vault's (refresh tokens may
+	// be single-use), so it is the one to redeem.
+	vaultRT := rt
+	if left, err := m.Files.TakeRefreshToken(dir, in.HomeAccountID); err == nil && len(left) > 0 && !sameJSON(left, rt) {
+		rt = left
+	}
+
 	// Step 2: azureProfile.json holds this subscription alone, as default.
 	if err := m.Files.WriteProfile(dir, in.Cloud.Name, sub); err != nil {
 		return nil, fmt.Errorf("write azureProfile.json in %s: %w", dir, err)
@@ -159,7 +168,7 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	// Step 7: the endpoint may have rotated the refresh token; the vault
 	// keeps the newest. If the vault write fails, the (possibly single-
 	// use) new token goes back to disk rather than being lost.
-	if len(newRT) > 0 && !sameJSON(newRT, rt) {
+	if len(newRT) > 0 && !sameJSON(newRT, vaultRT) {
 		if verr := m.Vault.Set(ctx, VaultKey(in.ID, itemRefreshToken), newRT); verr != nil {
 			keep = true
 			if perr := m.Files.PutCredentials(dir, account, newRT); perr != nil {
@@ -176,6 +185,24 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 		return nil, fmt.Errorf("write the default location in %s: %w", dir, err)
 	}
 	return out, nil
+}
+
+// rescueRefreshToken moves a refresh token of in's account found in dir
+// into the vault when it differs from the vault's (it is the newer one).
+func (m *Manager) rescueRefreshToken(ctx context.Context, in *workspace.Integration, dir string) {
+	if in.HomeAccountID == "" {
+		return
+	}
+	c, err := m.Files.TakeRefreshToken(dir, in.HomeAccountID)
+	if err != nil || len(c) == 0 {
+		return
+	}
+	if old, err := m.Vault.Get(ctx, VaultKey(in.ID, itemRefreshToken)); err == nil && sameJSON(old, c) {
+		return
+	}
+	if err := m.Vault.Set(ctx, VaultKey(in.ID, itemRefreshToken), c); err != nil {
+		fmt.Fprintf(m.errOut(), "azkeep: warning: could not rescue the refresh token of %q left in %s: %v\n", in.Alias, dir, err)
+	}
 }
 
 func firstNonEmpty(a ...string) string {
@@ -220,6 +247,12 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 	// Step 0: one active session per target dir: stop the one there.
 	prev := st.ActiveIn(target)
 	if prev != nil {
+		// A refresh token the previous session left on disk (see the
+		// recovery in materialize) is rescued to its vault before az
+		// logout erases it.
+		if pin := st.IntegrationByID(prev.IntegrationID); pin != nil {
+			m.rescueRefreshToken(ctx, pin, target)
+		}
 		if err := m.Engine.Logout(ctx, target); err != nil {
 			return nil, fmt.Errorf("stop session %s (%s) in %s: %w", prev.ID, prev.SubscriptionName, target, err)
 		}
