@@ -79,7 +79,7 @@ type rig struct {
 	bin    string
 }
 
-func newRig(t *testing.T, engineName string) *rig {
+func newRig(t *testing.T, engineName string, resources ...string) *rig {
 	emu := testbed.Emulator(t, entraemu.Config{TokenLifetime: tokenLifetime, StrictRefresh: true, SubscriptionsPerTenant: 1})
 	r := &rig{t: t, emu: emu, home: filepath.Join(t.TempDir(), "home"), target: testbed.NewConfigDir(t)}
 	r.bin = azkeepBin(t)
@@ -92,7 +92,11 @@ func newRig(t *testing.T, engineName string) *rig {
 	)
 	ten := emu.Tenants()[0]
 	r.sub = ten.Subscriptions[0].ID
-	r.azkeep("integration", "create", "--alias", "contoso", "--tenant", ten.ID)
+	create := []string{"integration", "create", "--alias", "contoso", "--tenant", ten.ID}
+	for _, res := range resources {
+		create = append(create, "--resource", res)
+	}
+	r.azkeep(create...)
 	r.azkeep("integration", "login", "contoso", "--device-code")
 	if out, err := r.command("session", "start", r.sub).CombinedOutput(); err != nil {
 		if strings.Contains(string(out), "not available in this build") {
@@ -325,5 +329,43 @@ func TestSIGTERMDuringRotation(t *testing.T) {
 	r.azkeep("session", "rotate", "--force")
 	if p := r.sample(context.Background()); p != "" {
 		t.Fatalf("after a forced rotation: %s", p)
+	}
+}
+
+// Native is a drop-in, through the CLI: after `session start` with the
+// native engine, the real az answers get-access-token for ARM and for each
+// prefetched resource, and account show, with no token request at all; after
+// `session stop` az is logged out.
+func TestNativeStartIsADropInForAz(t *testing.T) {
+	testbed.RequireAZ(t)
+	resources := []string{"https://vault.azure.net", "https://storage.azure.com", "https://graph.microsoft.com"}
+	r := newRig(t, "native", resources...)
+	ctx := context.Background()
+	r.emu.ResetRequests()
+	for _, args := range [][]string{
+		{"account", "get-access-token", "--output", "json"},
+		{"account", "get-access-token", "--resource", resources[0], "--output", "json"},
+		{"account", "get-access-token", "--resource", resources[1], "--output", "json"},
+		{"account", "get-access-token", "--resource", resources[2], "--output", "json"},
+		{"account", "show", "--output", "json"},
+	} {
+		if res := testbed.AZ(ctx, r.emu, r.target, args...); !res.OK() {
+			t.Fatalf("az %s: %s", strings.Join(args, " "), res)
+		}
+	}
+	for _, q := range r.emu.Requests() {
+		if strings.HasSuffix(q.Path, "/oauth2/v2.0/token") {
+			t.Errorf("az sent a token request: %v", q)
+		}
+	}
+	if p := r.sample(ctx); p != "" {
+		t.Fatal(p)
+	}
+	r.azkeep("session", "stop")
+	if res := testbed.AZ(ctx, r.emu, r.target, "account", "get-access-token", "--output", "json"); res.OK() {
+		t.Errorf("az still answers after session stop: %s", res.Stdout)
+	}
+	if res := testbed.AZ(ctx, r.emu, r.target, "account", "show", "--output", "json"); res.OK() {
+		t.Errorf("az account show works after session stop: %s", res.Stdout)
 	}
 }
