@@ -2,7 +2,8 @@
 # Runs azkeep's whole test suite against real components:
 #   - the real Azure CLI (Debian's azure-cli package),
 #   - a real Secret Service (gnome-keyring) in a private D-Bus session,
-#   - a real `pass` store with a throwaway GPG key.
+#   - a real `pass` store with a throwaway GPG key,
+#   - zsh and fish, to check the quoting of `azkeep env`.
 # Installs what is missing (as root through apt-get; otherwise prints the one
 # line to run), starts the services, runs `go test`, and stops them again.
 #
@@ -11,11 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_az=(azure-cli)
-apt_svc=(dbus-daemon gnome-keyring libsecret-tools gnupg pass)
+apt_svc=(dbus-daemon gnome-keyring libsecret-tools gnupg pass zsh fish)
 
 missing() {
 	command -v az >/dev/null || echo az
-	for c in dbus-run-session gnome-keyring-daemon secret-tool gpg pass; do
+	for c in dbus-run-session gnome-keyring-daemon secret-tool gpg pass zsh fish; do
 		command -v "$c" >/dev/null || echo "$c"
 	done
 }
