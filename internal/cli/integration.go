@@ -216,7 +216,10 @@ subscription:
      subscriptions keep their session id, vanished ones are stopped and
      removed, new ones are added;
   4. the refresh token, the account and the profile go into the vault;
-  5. the private dir is removed.`,
+  5. the private dir is removed.
+
+The sessions are printed as "azkeep session list" prints them (--output json:
+the same stable fields).`,
 		Example: `  azkeep integration ` + verb + ` contoso
   azkeep integration ` + verb + ` contoso --device-code   # on a machine without a browser`,
 		Args: cobra.ExactArgs(1),
