@@ -10,7 +10,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
@@ -30,35 +30,6 @@ import (
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
-
-// azEngine is the seed's engine as a benchmark needs it: `az account
-// get-access-token --subscription S` in the dir, then the expiry read
-// from the cache. (The product's az engine does the same.)
-type azEngine struct{ emu *entraemu.Emulator }
-
-func (azEngine) Name() string { return "az" }
-
-func (e azEngine) Redeem(ctx context.Context, req engine.Request) (engine.Result, error) {
-	res := testbed.AZ(ctx, e.emu, req.ConfigDir, "account", "get-access-token", "--subscription", req.SubscriptionID, "--output", "none")
-	if !res.OK() {
-		return engine.Result{}, fmt.Errorf("az account get-access-token: %s", res)
-	}
-	c, err := azconfig.LoadTokenCache(req.ConfigDir)
-	if err != nil {
-		return engine.Result{}, err
-	}
-	at, ok := c.AccessTokenFor(req.HomeAccountID, req.TenantID, native.ResourceScope(engine.AzureCloud.ARMResource))
-	if !ok {
-		return engine.Result{}, errors.New("no access token after az account get-access-token")
-	}
-	exp, err := at.ExpiresAt()
-	return engine.Result{ExpiresOn: exp}, err
-}
-
-func (e azEngine) Logout(ctx context.Context, dir string) error {
-	// Stopping is not what is measured: remove the entries natively.
-	return (&native.Engine{}).Logout(ctx, dir)
-}
 
 // env is one emulator with one logged-in integration and a target dir.
 type env struct {
@@ -95,7 +66,9 @@ func newEnvIn(tb testing.TB, eng string, subs int, root string) *env {
 	e := &env{emu: emu, target: target, home: ws.Dir()}
 	var en engine.Engine = &native.Engine{Client: emu.Client()}
 	if eng == "az" {
-		en = azEngine{emu}
+		// The product's az engine (internal/engine), az reaching the
+		// emulator through its proxy.
+		en = engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, target)}))
 	}
 	e.m = &lifecycle.Manager{
 		WS: ws, Vault: vault.NewMemory(), Files: lifecycle.AZFiles{}, Engine: en,
