@@ -123,6 +123,19 @@ func (e *Engine) Redeem(ctx context.Context, req engine.Request) (engine.Result,
 	var grants []grant
 	for i, res := range resources {
 		tr, err := e.refresh(ctx, endpoint, secret, res, anchor)
+		if err != nil && i == 0 && engine.IsNeedsLogin(err) {
+			// A concurrent az may have redeemed the same refresh token
+			// between our read and our request (it rewrites the entry
+			// with the rotated one): retry once with what the cache holds
+			// now, as MSAL re-reads its cache, before calling the
+			// integration lost.
+			if now, lerr := loadCache(req.ConfigDir); lerr == nil {
+				if cur, ok := now.RefreshToken(req.HomeAccountID, env, engine.AzureCLIClientID); ok && cur.Secret != secret {
+					secret = cur.Secret
+					tr, err = e.refresh(ctx, endpoint, secret, res, anchor)
+				}
+			}
+		}
 		if err != nil {
 			if i == 0 {
 				return engine.Result{}, err

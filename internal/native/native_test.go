@@ -43,6 +43,8 @@ type fakeIDP struct {
 	fail   map[string][2]any
 	grants []url.Values
 	n      int
+	// before runs (unlocked) at the start of each request.
+	before func()
 }
 
 func newFakeIDP(t *testing.T) (*fakeIDP, *httptest.Server) {
@@ -53,6 +55,9 @@ func newFakeIDP(t *testing.T) (*fakeIDP, *httptest.Server) {
 }
 
 func (f *fakeIDP) serve(w http.ResponseWriter, r *http.Request) {
+	if f.before != nil {
+		f.before()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if r.URL.Path != "/"+testTenant+"/oauth2/v2.0/token" || r.Method != http.MethodPost {
@@ -342,5 +347,43 @@ func BenchmarkRedeem(b *testing.B) {
 		if _, err := e.Redeem(context.Background(), req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A concurrent az redeemed the refresh token between Redeem's read of the
+// cache and its request (and wrote the rotated one back): Redeem retries
+// once with the cache's new token instead of marking the integration lost.
+func TestRedeemRetriesAfterAConcurrentAzRotation(t *testing.T) {
+	idp, srv := newFakeIDP(t)
+	dir := t.TempDir()
+	env := strings.TrimPrefix(srv.URL, "http://")
+	seedCache(t, dir, env)
+	once := sync.Once{}
+	idp.before = func() {
+		once.Do(func() {
+			// "az" redeems rt-0 and writes rt-az into the cache.
+			idp.mu.Lock()
+			delete(idp.live, "rt-0")
+			idp.live["rt-az"] = true
+			idp.mu.Unlock()
+			err := azconfig.UpdateTokenCache(context.Background(), dir, func(c *azconfig.TokenCache) error {
+				rt, _ := c.RefreshToken(testHome, env, engine.AzureCLIClientID)
+				rt.Secret = "rt-az"
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if _, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), request(dir, srv.URL)); err != nil {
+		t.Fatalf("Redeem: %v", err)
+	}
+	if got := idp.grants[len(idp.grants)-1].Get("refresh_token"); got != "rt-az" {
+		t.Errorf("retried with %q, want the cache's rt-az", got)
+	}
+	c, _ := azconfig.LoadTokenCache(dir)
+	if rt, _ := c.RefreshToken(testHome, env, engine.AzureCLIClientID); rt.Secret != "rt-1" {
+		t.Errorf("cache refresh token %q, want the rotated rt-1", rt.Secret)
 	}
 }
