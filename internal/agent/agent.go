@@ -306,8 +306,9 @@ func (s *Scheduler) flag(it *Item, err error) {
 		return
 	}
 	why := "its refresh token was rejected"
-	if err != nil {
-		why = err.Error()
+	var nl *engine.NeedsLoginError
+	if errors.As(err, &nl) {
+		why = nl.Error() // the endpoint's code and text, not the wrapping
 	}
 	s.logf("integration %q needs a new login (%s); its sessions are not rotated until you run: azkeep integration login %s", it.IntegrationAlias, why, it.IntegrationAlias)
 }

@@ -369,3 +369,51 @@ func TestNativeStartIsADropInForAz(t *testing.T) {
 		t.Errorf("az account show works after session stop: %s", res.Stdout)
 	}
 }
+
+// A refresh token the endpoint rejects (the user was revoked) marks the
+// integration needs-login; the agent says so once and stops trying.
+func TestAgentReportsNeedsLoginOnce(t *testing.T) {
+	testbed.RequireAZ(t)
+	r := newRig(t, "native")
+	r.env = append(r.env, "AZKEEP_ROTATE_WINDOW=5m59s") // due a second after the start
+	if err := r.emu.RevokeUser(r.emu.Tenants()[0].Users[0].Username); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var log bytes.Buffer
+	cmd := r.command("agent")
+	cmd.Stderr = &lockedWriter{mu: &mu, w: &log}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	text := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return log.String()
+	}
+	deadline := time.Now().Add(45 * time.Second)
+	for !strings.Contains(text(), "needs a new login") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no needs-login report; log:\n%s", text())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	grants := r.emu.CountGrants(entraemu.GrantRefreshToken)
+	time.Sleep(5 * time.Second) // the agent must not keep trying
+	if n := strings.Count(text(), "needs a new login"); n != 1 {
+		t.Errorf("reported %d times:\n%s", n, text())
+	}
+	if g := r.emu.CountGrants(entraemu.GrantRefreshToken); g != grants {
+		t.Errorf("%d more refresh grants after the rejection", g-grants)
+	}
+	if !strings.Contains(text(), "azkeep integration login contoso") {
+		t.Errorf("the log does not say what to run:\n%s", text())
+	}
+	if out := r.azkeep("integration", "list"); !strings.Contains(out, "needs-login") {
+		t.Errorf("integration list:\n%s", out)
+	}
+}
