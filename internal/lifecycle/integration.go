@@ -326,15 +326,11 @@ func (m *Manager) Sync(ctx context.Context, name string) (*LoginReport, error) {
 	if m.Refresher == nil {
 		return nil, hint.New(errors.New("this engine cannot re-read subscriptions without a login"), "run azkeep integration login "+name)
 	}
-	unlock, err := m.lockOps(ctx)
+	st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.WS.Load()
-	if err != nil {
-		return nil, err
-	}
 	in0, err := st.Integration(name)
 	if err != nil {
 		return nil, err
@@ -413,15 +409,11 @@ func sweepLoginDirs(home string, now time.Time) {
 // Logout stops the integration's active sessions, deletes its vault items
 // and its sessions, and marks it offline.
 func (m *Manager) Logout(ctx context.Context, name string) (*workspace.Integration, error) {
-	unlock, err := m.lockOps(ctx)
+	st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.WS.Load()
-	if err != nil {
-		return nil, err
-	}
 	in, err := st.Integration(name)
 	if err != nil {
 		return nil, err

@@ -156,6 +156,22 @@ func (m *Manager) lockOps(ctx context.Context) (func() error, error) {
 	return unlock, nil
 }
 
+// lockState takes the procedures' lock (see lockOps) and reads the state
+// under it, the opening of every procedure that redeems or drops a
+// session's credentials. The caller defers the returned unlock.
+func (m *Manager) lockState(ctx context.Context) (*workspace.State, func() error, error) {
+	unlock, err := m.lockOps(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := m.WS.Load()
+	if err != nil {
+		_ = unlock()
+		return nil, nil, err
+	}
+	return st, unlock, nil
+}
+
 // needsLogin marks the integration as needing a new login and returns the
 // error the user sees.
 func (m *Manager) needsLogin(ctx context.Context, in *workspace.Integration, cause error) error {

@@ -35,15 +35,11 @@ type Materialized struct {
 // session. It holds the procedures' lock, so it may be called from any
 // process at any time to refresh a dir.
 func (m *Manager) Materialize(ctx context.Context, query, dir string) (*Materialized, error) {
-	unlock, err := m.lockOps(ctx)
+	st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.WS.Load()
-	if err != nil {
-		return nil, err
-	}
 	s, in, err := m.resolve(st, query)
 	if err != nil {
 		return nil, err
@@ -216,15 +212,11 @@ func firstNonEmpty(a ...string) string {
 
 // Start runs the seed's "start session" procedure in the target dir.
 func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, error) {
-	unlock, err := m.lockOps(ctx)
+	st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.WS.Load()
-	if err != nil {
-		return nil, err
-	}
 	s, in, err := m.resolve(st, query)
 	if err != nil {
 		return nil, err
@@ -354,15 +346,11 @@ func (m *Manager) NextRotation(s *workspace.Session) time.Time {
 // within the window, or force is set, drop the access token, put the
 // refresh token back and redo start steps 6–9.
 func (m *Manager) Rotate(ctx context.Context, query string, force bool) (*RotateResult, error) {
-	unlock, err := m.lockOps(ctx)
+	st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.WS.Load()
-	if err != nil {
-		return nil, err
-	}
 	s, err := m.activeOrQuery(st, query)
 	if err != nil {
 		return nil, err
@@ -418,15 +406,11 @@ func (m *Manager) activeOrQuery(st *workspace.State, query string) (*workspace.S
 // Stop runs the seed's "stop session" procedure on query (the target dir's
 // active session when query is ""): `az logout` in its dir, then inactive.
 func (m *Manager) Stop(ctx context.Context, query string) (*workspace.Session, error) {
-	unlock, err := m.lockOps(ctx)
+	st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.WS.Load()
-	if err != nil {
-		return nil, err
-	}
 	s, err := m.activeOrQuery(st, query)
 	if err != nil {
 		return nil, err
