@@ -350,15 +350,7 @@ func (m *Manager) Sync(ctx context.Context, name string) (*LoginReport, error) {
 	if err := m.Files.LoginDirConfig(dir, m.target()); err != nil {
 		return nil, fmt.Errorf("prepare the private dir: %w", err)
 	}
-	rt, err := m.vaultGet(ctx, &in, itemRefreshToken)
-	if err != nil {
-		return nil, err
-	}
-	account, err := m.vaultGet(ctx, &in, itemAccount)
-	if err != nil {
-		return nil, err
-	}
-	prof, err := m.vaultGet(ctx, &in, itemProfile)
+	rt, account, prof, err := m.vaultItems(ctx, &in)
 	if err != nil {
 		return nil, err
 	}

@@ -197,6 +197,21 @@ func (m *Manager) vaultGet(ctx context.Context, in *workspace.Integration, item 
 	return data, nil
 }
 
+// vaultItems reads the integration's three vault items (refresh token,
+// account, profile), which start and sync both write into a config dir.
+func (m *Manager) vaultItems(ctx context.Context, in *workspace.Integration) (rt, account, prof []byte, err error) {
+	if rt, err = m.vaultGet(ctx, in, itemRefreshToken); err != nil {
+		return nil, nil, nil, err
+	}
+	if account, err = m.vaultGet(ctx, in, itemAccount); err != nil {
+		return nil, nil, nil, err
+	}
+	if prof, err = m.vaultGet(ctx, in, itemProfile); err != nil {
+		return nil, nil, nil, err
+	}
+	return rt, account, prof, nil
+}
+
 func dirExists(dir string) bool {
 	fi, err := os.Stat(dir)
 	return err == nil && fi.IsDir()

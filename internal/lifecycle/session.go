@@ -87,15 +87,7 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	}()
 
 	// Step 1: refresh token, account and profile from the vault.
-	rt, err := m.vaultGet(ctx, in, itemRefreshToken)
-	if err != nil {
-		return nil, err
-	}
-	account, err := m.vaultGet(ctx, in, itemAccount)
-	if err != nil {
-		return nil, err
-	}
-	prof, err := m.vaultGet(ctx, in, itemProfile)
+	rt, account, prof, err := m.vaultItems(ctx, in)
 	if err != nil {
 		return nil, err
 	}
