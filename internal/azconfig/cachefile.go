@@ -125,18 +125,25 @@ func readCacheBytes(path string, encrypted bool) ([]byte, error) {
 // (fn changed something). Malformed data is an error before fn runs, so a
 // file that does not parse is never rewritten.
 func applyCacheUpdate(data []byte, fn func(*TokenCache) error) (out []byte, write bool, err error) {
-	c, err := ParseTokenCache(data)
+	return applyUpdate(data, ParseTokenCache, fn)
+}
+
+// applyUpdate is the read-modify-write decision both Azure CLI JSON files
+// share: parse data (a *MalformedError when it does not parse, before fn
+// runs), run fn, and write only when the marshalled bytes changed.
+func applyUpdate[T interface{ Marshal() ([]byte, error) }](data []byte, parse func([]byte) (T, error), fn func(T) error) (out []byte, write bool, err error) {
+	v, err := parse(data)
 	if err != nil {
 		return nil, false, &MalformedError{Err: err}
 	}
-	before, err := c.Marshal()
+	before, err := v.Marshal()
 	if err != nil {
 		return nil, false, err
 	}
-	if err := fn(c); err != nil {
+	if err := fn(v); err != nil {
 		return nil, false, err
 	}
-	after, err := c.Marshal()
+	after, err := v.Marshal()
 	if err != nil {
 		return nil, false, err
 	}
@@ -167,11 +174,7 @@ func UpdateTokenCache(ctx context.Context, dir string, fn func(*TokenCache) erro
 	}
 	after, write, err := applyCacheUpdate(data, fn)
 	if err != nil {
-		var me *MalformedError
-		if errors.As(err, &me) {
-			return malformed(path, me.Err)
-		}
-		return err
+		return atPath(path, err)
 	}
 	if !write {
 		return nil
@@ -206,6 +209,16 @@ func (e *MalformedError) Unwrap() error { return e.Err }
 func malformed(path string, err error) error {
 	return hint.New(&MalformedError{Path: path, Err: err},
 		"repair or remove "+path+" (az recreates it; the logins kept in it are then lost)")
+}
+
+// atPath names path in a *MalformedError from applyUpdate, with the fix
+// (see malformed); other errors pass unchanged.
+func atPath(path string, err error) error {
+	var me *MalformedError
+	if errors.As(err, &me) {
+		return malformed(path, me.Err)
+	}
+	return err
 }
 
 // writeRetry is fileutil.WriteAtomic, retried briefly on Windows, where

@@ -306,22 +306,7 @@ func readProfile(path string) (*Profile, []byte, error) {
 // applyProfileUpdate parses data (nil: no file), runs fn and says whether
 // the result must be written. Malformed data is an error before fn runs.
 func applyProfileUpdate(data []byte, fn func(*Profile) error) (out []byte, write bool, err error) {
-	p, err := ParseProfile(data)
-	if err != nil {
-		return nil, false, &MalformedError{Err: err}
-	}
-	before, err := p.Marshal()
-	if err != nil {
-		return nil, false, err
-	}
-	if err := fn(p); err != nil {
-		return nil, false, err
-	}
-	after, err := p.Marshal()
-	if err != nil {
-		return nil, false, err
-	}
-	return after, !bytes.Equal(before, after), nil
+	return applyUpdate(data, ParseProfile, fn)
 }
 
 // UpdateProfile reads dir's azureProfile.json, calls fn and writes the
@@ -338,11 +323,7 @@ func UpdateProfile(ctx context.Context, dir string, fn func(*Profile) error) err
 	}
 	after, write, err := applyProfileUpdate(data, fn)
 	if err != nil {
-		var me *MalformedError
-		if errors.As(err, &me) {
-			return malformed(path, me.Err)
-		}
-		return err
+		return atPath(path, err)
 	}
 	if !write {
 		return nil
