@@ -37,16 +37,7 @@ func (e *Emulator) authorize(w http.ResponseWriter, r *http.Request, seg string,
 		invalidTenant(w, seg)
 		return
 	}
-	var u *User
-	var home *Tenant
-	switch {
-	case e.state.deviceUser != "":
-		u, home = e.findUser(e.state.deviceUser)
-	case pt != nil && len(pt.Users) > 0:
-		u, home = &pt.Users[0], pt
-	case pt == nil && len(e.tenants) > 0 && len(e.tenants[0].Users) > 0:
-		u, home = &e.tenants[0].Users[0], e.tenants[0]
-	}
+	u, home := e.interactiveUser(pt)
 	if u == nil {
 		e.mu.Unlock()
 		oauthError(w, http.StatusBadRequest, "invalid_grant", 50034, "The user account does not exist in the directory.")

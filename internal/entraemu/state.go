@@ -119,6 +119,22 @@ func (e *Emulator) findUser(username string) (*User, *Tenant) {
 	return nil, nil
 }
 
+// interactiveUser is who signs in to an interactive flow (browser code or
+// device code) at tenant pt (nil: "organizations" or "common"): the
+// ApproveDeviceCodesAs user when set, else the tenant's first user, else
+// the first tenant's first user. Nil when there is none. Caller holds mu.
+func (e *Emulator) interactiveUser(pt *Tenant) (*User, *Tenant) {
+	switch {
+	case e.state.deviceUser != "":
+		return e.findUser(e.state.deviceUser)
+	case pt != nil && len(pt.Users) > 0:
+		return &pt.Users[0], pt
+	case pt == nil && len(e.tenants) > 0 && len(e.tenants[0].Users) > 0:
+		return &e.tenants[0].Users[0], e.tenants[0]
+	}
+	return nil, nil
+}
+
 // memberOf lists the tenants a user (by object id) belongs to: home
 // first, then those it is a guest of. Caller holds mu.
 func (e *Emulator) memberOf(objectID string) []*Tenant {

@@ -145,17 +145,8 @@ func (e *Emulator) grantDeviceCode(f url.Values, seg string) (principal, int, ma
 		flow.polls++
 		return principal{}, 400, oauthErrorBody("authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
 	}
-	var u *User
-	var home *Tenant
 	pt := e.findTenant(seg)
-	switch {
-	case e.state.deviceUser != "":
-		u, home = e.findUser(e.state.deviceUser)
-	case pt != nil && len(pt.Users) > 0:
-		u, home = &pt.Users[0], pt
-	case pt == nil && len(e.tenants) > 0 && len(e.tenants[0].Users) > 0:
-		u, home = &e.tenants[0].Users[0], e.tenants[0]
-	}
+	u, home := e.interactiveUser(pt)
 	if u == nil {
 		return principal{}, 400, oauthErrorBody("invalid_grant", 50034, "The user account does not exist in the directory.")
 	}
