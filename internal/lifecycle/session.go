@@ -70,12 +70,9 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 		return nil, hint.New(fmt.Errorf("integration %q is not logged in", in.Alias), "run azkeep integration login "+in.Alias)
 	}
 	dir = workspace.CleanDir(dir)
-	if err := os.MkdirAll(dir, fileutil.DirPerm); err != nil {
-		return nil, fmt.Errorf("create config dir %s: %w", dir, err)
-	}
-	snap, err := takeSnapshot(dir)
+	snap, err := prepareConfigDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read config dir %s: %w", dir, err)
+		return nil, err
 	}
 	keep := false
 	defer func() {
@@ -175,6 +172,19 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	return out, nil
 }
 
+// prepareConfigDir creates the config dir dir (0700) when missing and
+// snapshots its files, so that a failed start or rotation can put them back.
+func prepareConfigDir(dir string) (*snapshot, error) {
+	if err := os.MkdirAll(dir, fileutil.DirPerm); err != nil {
+		return nil, fmt.Errorf("create config dir %s: %w", dir, err)
+	}
+	snap, err := takeSnapshot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read config dir %s: %w", dir, err)
+	}
+	return snap, nil
+}
+
 // rescueRefreshToken moves a refresh token of in's account found in dir
 // into the vault when it differs from the vault's (it is the newer one).
 func (m *Manager) rescueRefreshToken(ctx context.Context, in *workspace.Integration, dir string) {
@@ -214,12 +224,9 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 		return nil, err
 	}
 	target := m.target()
-	if err := os.MkdirAll(target, fileutil.DirPerm); err != nil {
-		return nil, fmt.Errorf("create config dir %s: %w", target, err)
-	}
-	snap, err := takeSnapshot(target)
+	snap, err := prepareConfigDir(target)
 	if err != nil {
-		return nil, fmt.Errorf("read config dir %s: %w", target, err)
+		return nil, err
 	}
 	ok := false
 	defer func() {
