@@ -181,12 +181,18 @@ func parseSealed(v string) (dk []byte, file string, err error) {
 // sealed file layout: "azkeep-sealed-v1\n" | 12-byte nonce | AES-256-GCM ciphertext.
 const sealedMagic = "azkeep-sealed-v1\n"
 
-func seal(dk, data, aad []byte) ([]byte, error) {
+// newGCM is the AES-256-GCM cipher of the data key dk, for seal and
+// openSealed alike.
+func newGCM(dk []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(dk)
 	if err != nil {
 		return nil, err
 	}
-	gcm, err := cipher.NewGCM(block)
+	return cipher.NewGCM(block)
+}
+
+func seal(dk, data, aad []byte) ([]byte, error) {
+	gcm, err := newGCM(dk)
 	if err != nil {
 		return nil, err
 	}
@@ -199,11 +205,7 @@ func seal(dk, data, aad []byte) ([]byte, error) {
 }
 
 func openSealed(dk, blob, aad []byte) ([]byte, error) {
-	block, err := aes.NewCipher(dk)
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
+	gcm, err := newGCM(dk)
 	if err != nil {
 		return nil, err
 	}
