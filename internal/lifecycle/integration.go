@@ -208,20 +208,13 @@ func (m *Manager) Login(ctx context.Context, name string, opts LoginOptions) (*L
 	// target's config and clouds.config. It is clean by construction (the
 	// seed's "files are cleaned"), and the target dir, with whatever
 	// session is active there, is not touched.
-	sweepLoginDirs(m.WS.Dir(), m.now())
-	loginDir, err := os.MkdirTemp(m.WS.Dir(), loginDirPrefix)
+	loginDir, err := m.newLoginDir()
 	if err != nil {
-		return nil, fmt.Errorf("create a private login dir: %w", err)
+		return nil, err
 	}
 	// Step 5: remove the private dir; nothing of the login stays on disk
 	// outside the vault and the state file.
 	defer os.RemoveAll(loginDir)
-	if err := os.Chmod(loginDir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := m.Files.LoginDirConfig(loginDir, m.target()); err != nil {
-		return nil, fmt.Errorf("prepare the private login dir: %w", err)
-	}
 
 	// Step 2: `az login --tenant T` in that dir; its prompts (browser or
 	// device code) reach the user's terminal; no timeout, ctx cancels.
@@ -341,15 +334,11 @@ func (m *Manager) Sync(ctx context.Context, name string) (*LoginReport, error) {
 	}
 
 	// Step 1: a fresh private dir, removed at the end (step 5).
-	sweepLoginDirs(m.WS.Dir(), m.now())
-	dir, err := os.MkdirTemp(m.WS.Dir(), loginDirPrefix)
+	dir, err := m.newLoginDir()
 	if err != nil {
-		return nil, fmt.Errorf("create a private dir: %w", err)
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	if err := m.Files.LoginDirConfig(dir, m.target()); err != nil {
-		return nil, fmt.Errorf("prepare the private dir: %w", err)
-	}
 	rt, account, prof, err := m.vaultItems(ctx, &in)
 	if err != nil {
 		return nil, err
@@ -385,6 +374,27 @@ func (m *Manager) Sync(ctx context.Context, name string) (*LoginReport, error) {
 }
 
 const loginDirPrefix = "login-"
+
+// newLoginDir is login step 1 for Login and Sync alike: a fresh private
+// dir (0700) in AZKEEP_HOME with copies of the target's config and
+// clouds.config, after sweeping the ones a killed azkeep left. The caller
+// removes it (step 5); on error nothing is left.
+func (m *Manager) newLoginDir() (string, error) {
+	sweepLoginDirs(m.WS.Dir(), m.now())
+	dir, err := os.MkdirTemp(m.WS.Dir(), loginDirPrefix)
+	if err != nil {
+		return "", fmt.Errorf("create a private login dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", err
+	}
+	if err := m.Files.LoginDirConfig(dir, m.target()); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", fmt.Errorf("prepare the private login dir: %w", err)
+	}
+	return dir, nil
+}
 
 // sweepLoginDirs removes private login dirs a killed azkeep left behind
 // (they may hold a refresh token). A dir younger than an hour may belong
