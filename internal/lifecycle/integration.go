@@ -67,19 +67,30 @@ func checkResources(rs []string) error {
 	return nil
 }
 
+// checkSpec checks what the user said about an integration, in the order
+// alias, tenant, location, resources. For an edit, an empty alias or
+// tenant means "keep the current one" and is not checked.
+func checkSpec(spec IntegrationSpec, edit bool) error {
+	if !edit || spec.Alias != "" {
+		if err := checkAlias(spec.Alias); err != nil {
+			return err
+		}
+	}
+	if !edit || spec.Tenant != "" {
+		if err := checkTenant(spec.Tenant); err != nil {
+			return err
+		}
+	}
+	if err := checkLocation(spec.Location); err != nil {
+		return err
+	}
+	return checkResources(spec.Resources)
+}
+
 // CreateIntegration adds an offline integration (no login yet).
 func (m *Manager) CreateIntegration(ctx context.Context, spec IntegrationSpec) (*workspace.Integration, error) {
 	spec.Tenant = strings.TrimSpace(spec.Tenant)
-	if err := checkAlias(spec.Alias); err != nil {
-		return nil, err
-	}
-	if err := checkTenant(spec.Tenant); err != nil {
-		return nil, err
-	}
-	if err := checkLocation(spec.Location); err != nil {
-		return nil, err
-	}
-	if err := checkResources(spec.Resources); err != nil {
+	if err := checkSpec(spec, false); err != nil {
 		return nil, err
 	}
 	if spec.Cloud.Name == "" {
@@ -118,21 +129,8 @@ func (m *Manager) CreateIntegration(ctx context.Context, spec IntegrationSpec) (
 // tenant of a logged-in integration cannot change: its secrets and
 // sessions belong to the old tenant.
 func (m *Manager) EditIntegration(ctx context.Context, name string, spec IntegrationSpec) (*workspace.Integration, error) {
-	if spec.Alias != "" {
-		if err := checkAlias(spec.Alias); err != nil {
-			return nil, err
-		}
-	}
 	spec.Tenant = strings.TrimSpace(spec.Tenant)
-	if spec.Tenant != "" {
-		if err := checkTenant(spec.Tenant); err != nil {
-			return nil, err
-		}
-	}
-	if err := checkLocation(spec.Location); err != nil {
-		return nil, err
-	}
-	if err := checkResources(spec.Resources); err != nil {
+	if err := checkSpec(spec, true); err != nil {
 		return nil, err
 	}
 	var out workspace.Integration
