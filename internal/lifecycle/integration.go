@@ -419,10 +419,11 @@ func (m *Manager) Logout(ctx context.Context, name string) (*workspace.Integrati
 		return nil, err
 	}
 	for _, s := range st.SessionsOf(in.ID) {
-		if s.Status != workspace.Inactive && s.ConfigDir != "" && dirExists(s.ConfigDir) {
-			if err := m.Engine.Logout(ctx, s.ConfigDir); err != nil {
-				return nil, fmt.Errorf("stop session %s (%s) in %s: %w", s.ID, s.SubscriptionName, s.ConfigDir, err)
-			}
+		if s.Status == workspace.Inactive {
+			continue
+		}
+		if err := m.logoutSession(ctx, s); err != nil {
+			return nil, err
 		}
 	}
 	for _, k := range VaultKeys(in.ID) {

@@ -418,10 +418,8 @@ func (m *Manager) Stop(ctx context.Context, query string) (*workspace.Session, e
 		return s, nil
 	}
 	// Step 1: az logout (clears the token cache and the profile) ...
-	if s.ConfigDir != "" && dirExists(s.ConfigDir) {
-		if err := m.Engine.Logout(ctx, s.ConfigDir); err != nil {
-			return nil, fmt.Errorf("stop session %s (%s) in %s: %w", s.ID, s.SubscriptionName, s.ConfigDir, err)
-		}
+	if err := m.logoutSession(ctx, s); err != nil {
+		return nil, err
 	}
 	// ... and the session is inactive.
 	var out workspace.Session
@@ -433,6 +431,18 @@ func (m *Manager) Stop(ctx context.Context, query string) (*workspace.Session, e
 		return nil
 	})
 	return &out, err
+}
+
+// logoutSession is `az logout` in the config dir s is active in (Stop,
+// integration logout); a dir that is gone has nothing left to clear.
+func (m *Manager) logoutSession(ctx context.Context, s *workspace.Session) error {
+	if s.ConfigDir == "" || !dirExists(s.ConfigDir) {
+		return nil
+	}
+	if err := m.Engine.Logout(ctx, s.ConfigDir); err != nil {
+		return fmt.Errorf("stop session %s (%s) in %s: %w", s.ID, s.SubscriptionName, s.ConfigDir, err)
+	}
+	return nil
 }
 
 // Current returns the session active in the target dir, or nil.
