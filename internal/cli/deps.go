@@ -45,7 +45,7 @@ func newDeps(g *Globals) (*deps, error) {
 		return nil, err
 	}
 	d := &deps{g: g, ws: ws}
-	d.vault = &lazyVault{open: func() (vault.Store, error) {
+	d.vault = &lazyVault{lazy: lazy[vault.Store]{open: func() (vault.Store, error) {
 		// vaultOptions (vault.go): passphrase from AZKEEP_VAULT_PASSPHRASE
 		// or a prompt, call bound from AZKEEP_VAULT_TIMEOUT.
 		opts, err := vaultOptions(g)
@@ -53,9 +53,9 @@ func newDeps(g *Globals) (*deps, error) {
 			return nil, err
 		}
 		return vault.Open(g.Vault, opts)
-	}, name: vault.Resolve(g.Vault, g.Home)}
-	d.az = &lazyRunner{open: func() (lifecycle.Runner, error) { return azLogin{d.azRunner()}, nil }}
-	d.eng = &lazyEngine{name: g.Engine, open: func() (engine.Engine, error) { return newEngine(g.Engine, d.azRunner()) }}
+	}}, name: vault.Resolve(g.Vault, g.Home)}
+	d.az = &lazyRunner{lazy[lifecycle.Runner]{open: func() (lifecycle.Runner, error) { return azLogin{d.azRunner()}, nil }}}
+	d.eng = &lazyEngine{name: g.Engine, lazy: lazy[engine.Engine]{open: func() (engine.Engine, error) { return newEngine(g.Engine, d.azRunner()) }}}
 	return d, nil
 }
 
@@ -196,24 +196,31 @@ func commandContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
 
+// lazy opens a T on first use and keeps it, or the error, for every later
+// use: the vault, az and the engine are opened only by the commands that
+// need them, and once.
+type lazy[T any] struct {
+	open func() (T, error)
+	once sync.Once
+	v    T
+	err  error
+}
+
+func (l *lazy[T]) get() (T, error) {
+	l.once.Do(func() { l.v, l.err = l.open() })
+	return l.v, l.err
+}
+
 // lazyVault opens the vault backend on first use and reuses it (each
 // reopen can cost a keychain prompt).
 type lazyVault struct {
 	name string
-	open func() (vault.Store, error)
-	once sync.Once
-	s    vault.Store
-	err  error
-}
-
-func (v *lazyVault) get() (vault.Store, error) {
-	v.once.Do(func() { v.s, v.err = v.open() })
-	return v.s, v.err
+	lazy[vault.Store]
 }
 
 func (v *lazyVault) Name() string {
-	if v.s != nil {
-		return v.s.Name()
+	if v.v != nil {
+		return v.v.Name()
 	}
 	if v.name == "" {
 		return "default"
@@ -255,32 +262,21 @@ func (v *lazyVault) List(ctx context.Context) ([]vault.Item, error) {
 
 // lazyRunner finds az on first use.
 type lazyRunner struct {
-	open func() (lifecycle.Runner, error)
-	once sync.Once
-	r    lifecycle.Runner
-	err  error
+	lazy[lifecycle.Runner]
 }
 
 func (l *lazyRunner) Login(ctx context.Context, req lifecycle.LoginRequest) error {
-	l.once.Do(func() { l.r, l.err = l.open() })
-	if l.err != nil {
-		return l.err
+	r, err := l.get()
+	if err != nil {
+		return err
 	}
-	return l.r.Login(ctx, req)
+	return r.Login(ctx, req)
 }
 
 // lazyEngine builds the engine on first use.
 type lazyEngine struct {
 	name string
-	open func() (engine.Engine, error)
-	once sync.Once
-	e    engine.Engine
-	err  error
-}
-
-func (l *lazyEngine) get() (engine.Engine, error) {
-	l.once.Do(func() { l.e, l.err = l.open() })
-	return l.e, l.err
+	lazy[engine.Engine]
 }
 
 func (l *lazyEngine) Name() string {
