@@ -97,16 +97,27 @@ func (s *store) lock(ctx context.Context) (func() error, error) {
 	}, nil
 }
 
-func (s *store) Get(ctx context.Context, key string) ([]byte, error) {
+// begin is the opening Get, Set and Delete share: the key is checked, the
+// backend prepared (the file vault's passphrase is asked before the lock
+// and the time bound), then the lock taken. Errors come as backendError.
+func (s *store) begin(ctx context.Context, op, key string) (unlock func() error, err error) {
 	if err := checkKey(key); err != nil {
-		return nil, backendError(s.name, "get", key, err)
+		return nil, backendError(s.name, op, key, err)
 	}
-	if err := s.prepare("get", key); err != nil {
-		return nil, backendError(s.name, "get", key, err)
+	if err := s.prepare(op, key); err != nil {
+		return nil, backendError(s.name, op, key, err)
 	}
-	unlock, err := s.lock(ctx)
+	unlock, err = s.lock(ctx)
 	if err != nil {
-		return nil, backendError(s.name, "get", key, err)
+		return nil, backendError(s.name, op, key, err)
+	}
+	return unlock, nil
+}
+
+func (s *store) Get(ctx context.Context, key string) ([]byte, error) {
+	unlock, err := s.begin(ctx, "get", key)
+	if err != nil {
+		return nil, err
 	}
 	defer unlock()
 	v, err := bounded(ctx, s.timeout, func(ctx context.Context) ([]byte, error) { return s.b.get(ctx, key) })
@@ -117,15 +128,9 @@ func (s *store) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (s *store) Set(ctx context.Context, key string, data []byte) error {
-	if err := checkKey(key); err != nil {
-		return backendError(s.name, "set", key, err)
-	}
-	if err := s.prepare("set", key); err != nil {
-		return backendError(s.name, "set", key, err)
-	}
-	unlock, err := s.lock(ctx)
+	unlock, err := s.begin(ctx, "set", key)
 	if err != nil {
-		return backendError(s.name, "set", key, err)
+		return err
 	}
 	defer unlock()
 	// The index is written first so that it always names at least what the
@@ -157,15 +162,9 @@ func (s *store) Set(ctx context.Context, key string, data []byte) error {
 }
 
 func (s *store) Delete(ctx context.Context, key string) error {
-	if err := checkKey(key); err != nil {
-		return backendError(s.name, "delete", key, err)
-	}
-	if err := s.prepare("delete", key); err != nil {
-		return backendError(s.name, "delete", key, err)
-	}
-	unlock, err := s.lock(ctx)
+	unlock, err := s.begin(ctx, "delete", key)
 	if err != nil {
-		return backendError(s.name, "delete", key, err)
+		return err
 	}
 	defer unlock()
 	_, err = bounded(ctx, s.timeout, func(ctx context.Context) (struct{}, error) { return struct{}{}, s.b.del(ctx, key) })
