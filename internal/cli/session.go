@@ -66,8 +66,8 @@ func newSessionListCmd(g *Globals) *cobra.Command {
 		Short:   "List sessions",
 		Long:    "List sessions, one per subscription of every logged-in integration.\n\n" + sessionJSONHelp,
 		Args:    cobra.NoArgs,
-		RunE: withManager(g, func(ctx context.Context, m *lifecycle.Manager) error {
-			return sessionList(m, g.IO.Out, o)
+		RunE: withState(g, func(ctx context.Context, m *lifecycle.Manager, st *workspace.State) error {
+			return sessionList(st, g.IO.Out, o)
 		}),
 	}
 	cmd.Flags().StringVar(&o.Integration, "integration", "", "only the sessions of this integration")
@@ -75,12 +75,8 @@ func newSessionListCmd(g *Globals) *cobra.Command {
 	return cmd
 }
 
-func sessionList(m *lifecycle.Manager, out io.Writer, o sessionListOptions) error {
+func sessionList(st *workspace.State, out io.Writer, o sessionListOptions) error {
 	if err := checkOutput(o.Output); err != nil {
-		return err
-	}
-	st, err := m.WS.Load()
-	if err != nil {
 		return err
 	}
 	var only string

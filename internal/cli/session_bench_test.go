@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/workspace"
+)
+
+// fillState writes a state of n sessions (100 per integration) into home,
+// the first active of them active in their own dirs, far from due.
+func fillState(tb testing.TB, home string, n, active int) {
+	tb.Helper()
+	ws, err := workspace.Open(home)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now().UTC()
+	err = ws.Update(context.Background(), func(st *workspace.State) error {
+		for i := 0; i*100 < n; i++ {
+			in := workspace.Integration{ID: workspace.NewID(), Alias: fmt.Sprintf("tenant-%03d", i), Tenant: fmt.Sprintf("t%03d.example", i),
+				TenantID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Cloud: engine.AzureCloud, Status: workspace.Online, CreatedAt: now}
+			st.Integrations = append(st.Integrations, in)
+			for j := 0; j < 100 && i*100+j < n; j++ {
+				k := i*100 + j
+				sub := fmt.Sprintf("%08d-0000-4000-8000-%012d", k, i)
+				s := workspace.Session{ID: workspace.SessionID(in.ID, sub), SubscriptionID: sub, SubscriptionName: fmt.Sprintf("Subscription %d", k),
+					TenantID: in.TenantID, IntegrationID: in.ID, Status: workspace.Inactive}
+				if k < active {
+					dir := filepath.Join(home, "dirs", fmt.Sprint(k))
+					if err := os.MkdirAll(dir, 0o700); err != nil {
+						return err
+					}
+					s.Status, s.ConfigDir, s.StartedAt, s.ExpiresAt = workspace.Active, dir, now, now.Add(10*time.Hour)
+				}
+				st.Sessions = append(st.Sessions, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestFillBenchState writes the 10,000-session state into
+// $AZKEEP_BENCH_HOME, for timing the binary:
+//
+//	AZKEEP_BENCH_HOME=/tmp/sl/home go test -run TestFillBenchState ./internal/cli/
+//	hyperfine -N 'azkeep --home /tmp/sl/home --config-dir /tmp/sl/az session list'
+func TestFillBenchState(t *testing.T) {
+	home := os.Getenv("AZKEEP_BENCH_HOME")
+	if home == "" {
+		t.Skip("AZKEEP_BENCH_HOME not set")
+	}
+	fillState(t, home, 10000, 10)
+}
+
+// BenchmarkSessionList10k is `azkeep session list` (the whole command:
+// lazy rotation check, load, table or JSON) over 10,000 sessions.
+func BenchmarkSessionList10k(b *testing.B) {
+	home := filepath.Join(b.TempDir(), "home")
+	fillState(b, home, 10000, 10)
+	target := filepath.Join(b.TempDir(), "az")
+	for _, output := range []string{"table", "json"} {
+		b.Run(output, func(b *testing.B) {
+			for b.Loop() {
+				var errb bytes.Buffer
+				code := Main([]string{"--home", home, "--config-dir", target, "session", "list", "--output", output}, IO{In: eofReader{}, Out: io.Discard, Err: &errb})
+				if code != 0 {
+					b.Fatalf("exit %d: %s", code, errb.String())
+				}
+			}
+		})
+	}
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// TestSessionsJSONMatchesEncoder: the hand-written session list JSON is
+// byte for byte what encoding/json writes.
+func TestSessionsJSONMatchesEncoder(t *testing.T) {
+	odd := []string{"", "plain", `quote " back \ slash`, "<a&b>", "tab\there\nnl\r\x00\x1f\x7f", "é ünïcode 日本", "\u2028\u2029", "bad \xff utf8", "/home/u/.azure"}
+	var views []SessionView
+	for i, s := range odd {
+		views = append(views, SessionView{ID: s, SubscriptionID: odd[(i+1)%len(odd)], SubscriptionName: s, TenantID: s, IntegrationID: s,
+			Integration: odd[(i+2)%len(odd)], Status: s, ConfigDir: odd[(i+3)%len(odd)], StartedAt: odd[(i+4)%len(odd)], ExpiresAt: odd[(i+5)%len(odd)]})
+	}
+	for _, vs := range [][]SessionView{nil, {}, views[:1], views} {
+		var want bytes.Buffer
+		if vs == nil {
+			vs = []SessionView{}
+		}
+		if err := writeJSON(&want, vs); err != nil {
+			t.Fatal(err)
+		}
+		if got := appendSessionsJSON(nil, vs); !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("JSON differs:\ngot  %q\nwant %q", got, want.Bytes())
+		}
+	}
+}
