@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -466,6 +467,10 @@ func writeSessions(w io.Writer, output string, views []SessionView) error {
 		_, err := w.Write(appendSessionsJSON(make([]byte, 0, 64+len(views)*384), views))
 		return err
 	}
+	if b, ok := appendSessionsTable(nil, views); ok {
+		_, err := w.Write(b)
+		return err
+	}
 	tw := newTable(w)
 	fmt.Fprintln(tw, "SESSION\tSUBSCRIPTION\tSUBSCRIPTION ID\tINTEGRATION\tSTATUS\tEXPIRES")
 	for _, v := range views {
@@ -533,4 +538,52 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// appendSessionsTable appends what newTable writes for the session table
+// (the tests compare them): every column but the last padded to its widest
+// cell (in runes) plus two spaces. It declines (false) when a cell holds a
+// control character, which the tabwriter would treat as a cell or line
+// break, and the caller uses the tabwriter.
+func appendSessionsTable(b []byte, views []SessionView) ([]byte, bool) {
+	rows := make([][6]string, 0, len(views)+1)
+	rows = append(rows, [6]string{"SESSION", "SUBSCRIPTION", "SUBSCRIPTION ID", "INTEGRATION", "STATUS", "EXPIRES"})
+	for i := range views {
+		v := &views[i]
+		exp := v.ExpiresAt
+		if exp == "" {
+			exp = "-"
+		}
+		rows = append(rows, [6]string{v.ID, v.SubscriptionName, v.SubscriptionID, v.Integration, v.Status, exp})
+	}
+	var width [5]int
+	size := 0
+	for r := range rows {
+		for c, cell := range rows[r] {
+			for i := 0; i < len(cell); i++ {
+				if cell[i] < 0x20 || cell[i] == 0x7f {
+					return nil, false
+				}
+			}
+			size += len(cell)
+			if c < 5 {
+				width[c] = max(width[c], utf8.RuneCountInString(cell))
+			}
+		}
+	}
+	if b == nil {
+		b = make([]byte, 0, size+len(rows)*(2*5+1+16))
+	}
+	for r := range rows {
+		for c, cell := range rows[r] {
+			b = append(b, cell...)
+			if c < 5 {
+				for n := width[c] + 2 - utf8.RuneCountInString(cell); n > 0; n-- {
+					b = append(b, ' ')
+				}
+			}
+		}
+		b = append(b, '\n')
+	}
+	return b, true
 }

@@ -108,3 +108,52 @@ func TestSessionsJSONMatchesEncoder(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionsTableMatchesTabwriter: the hand-padded session table is byte
+// for byte what the tabwriter writes, and control characters fall back to it.
+func TestSessionsTableMatchesTabwriter(t *testing.T) {
+	odd := []string{"", "plain", "a much longer subscription name", "é ünïcode 日本", "<a&b>", "x"}
+	var views []SessionView
+	for i, s := range odd {
+		views = append(views, SessionView{ID: s, SubscriptionID: odd[(i+1)%len(odd)], SubscriptionName: odd[(i+2)%len(odd)],
+			Integration: odd[(i+3)%len(odd)], Status: odd[(i+4)%len(odd)], ExpiresAt: odd[(i+5)%len(odd)]})
+	}
+	tabwriter := func(vs []SessionView) []byte {
+		var want bytes.Buffer
+		tw := newTable(&want)
+		fmt.Fprintln(tw, "SESSION\tSUBSCRIPTION\tSUBSCRIPTION ID\tINTEGRATION\tSTATUS\tEXPIRES")
+		for _, v := range vs {
+			exp := v.ExpiresAt
+			if exp == "" {
+				exp = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.SubscriptionName, v.SubscriptionID, v.Integration, v.Status, exp)
+		}
+		if err := tw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return want.Bytes()
+	}
+	for _, vs := range [][]SessionView{nil, views[:1], views} {
+		got, ok := appendSessionsTable(nil, vs)
+		if !ok {
+			t.Fatal("declined plain cells")
+		}
+		if want := tabwriter(vs); !bytes.Equal(got, want) {
+			t.Errorf("table differs:\ngot  %q\nwant %q", got, want)
+		}
+		var out bytes.Buffer
+		if err := printSessions(&out, "table", vs); err != nil || !bytes.Equal(out.Bytes(), tabwriter(vs)) {
+			t.Errorf("printSessions differs (%v)", err)
+		}
+	}
+	bad := append([]SessionView(nil), views...)
+	bad[2].SubscriptionName = "tab\there"
+	if _, ok := appendSessionsTable(nil, bad); ok {
+		t.Error("a tab in a cell was not declined")
+	}
+	var out bytes.Buffer
+	if err := printSessions(&out, "table", bad); err != nil || !bytes.Equal(out.Bytes(), tabwriter(bad)) {
+		t.Errorf("printSessions with a tab differs (%v)", err)
+	}
+}
