@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,10 +16,12 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/native"
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -28,6 +31,8 @@ type demoOptions struct {
 	Keep bool
 	// Subscriptions is how many subscriptions the emulated tenant has.
 	Subscriptions int
+	// Engine is the token engine ("az" or "native", from --engine).
+	Engine string
 }
 
 func newDemoCmd(g *Globals) *cobra.Command {
@@ -48,11 +53,16 @@ no request is made); check that no refresh token is on disk; rotate; stop.
 Each step prints its duration and a verdict; the exit status is 0 only if
 every step passed.
 
-Needs the Azure CLI (az 2.30 or newer) on PATH or in AZKEEP_AZ.`,
+With the Azure CLI (az 2.30 or newer, on PATH or in AZKEEP_AZ) the login is
+az login and az itself checks the session. Without it the demo runs on the
+native engine (azkeep's own device-code login and refresh grant, writing the
+files az writes) and shows those files instead; --engine native does the
+same with az still checking the result.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := commandContext(cmd)
 			defer stop()
+			o.Engine = g.Engine
 			return demoRun(ctx, g.IO, o)
 		},
 	}
@@ -71,7 +81,8 @@ type demo struct {
 	m      *lifecycle.Manager
 	vault  vault.Store
 	azPath string
-	runner *azcli.Runner
+	runner *azcli.Runner // nil without az: the native path
+	engine string
 	failed int
 	steps  int
 	start  time.Time
@@ -113,10 +124,15 @@ func (d *demo) step(name string, fn func() (string, error)) bool {
 
 func demoRun(ctx context.Context, streams IO, o demoOptions) (err error) {
 	out := streams.Out
-	// az missing: say how to install it, before anything else.
+	// az missing: the native engine does the procedure, and the demo says
+	// what az would add.
 	azPath, err := azcli.New(azcli.Options{}).Path()
 	if err != nil {
-		return hint.New(err, azcli.InstallHint+"; on Debian or Ubuntu: sudo apt-get install azure-cli")
+		azPath = ""
+		o.Engine = "native"
+	}
+	if o.Engine == "" {
+		o.Engine = "az"
 	}
 	root, err := os.MkdirTemp("", "azkeep-demo-")
 	if err != nil {
@@ -127,9 +143,15 @@ func demoRun(ctx context.Context, streams IO, o demoOptions) (err error) {
 	} else {
 		defer os.RemoveAll(root)
 	}
-	d := &demo{out: out, root: root, target: filepath.Join(root, "azure"), azPath: azPath, start: time.Now()}
+	d := &demo{out: out, root: root, target: filepath.Join(root, "azure"), azPath: azPath, engine: o.Engine, start: time.Now()}
 
-	fmt.Fprintf(out, "azkeep demo: the seed's procedure with the real Azure CLI against the embedded emulator\n")
+	if azPath != "" {
+		fmt.Fprintf(out, "azkeep demo: the seed's procedure with the real Azure CLI against the embedded emulator (engine %s)\n", o.Engine)
+	} else {
+		fmt.Fprintf(out, "azkeep demo: the seed's procedure with azkeep's native engine against the embedded emulator\n")
+		fmt.Fprintf(out, "  the Azure CLI is not installed: azkeep logs in and redeems tokens itself and shows the files az would read\n")
+		fmt.Fprintf(out, "  (%s; on Debian or Ubuntu: sudo apt-get install azure-cli)\n", azcli.InstallHint)
+	}
 	fmt.Fprintf(out, "  azkeep home  %s\n  config dir   %s  (AZURE_CONFIG_DIR for every az call)\n\n", filepath.Join(root, "home"), d.target)
 
 	ok := d.step("start the Entra ID + ARM emulator", func() (string, error) {
@@ -152,7 +174,7 @@ func demoRun(ctx context.Context, streams IO, o demoOptions) (err error) {
 	if ok {
 		ok = d.step("prepare a throwaway home, vault and config dir", func() (string, error) { return d.prepare(ctx) })
 	}
-	if ok {
+	if ok && d.azPath != "" {
 		ok = d.step("check the Azure CLI", func() (string, error) { return d.checkAZ(ctx) })
 	}
 	if ok {
@@ -162,6 +184,11 @@ func demoRun(ctx context.Context, streams IO, o demoOptions) (err error) {
 	if d.failed > 0 {
 		fmt.Fprintf(out, "\nFAIL  azkeep demo: %d of %d steps failed (%.1fs)\n", d.failed, d.steps, total.Seconds())
 		return &hint.ExitError{Code: ExitError}
+	}
+	if d.azPath == "" {
+		fmt.Fprintf(out, "\nPASS  azkeep demo: %d steps in %.1fs. The files az reads held the session, and no refresh token rested on disk.\n", d.steps, total.Seconds())
+		fmt.Fprintf(out, "      With az installed, the demo also runs az account show and az account get-access-token against these files.\n")
+		return nil
 	}
 	fmt.Fprintf(out, "\nPASS  azkeep demo: %d steps in %.1fs. az used the session, and no refresh token rested on disk.\n", d.steps, total.Seconds())
 	return nil
@@ -209,18 +236,29 @@ func (d *demo) prepare(ctx context.Context) (string, error) {
 		return "", err
 	}
 	d.vault = vault.NewMemory()
-	// az runs with the emulator's proxy and CA, the version check
-	// remembered in the demo's home (never the user's).
-	d.runner = azcli.New(azcli.Options{Path: d.azPath, Env: d.env, StateDir: ws.Dir()})
-	eng, err := newEngine("az", d.runner)
+	d.m = &lifecycle.Manager{
+		WS: ws, Vault: d.vault, Files: newFiles(), TargetDir: d.target,
+		IO: lifecycle.IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard},
+	}
+	// The native engine reaches the emulator through the same proxy and CA.
+	client, err := native.ClientFromEnv(d.env)
 	if err != nil {
 		return "", err
 	}
-	d.m = &lifecycle.Manager{
-		WS: ws, Vault: d.vault, AZ: azLogin{d.runner}, Refresher: azLogin{d.runner}, Engine: eng, Files: newFiles(), TargetDir: d.target,
-		IO: lifecycle.IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard},
+	if d.azPath == "" {
+		d.m.AZ = native.LoginRunner{Client: client, MaxInterval: 50 * time.Millisecond}
+		d.m.Engine = &native.Engine{Client: client}
+		return "memory vault, engine native, login by azkeep's own device-code flow", nil
 	}
-	return "memory vault, engine " + eng.Name(), nil
+	// az runs with the emulator's proxy and CA, the version check
+	// remembered in the demo's home (never the user's).
+	d.runner = azcli.New(azcli.Options{Path: d.azPath, Env: d.env, StateDir: ws.Dir()})
+	d.m.AZ, d.m.Refresher = azLogin{d.runner}, azLogin{d.runner}
+	d.m.Engine = engine.NewAZ(d.runner)
+	if d.engine == "native" {
+		d.m.Engine = &native.Engine{Client: client}
+	}
+	return "memory vault, engine " + d.m.Engine.Name(), nil
 }
 
 // checkAZ runs the version check in the demo's config dir.
@@ -298,8 +336,12 @@ func (d *demo) scenario(ctx context.Context) {
 	if !ok {
 		return
 	}
-	d.step("az account show", func() (string, error) { return d.accountShow(ctx, sub.ID) })
-	d.step("az account get-access-token", func() (string, error) { return d.getToken(ctx, true) })
+	if d.runner == nil {
+		d.step("azureProfile.json and msal_token_cache.json, as az would read them", func() (string, error) { return d.showFiles(sub.ID) })
+	} else {
+		d.step("az account show", func() (string, error) { return d.accountShow(ctx, sub.ID) })
+		d.step("az account get-access-token", func() (string, error) { return d.getToken(ctx, true) })
+	}
 	d.step("no refresh token on disk; the vault holds the integration's three items", func() (string, error) {
 		return d.checkSecrets(ctx, rep.Integration.ID)
 	})
@@ -314,11 +356,18 @@ func (d *demo) scenario(ctx context.Context) {
 		}
 		return note, nil
 	})
-	d.step("az account get-access-token after the rotation", func() (string, error) { return d.getToken(ctx, true) })
+	if d.runner == nil {
+		d.step("the files after the rotation", func() (string, error) { return d.showFiles(sub.ID) })
+	} else {
+		d.step("az account get-access-token after the rotation", func() (string, error) { return d.getToken(ctx, true) })
+	}
 	d.step("no refresh token on disk after the rotation", func() (string, error) { return d.checkSecrets(ctx, rep.Integration.ID) })
 	d.step("session stop", func() (string, error) {
 		if _, err := m.Stop(ctx, ""); err != nil {
 			return "", err
+		}
+		if d.runner == nil {
+			return d.loggedOut()
 		}
 		_, stderr, err := d.run(ctx, d.target, "account", "show")
 		if err == nil {
@@ -392,6 +441,55 @@ func (d *demo) checkSecrets(ctx context.Context, integrationID string) (string, 
 		names = append(names, fmt.Sprintf("%s (%d bytes)", k[strings.IndexByte(k, '/')+1:], len(data)))
 	}
 	return fmt.Sprintf("token cache: access tokens %d, refresh tokens 0; vault: %s", c.AccessTokens.Len(), strings.Join(names, ", ")), nil
+}
+
+// showFiles reports what az would find in the config dir after a native
+// start: the default subscription and the cache's sections, never a token.
+func (d *demo) showFiles(wantID string) (string, error) {
+	p, err := azconfig.LoadProfile(d.target)
+	if err != nil {
+		return "", err
+	}
+	var def *azconfig.Subscription
+	for _, s := range p.Subscriptions {
+		if s.IsDefault {
+			def = s
+		}
+	}
+	if def == nil || def.ID != wantID {
+		return "", fmt.Errorf("azureProfile.json does not name %s as the default subscription", wantID)
+	}
+	c, err := azconfig.LoadTokenCache(d.target)
+	if err != nil {
+		return "", err
+	}
+	if c.Accounts.Len() != 1 || c.AccessTokens.Len() == 0 {
+		return "", fmt.Errorf("the token cache holds %d accounts and %d access tokens; az needs one account and an access token", c.Accounts.Len(), c.AccessTokens.Len())
+	}
+	var until time.Time
+	for _, at := range c.AccessTokens.All() {
+		if sec, err := strconv.ParseInt(at.ExpiresOn, 10, 64); err == nil && time.Unix(sec, 0).After(until) {
+			until = time.Unix(sec, 0)
+		}
+	}
+	return fmt.Sprintf("default subscription %s (%s); cache: %d account, %d access token(s) valid until %s, %d refresh tokens",
+		def.Name, def.ID, c.Accounts.Len(), c.AccessTokens.Len(), until.Local().Format(time.RFC3339), c.RefreshTokens.Len()), nil
+}
+
+// loggedOut checks what az logout leaves: no subscription, no account, no token.
+func (d *demo) loggedOut() (string, error) {
+	p, err := azconfig.LoadProfile(d.target)
+	if err != nil {
+		return "", err
+	}
+	c, err := azconfig.LoadTokenCache(d.target)
+	if err != nil {
+		return "", err
+	}
+	if len(p.Subscriptions) != 0 || c.Accounts.Len() != 0 || c.AccessTokens.Len() != 0 || c.RefreshTokens.Len() != 0 {
+		return "", errors.New("the config dir still holds a subscription, an account or a token")
+	}
+	return "no subscription, account or token left: az would say 'Please run az login'", nil
 }
 
 // demoListDir fingerprints a dir's files (names, sizes, times).
