@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -99,10 +100,12 @@ func TestSignalsReachChild(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			cmd := helper(t, "trap")
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
+			// An io.Pipe, not StdoutPipe: Wait (inside Run) closes a
+			// StdoutPipe as soon as the child exits, which lost the child's
+			// last line now and then; with a plain writer Wait first copies
+			// everything the child wrote.
+			out, pw := io.Pipe()
+			cmd.Stdout = pw
 			got := make(chan []string, 1)
 			go func() {
 				sc := bufio.NewScanner(out)
@@ -120,7 +123,8 @@ func TestSignalsReachChild(t *testing.T) {
 				}
 				got <- lines
 			}()
-			err = Run(cmd, nil)
+			err := Run(cmd, nil)
+			pw.Close()
 			if code := exitCode(t, err); code != 10+int(sig) {
 				t.Fatalf("exit %d, want %d", code, 10+int(sig))
 			}
