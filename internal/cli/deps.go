@@ -210,17 +210,27 @@ func (d *deps) loaded() (*workspace.State, error) {
 	return d.ws.Load()
 }
 
+// openManager builds the command's dependencies and its lifecycle manager
+// (which runs lazy rotation first): the prologue of every lifecycle command.
+func openManager(ctx context.Context, g *Globals) (*deps, *lifecycle.Manager, error) {
+	d, err := newDeps(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := d.manager(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, m, nil
+}
+
 // withState is withManager for a read-only command that needs the state:
 // it gets the one lazy rotation already read when nothing was due.
 func withState(g *Globals, fn func(ctx context.Context, m *lifecycle.Manager, st *workspace.State) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := commandContext(cmd)
 		defer stop()
-		d, err := newDeps(g)
-		if err != nil {
-			return err
-		}
-		m, err := d.manager(ctx)
+		d, m, err := openManager(ctx, g)
 		if err != nil {
 			return err
 		}
@@ -237,11 +247,7 @@ func withManager(g *Globals, fn func(ctx context.Context, m *lifecycle.Manager) 
 	return func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := commandContext(cmd)
 		defer stop()
-		d, err := newDeps(g)
-		if err != nil {
-			return err
-		}
-		m, err := d.manager(ctx)
+		_, m, err := openManager(ctx, g)
 		if err != nil {
 			return err
 		}

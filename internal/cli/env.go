@@ -68,11 +68,7 @@ back). The shell is taken from $SHELL unless --shell names it.`,
 			opts.Session = args[0]
 			ctx, stop := commandContext(cmd)
 			defer stop()
-			d, err := newDeps(g)
-			if err != nil {
-				return err
-			}
-			m, err := d.manager(ctx)
+			d, m, err := openManager(ctx, g)
 			if err != nil {
 				return err
 			}

@@ -116,11 +116,7 @@ azkeep env is not an exec).`,
 			if err := checkNesting(opts.Nested, os.Getenv(SessionEnv), os.Getenv("AZURE_CONFIG_DIR")); err != nil {
 				return err
 			}
-			d, err := newDeps(g)
-			if err != nil {
-				return err
-			}
-			m, err := d.manager(ctx)
+			_, m, err := openManager(ctx, g)
 			if err != nil {
 				return err
 			}
