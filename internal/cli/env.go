@@ -74,7 +74,7 @@ back). The shell is taken from $SHELL unless --shell names it.`,
 			}
 			e := newExecEnv(g, m)
 			resolve := func(query string) (*workspace.Session, *workspace.Integration, error) {
-				st, err := d.ws.Load()
+				st, err := d.loaded() // the lazy rotation's read, not a second one
 				if err != nil {
 					return nil, nil, err
 				}
