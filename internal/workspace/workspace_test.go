@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/hint"
@@ -275,4 +278,46 @@ func BenchmarkResolve10k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzDecodeMatchesStdlib: the state decoder (segmentio's, for speed)
+// accepts exactly the files encoding/json accepts and reads the same
+// state from them, so the faster reader changes no behaviour.
+func FuzzDecodeMatchesStdlib(f *testing.F) {
+	w := &Workspace{dir: "/nonexistent"}
+	seed, _ := json.MarshalIndent(State{Schema: 1,
+		Integrations: []Integration{{ID: "i1", Alias: "contoso", Tenant: "contoso.example", Cloud: engine.AzureCloud, Status: Online,
+			Resources: []string{"https://vault.azure.net"}, CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}},
+		Sessions: []Session{{ID: "s1", SubscriptionID: "aaaa", SubscriptionName: "Dev \u00e9 \"q\"", IntegrationID: "i1", Status: Active,
+			ConfigDir: "/home/u/.azure", ExpiresAt: time.Date(2026, 1, 2, 4, 4, 5, 0, time.UTC)}},
+	}, "", "  ")
+	for _, s := range []string{string(seed), `{"schema":1}`, `{"schema":1,"sessions":null}`, `{"SCHEMA":1,"Sessions":[{"ID":"x"}]}`,
+		`{"schema":1,"sessions":[{"id":"a\ud800b","status":"active"}]}`, `{"schema":1} x`, `{"schema":1,"schema":2}`,
+		`{"schema":1.5}`, `{"schema":"1"}`, `{"schema":1,"integrations":[{"created_at":"yesterday"}]}`, "\ufeff{}", `[]`, `null`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want State
+		stdErr := json.Unmarshal(data, &want)
+		// decode may keep pointers into its input: give it a copy.
+		got, err := w.decode(append([]byte(nil), data...))
+		if stdErr != nil {
+			if err == nil {
+				t.Fatalf("encoding/json refuses %q (%v) but decode accepts it", data, stdErr)
+			}
+			return
+		}
+		if want.Schema < 1 || want.Schema > SchemaVersion {
+			if err == nil {
+				t.Fatalf("schema %d accepted", want.Schema)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("encoding/json accepts %q but decode refuses it: %v", data, err)
+		}
+		if diff := cmp.Diff(&want, got); diff != "" {
+			t.Fatalf("decode of %q differs from encoding/json (-std +decode):\n%s", data, diff)
+		}
+	})
 }
