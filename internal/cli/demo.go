@@ -315,12 +315,8 @@ func (d *demo) scenario(ctx context.Context) {
 		if err != nil {
 			return "", err
 		}
-		var views []SessionView
-		for i := range st.Sessions {
-			views = append(views, sessionView(st, &st.Sessions[i]))
-		}
 		var b strings.Builder
-		if err := printSessions(&b, "table", views); err != nil {
+		if err := printSessions(&b, "table", sessionViews(st, nil)); err != nil {
 			return "", err
 		}
 		return "\n" + indent(b.String(), "                "), nil

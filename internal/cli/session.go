@@ -87,13 +87,11 @@ func sessionList(st *workspace.State, out io.Writer, o sessionListOptions) error
 		}
 		only = in.ID
 	}
-	views := make([]SessionView, 0, len(st.Sessions))
-	for i := range st.Sessions {
-		if only == "" || st.Sessions[i].IntegrationID == only {
-			views = append(views, sessionView(st, &st.Sessions[i]))
-		}
+	var keep func(*workspace.Session) bool
+	if only != "" {
+		keep = func(s *workspace.Session) bool { return s.IntegrationID == only }
 	}
-	return printSessions(out, o.Output, views)
+	return printSessions(out, o.Output, sessionViews(st, keep))
 }
 
 type sessionOptions struct {

@@ -95,7 +95,12 @@ func TestSessionsJSONMatchesEncoder(t *testing.T) {
 		views = append(views, SessionView{ID: s, SubscriptionID: odd[(i+1)%len(odd)], SubscriptionName: s, TenantID: s, IntegrationID: s,
 			Integration: odd[(i+2)%len(odd)], Status: s, ConfigDir: odd[(i+3)%len(odd)], StartedAt: odd[(i+4)%len(odd)], ExpiresAt: odd[(i+5)%len(odd)]})
 	}
-	for _, vs := range [][]SessionView{nil, {}, views[:1], views} {
+	// Enough sessions to cross the 64 KB chunks many times.
+	var many []SessionView
+	for len(many) < 2000 {
+		many = append(many, views...)
+	}
+	for _, vs := range [][]SessionView{nil, {}, views[:1], views, many} {
 		var want bytes.Buffer
 		if vs == nil {
 			vs = []SessionView{}
@@ -103,8 +108,9 @@ func TestSessionsJSONMatchesEncoder(t *testing.T) {
 		if err := writeJSON(&want, vs); err != nil {
 			t.Fatal(err)
 		}
-		if got := appendSessionsJSON(nil, vs); !bytes.Equal(got, want.Bytes()) {
-			t.Errorf("JSON differs:\ngot  %q\nwant %q", got, want.Bytes())
+		var got bytes.Buffer
+		if err := writeSessionsJSON(&got, vs); err != nil || !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Errorf("JSON differs (%v):\ngot  %q\nwant %q", err, got.Bytes(), want.Bytes())
 		}
 	}
 }
@@ -134,13 +140,20 @@ func TestSessionsTableMatchesTabwriter(t *testing.T) {
 		}
 		return want.Bytes()
 	}
-	for _, vs := range [][]SessionView{nil, views[:1], views} {
-		got, ok := appendSessionsTable(nil, vs)
-		if !ok {
+	var many []SessionView
+	for len(many) < 2000 {
+		many = append(many, views...)
+	}
+	for _, vs := range [][]SessionView{nil, views[:1], views, many} {
+		if !plainCells(vs) {
 			t.Fatal("declined plain cells")
 		}
-		if want := tabwriter(vs); !bytes.Equal(got, want) {
-			t.Errorf("table differs:\ngot  %q\nwant %q", got, want)
+		var got bytes.Buffer
+		if err := writeSessionsTable(&got, vs); err != nil {
+			t.Fatal(err)
+		}
+		if want := tabwriter(vs); !bytes.Equal(got.Bytes(), want) {
+			t.Errorf("table differs:\ngot  %q\nwant %q", got.Bytes(), want)
 		}
 		var out bytes.Buffer
 		if err := printSessions(&out, "table", vs); err != nil || !bytes.Equal(out.Bytes(), tabwriter(vs)) {
@@ -149,7 +162,7 @@ func TestSessionsTableMatchesTabwriter(t *testing.T) {
 	}
 	bad := append([]SessionView(nil), views...)
 	bad[2].SubscriptionName = "tab\there"
-	if _, ok := appendSessionsTable(nil, bad); ok {
+	if plainCells(bad) {
 		t.Error("a tab in a cell was not declined")
 	}
 	var out bytes.Buffer
