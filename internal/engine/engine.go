@@ -63,6 +63,26 @@ type Engine interface {
 	Logout(ctx context.Context, configDir string) error
 }
 
+// Direct is an optional capability of an Engine: redeeming a refresh token
+// handed to it rather than one written into the cache first, so that the
+// refresh token never rests in the config dir, not even for the length of
+// a request, and the cache is written once instead of three times (seed
+// start steps 3–8 in one). The lifecycle uses it when the engine has it;
+// the az engine cannot (az reads the refresh token from the cache).
+type Direct interface {
+	// RedeemDirect redeems refreshToken (the vault's item: a token-cache
+	// fragment holding the account's RefreshToken entry) for the same
+	// tokens Redeem gets. Before it writes anything it hands the newest
+	// refresh token, rotated or not and in the same fragment form, to
+	// keep, which stores it in the vault (step 7). It then writes
+	// req.ConfigDir's cache in one update: the account's older access and
+	// refresh tokens removed, account (a fragment with the Account and
+	// AppMetadata entries) and the new access and id tokens added. When
+	// keep fails, the refresh token is written into the cache as well, so
+	// that a single-use token is not lost, and keep's error is returned.
+	RedeemDirect(ctx context.Context, req Request, account, refreshToken []byte, keep func(refreshToken []byte) error) (Result, error)
+}
+
 // NeedsLoginError is returned when the token endpoint rejects the refresh
 // token (invalid_grant, interaction_required): expired, revoked, or MFA.
 type NeedsLoginError struct {

@@ -574,3 +574,29 @@ func TestStartRescuesARefreshTokenLeftOnDisk(t *testing.T) {
 		t.Fatal("refresh token left on disk")
 	}
 }
+
+// TestVaultFailureOnStartKeepsTheNewToken: a start whose rotated refresh
+// token the vault refuses must not put the dir back over that token (it
+// may be the only valid one); the next start redeems it.
+func TestVaultFailureOnStartKeepsTheNewToken(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	r.loggedIn(t)
+	ctx := context.Background()
+	m := *r.m
+	m.Vault = &failSet{Memory: r.vault}
+	_, err := m.Start(ctx, "Dev")
+	if err == nil || !strings.Contains(hint.Of(err), "left in "+r.target) {
+		t.Fatalf("start with a refusing vault: %v (hint %q)", err, hint.Of(err))
+	}
+	c := readFakeCache(r.target)
+	if !r.srv.valid[secretOf(c.RT)] {
+		t.Fatalf("the rotated refresh token was lost: %+v", c)
+	}
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatalf("start after the vault came back: %v", err)
+	}
+	if c := readFakeCache(r.target); c.RT != nil {
+		t.Fatal("refresh token left on disk")
+	}
+}

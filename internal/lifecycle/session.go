@@ -114,6 +114,22 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 		rt = left
 	}
 
+	req := engine.Request{
+		ConfigDir:      dir,
+		Cloud:          in.Cloud,
+		TenantID:       firstNonEmpty(s.TenantID, in.TenantID),
+		SubscriptionID: s.SubscriptionID,
+		HomeAccountID:  in.HomeAccountID,
+		Resources:      in.Resources,
+	}
+	if d, ok := m.Engine.(engine.Direct); ok {
+		out, err := m.materializeDirect(ctx, d, req, in, s, sub, account, rt, vaultRT)
+		if errors.Is(err, errKeptOnDisk) {
+			keep = true
+		}
+		return out, err
+	}
+
 	// Step 2: azureProfile.json holds this subscription alone, as default.
 	if err := m.Files.WriteProfile(dir, in.Cloud.Name, sub); err != nil {
 		return nil, fmt.Errorf("write azureProfile.json in %s: %w", dir, err)
@@ -126,14 +142,7 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 
 	// Steps 4–5: redeem the refresh token for the subscription; the cache
 	// now holds the access token and id token.
-	res, err := m.Engine.Redeem(ctx, engine.Request{
-		ConfigDir:      dir,
-		Cloud:          in.Cloud,
-		TenantID:       firstNonEmpty(s.TenantID, in.TenantID),
-		SubscriptionID: s.SubscriptionID,
-		HomeAccountID:  in.HomeAccountID,
-		Resources:      in.Resources,
-	})
+	res, err := m.Engine.Redeem(ctx, req)
 	if err != nil {
 		if engine.IsNeedsLogin(err) {
 			return nil, m.needsLogin(ctx, in, err)
@@ -159,12 +168,72 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 			if perr := m.Files.PutCredentials(dir, account, newRT); perr != nil {
 				verr = errors.Join(verr, perr)
 			}
-			return nil, hint.New(fmt.Errorf("store the rotated refresh token of %q in the vault (%s): %w", in.Alias, m.Vault.Name(), verr),
+			return nil, hint.New(fmt.Errorf("store the rotated refresh token of %q in the vault (%s): %w: %w", in.Alias, m.Vault.Name(), verr, errKeptOnDisk),
 				"the new refresh token was left in "+dir+"; fix the vault and run azkeep session rotate --force")
 		}
 		out.Rotated = true
 	}
 
+	// Step 9 (file part): the integration's default location.
+	if err := m.Files.SetLocation(dir, in.Location); err != nil {
+		return nil, fmt.Errorf("write the default location in %s: %w", dir, err)
+	}
+	return out, nil
+}
+
+// errKeptOnDisk marks a failure after which the dir must not be restored:
+// it holds a refresh token the vault refused, which may be the only copy.
+var errKeptOnDisk = errors.New("refresh token kept on disk")
+
+// materializeDirect is steps 2–9 with an engine that redeems the refresh
+// token it is handed (engine.Direct): the refresh token never rests in dir,
+// the cache is written once, and azureProfile.json is written while the
+// token request is in flight. The caller's snapshot puts dir back on
+// failure unless the error wraps errKeptOnDisk.
+func (m *Manager) materializeDirect(ctx context.Context, d engine.Direct, req engine.Request, in *workspace.Integration, s *workspace.Session,
+	sub json.RawMessage, account, rt, vaultRT []byte) (*Materialized, error) {
+	dir := req.ConfigDir
+	// Step 2, beside steps 4–5: the files differ and a failure of either
+	// restores both (the snapshot).
+	profErr := make(chan error, 1)
+	go func() { profErr <- m.Files.WriteProfile(dir, in.Cloud.Name, sub) }()
+
+	// Step 7 inside steps 3–8: the engine hands the newest refresh token
+	// over before it writes the cache. Once the endpoint has answered, the
+	// token may be the only valid one (single-use): its store is not
+	// cancelled with ctx.
+	rotated := false
+	var vaultErr error
+	keep := func(newRT []byte) error {
+		if sameJSON(newRT, vaultRT) {
+			return nil
+		}
+		vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fileTimeout)
+		defer cancel()
+		if vaultErr = m.Vault.Set(vctx, VaultKey(in.ID, itemRefreshToken), newRT); vaultErr != nil {
+			return vaultErr
+		}
+		rotated = true
+		return nil
+	}
+	res, err := d.RedeemDirect(ctx, req, account, rt, keep)
+	if perr := <-profErr; perr != nil && err == nil {
+		if vaultErr == nil {
+			return nil, fmt.Errorf("write azureProfile.json in %s: %w", dir, perr)
+		}
+		err = perr
+	}
+	if err != nil {
+		switch {
+		case vaultErr != nil:
+			return nil, hint.New(fmt.Errorf("store the rotated refresh token of %q in the vault (%s): %w: %w", in.Alias, m.Vault.Name(), err, errKeptOnDisk),
+				"the new refresh token was left in "+dir+"; fix the vault and run azkeep session rotate --force")
+		case engine.IsNeedsLogin(err):
+			return nil, m.needsLogin(ctx, in, err)
+		}
+		return nil, fmt.Errorf("get an access token for %s (%s) with engine %s: %w", s.SubscriptionName, s.SubscriptionID, m.Engine.Name(), err)
+	}
+	out := &Materialized{Session: *s, Integration: *in, ConfigDir: dir, ExpiresAt: res.ExpiresOn, Rotated: rotated}
 	// Step 9 (file part): the integration's default location.
 	if err := m.Files.SetLocation(dir, in.Location); err != nil {
 		return nil, fmt.Errorf("write the default location in %s: %w", dir, err)
@@ -228,9 +297,11 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 	if err != nil {
 		return nil, err
 	}
-	ok := false
+	ok, keptOnDisk := false, false
 	defer func() {
-		if !ok {
+		// A refresh token the vault refused was left in the dir on
+		// purpose (it may be the only valid one): no restore then.
+		if !ok && !keptOnDisk {
 			_ = snap.restore()
 		}
 	}()
@@ -255,21 +326,38 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 	}
 
 	// While the start is in flight the session is "pending" (other
-	// shells and the agent see it); a failure puts the status back.
+	// shells and the agent see it); a failure puts the status back. With
+	// an engine that takes its refresh token directly (native), the whole
+	// start is a few milliseconds of which one fsynced write is a large
+	// part: the state file is written while the vault is read and the
+	// token requested, not before.
+	pending := make(chan error, 1)
 	if s.Status != workspace.Active {
-		if err := m.setStatus(ctx, s.ID, workspace.Pending); err != nil {
+		if _, direct := m.Engine.(engine.Direct); direct {
+			go func() { pending <- m.setStatus(ctx, s.ID, workspace.Pending) }()
+		} else if err := m.setStatus(ctx, s.ID, workspace.Pending); err != nil {
 			return nil, err
+		} else {
+			pending <- nil
 		}
 		defer func() {
 			if !ok {
 				_ = m.setStatus(ctx, s.ID, s.Status)
 			}
 		}()
+	} else {
+		pending <- nil
 	}
 
 	// Steps 1–8 and the location of step 9.
 	mat, err := m.materialize(ctx, in, s, target)
+	if perr := <-pending; perr != nil && err == nil {
+		// The tokens are in the dir and the vault holds the newest
+		// refresh token; the snapshot puts the dir back.
+		err = perr
+	}
 	if err != nil {
+		keptOnDisk = errors.Is(err, errKeptOnDisk)
 		return nil, err
 	}
 

@@ -114,43 +114,24 @@ func (e *Engine) Redeem(ctx context.Context, req engine.Request) (engine.Result,
 			fmt.Errorf("the token cache in %s holds no refresh token for account %s", req.ConfigDir, req.HomeAccountID),
 			"start the session again with azkeep session start")
 	}
-	secret := rt.Secret
-	endpoint := tokenEndpoint(req.Cloud, req.TenantID)
-	anchor := "Oid:" + strings.Replace(req.HomeAccountID, ".", "@", 1)
-
-	arm := armResource(req.Cloud)
-	resources := append([]string{arm}, dedupe(req.Resources, arm)...)
-	var grants []grant
-	for i, res := range resources {
-		tr, err := e.refresh(ctx, endpoint, secret, res, anchor)
-		if err != nil && i == 0 && engine.IsNeedsLogin(err) {
-			// A concurrent az may have redeemed the same refresh token
-			// between our read and our request (it rewrites the entry
-			// with the rotated one): retry once with what the cache holds
-			// now, as MSAL re-reads its cache, before calling the
-			// integration lost.
-			if now, lerr := loadCache(req.ConfigDir); lerr == nil {
-				if cur, ok := now.RefreshToken(req.HomeAccountID, env, engine.AzureCLIClientID); ok && cur.Secret != secret {
-					secret = cur.Secret
-					tr, err = e.refresh(ctx, endpoint, secret, res, anchor)
-				}
-			}
-		}
+	// A concurrent az may have redeemed the same refresh token between
+	// our read and our request (it rewrites the entry with the rotated
+	// one): the first grant is retried once with what the cache holds
+	// then, as MSAL re-reads its cache, before the integration is lost.
+	reread := func() (string, bool) {
+		now, err := loadCache(req.ConfigDir)
 		if err != nil {
-			if i == 0 {
-				return engine.Result{}, err
-			}
-			// seed, start step 7 comes first: a refresh token rotated by
-			// an earlier grant must not be lost because a prefetch failed.
-			if e.Warn != nil {
-				fmt.Fprintf(e.Warn, "azkeep: warning: no access token for %s: %v\n", res, err)
-			}
-			continue
+			return "", false
 		}
-		if tr.RefreshToken != "" {
-			secret = tr.RefreshToken
+		cur, ok := now.RefreshToken(req.HomeAccountID, env, engine.AzureCLIClientID)
+		if !ok {
+			return "", false
 		}
-		grants = append(grants, grant{resource: res, resp: tr, at: e.now()})
+		return cur.Secret, true
+	}
+	grants, _, err := e.grants(ctx, req, rt.Secret, reread)
+	if err != nil {
+		return engine.Result{}, err
 	}
 
 	var expires time.Time
@@ -163,14 +144,7 @@ func (e *Engine) Redeem(ctx context.Context, req engine.Request) (engine.Result,
 			c.RefreshTokens.Put(rt.Key(), rt)
 		}
 		for i, g := range grants {
-			ents, err := c.AddRefreshAnswer(cur.Key(), azconfig.TokenEvent{
-				ClientID:    engine.AzureCLIClientID,
-				Environment: env,
-				Realm:       req.TenantID,
-				Scopes:      strings.Fields(requestScope(g.resource)),
-				Response:    *g.resp,
-				Now:         g.at,
-			})
+			ents, err := c.AddRefreshAnswer(cur.Key(), g.event(req, env))
 			if err != nil {
 				return err
 			}
@@ -185,6 +159,146 @@ func (e *Engine) Redeem(ctx context.Context, req engine.Request) (engine.Result,
 	})
 	if err != nil {
 		return engine.Result{}, err
+	}
+	return engine.Result{ExpiresOn: expires}, nil
+}
+
+// grants sends the refresh grants for ARM and each of req.Resources, the
+// refresh token rotated by one answer being the one the next sends
+// (single-use refresh tokens), and returns the answers and the last refresh
+// token. Only the ARM grant must succeed: a failed prefetch is a warning.
+// reread (may be nil) offers a newer refresh token when the first grant is
+// rejected.
+func (e *Engine) grants(ctx context.Context, req engine.Request, secret string, reread func() (string, bool)) ([]grant, string, error) {
+	endpoint := tokenEndpoint(req.Cloud, req.TenantID)
+	anchor := "Oid:" + strings.Replace(req.HomeAccountID, ".", "@", 1)
+	arm := armResource(req.Cloud)
+	resources := append([]string{arm}, dedupe(req.Resources, arm)...)
+	var out []grant
+	for i, res := range resources {
+		tr, err := e.refresh(ctx, endpoint, secret, res, anchor)
+		if err != nil && i == 0 && reread != nil && engine.IsNeedsLogin(err) {
+			if cur, ok := reread(); ok && cur != secret {
+				secret = cur
+				tr, err = e.refresh(ctx, endpoint, secret, res, anchor)
+			}
+		}
+		if err != nil {
+			if i == 0 {
+				return nil, "", err
+			}
+			// seed, start step 7 comes first: a refresh token rotated by
+			// an earlier grant must not be lost because a prefetch failed.
+			if e.Warn != nil {
+				fmt.Fprintf(e.Warn, "azkeep: warning: no access token for %s: %v\n", res, err)
+			}
+			continue
+		}
+		if tr.RefreshToken != "" {
+			secret = tr.RefreshToken
+		}
+		out = append(out, grant{resource: res, resp: tr, at: e.now()})
+	}
+	return out, secret, nil
+}
+
+// event is the cache event of one grant, as AddRefreshAnswer takes it.
+func (g grant) event(req engine.Request, env string) azconfig.TokenEvent {
+	return azconfig.TokenEvent{
+		ClientID:    engine.AzureCLIClientID,
+		Environment: env,
+		Realm:       req.TenantID,
+		Scopes:      strings.Fields(requestScope(g.resource)),
+		Response:    *g.resp,
+		Now:         g.at,
+	}
+}
+
+var _ engine.Direct = (*Engine)(nil)
+
+// RedeemDirect implements engine.Direct: the grants of Redeem, sent with
+// the refresh token handed over; the newest refresh token goes to keep
+// first, then one cache update writes what Redeem and the lifecycle's
+// steps 3 and 8 leave together (the account, its access and id tokens,
+// the app metadata; no refresh token).
+func (e *Engine) RedeemDirect(ctx context.Context, req engine.Request, account, refreshToken []byte, keep func([]byte) error) (engine.Result, error) {
+	if req.TenantID == "" || req.HomeAccountID == "" || req.ConfigDir == "" {
+		return engine.Result{}, errors.New("native engine: request without tenant, account or config dir")
+	}
+	env, err := environment(req.Cloud)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	af, err := azconfig.ParseTokenCache(account)
+	if err != nil {
+		return engine.Result{}, fmt.Errorf("account from the vault: %w", err)
+	}
+	rf, err := azconfig.ParseTokenCache(refreshToken)
+	if err != nil {
+		return engine.Result{}, fmt.Errorf("refresh token from the vault: %w", err)
+	}
+	rt, ok := rf.RefreshToken(req.HomeAccountID, env, engine.AzureCLIClientID)
+	if !ok {
+		return engine.Result{}, fmt.Errorf("the vault's refresh token item holds no refresh token for account %s", req.HomeAccountID)
+	}
+	grants, _, err := e.grants(ctx, req, rt.Secret, nil)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	// The refresh token entry as the file path would leave it: updated in
+	// place by each answer that rotated it (AddRefreshAnswer on the
+	// fragment, which also checks every answer before anything is kept).
+	var expires time.Time
+	for i, g := range grants {
+		ents, err := rf.AddRefreshAnswer(rt.Key(), g.event(req, env))
+		if err != nil {
+			return engine.Result{}, err
+		}
+		if i == 0 && ents.AccessToken != nil {
+			if expires, err = ents.AccessToken.ExpiresAt(); err != nil {
+				return engine.Result{}, err
+			}
+		}
+	}
+	rt, _ = rf.RefreshTokens.Get(rt.Key())
+	newRT := &azconfig.TokenCache{}
+	newRT.PutRefreshToken(rt)
+	frag, err := newRT.Marshal()
+	if err != nil {
+		return engine.Result{}, err
+	}
+	keepErr := keep(frag)
+	err = updateCache(req.ConfigDir, func(c *azconfig.TokenCache) error {
+		for _, a := range af.Accounts.All() {
+			c.RemoveAccessTokens(a.HomeAccountID)
+			c.RemoveRefreshTokens(a.HomeAccountID)
+			c.PutAccount(a)
+		}
+		for k, m := range af.AppMetadata.All() {
+			c.AppMetadata.Put(k, m)
+		}
+		c.RemoveRefreshTokens(req.HomeAccountID)
+		for _, g := range grants {
+			ev := g.event(req, env)
+			ev.Response.RefreshToken = ""
+			ev.SkipAccount = true
+			if _, err := c.Add(ev); err != nil {
+				return err
+			}
+		}
+		if keepErr != nil {
+			c.PutRefreshToken(rt)
+		}
+		return nil
+	})
+	if err != nil {
+		if keepErr != nil {
+			return engine.Result{}, errors.Join(keepErr, err)
+		}
+		return engine.Result{}, err
+	}
+	if keepErr != nil {
+		return engine.Result{}, keepErr
 	}
 	return engine.Result{ExpiresOn: expires}, nil
 }

@@ -387,3 +387,144 @@ func TestRedeemRetriesAfterAConcurrentAzRotation(t *testing.T) {
 		t.Errorf("cache refresh token %q, want the rotated rt-1", rt.Secret)
 	}
 }
+
+// splitSeed returns what the vault holds after a login for the seed cache:
+// the account fragment and the refresh-token fragment.
+func splitSeed(t *testing.T, env string) (account, rt []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	seedCache(t, dir, env)
+	c, err := azconfig.LoadTokenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	af, rf := &azconfig.TokenCache{}, &azconfig.TokenCache{}
+	for _, a := range c.Accounts.All() {
+		af.PutAccount(a)
+	}
+	for _, r := range c.RefreshTokens.All() {
+		rf.PutRefreshToken(r)
+	}
+	if account, err = af.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	if rt, err = rf.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	return account, rt
+}
+
+// TestRedeemDirectMatchesRedeemThenTake: RedeemDirect leaves byte for byte
+// the cache that the file path leaves (account and refresh token written,
+// Redeem, refresh token taken out), and hands keep the same refresh-token
+// fragment the file path moves to the vault, without ever writing a
+// refresh token.
+func TestRedeemDirectMatchesRedeemThenTake(t *testing.T) {
+	idp, srv := newFakeIDP(t)
+	env := strings.TrimPrefix(srv.URL, "http://")
+	now := time.Unix(1800000000, 0)
+	e := &Engine{Client: srv.Client(), Now: func() time.Time { return now }}
+	reset := func() {
+		idp.mu.Lock()
+		idp.live, idp.n, idp.grants = map[string]bool{"rt-0": true}, 0, nil
+		idp.mu.Unlock()
+	}
+	resources := []string{"https://vault.azure.net", "https://graph.microsoft.com"}
+
+	// The file path.
+	fileDir := t.TempDir()
+	seedCache(t, fileDir, env)
+	req := request(fileDir, srv.URL)
+	req.Resources = resources
+	want, err := e.Redeem(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var taken []byte
+	err = azconfig.UpdateTokenCache(context.Background(), fileDir, func(c *azconfig.TokenCache) error {
+		rf := &azconfig.TokenCache{}
+		for _, r := range c.RefreshTokens.All() {
+			rf.PutRefreshToken(r)
+		}
+		c.RemoveRefreshTokens(testHome)
+		taken, err = rf.Marshal()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The direct path, in a dir that held the account's stale tokens.
+	reset()
+	account, rt := splitSeed(t, env)
+	dir := t.TempDir()
+	seedCache(t, dir, env)
+	var kept []byte
+	req.ConfigDir = dir
+	got, err := e.RedeemDirect(context.Background(), req, account, rt, func(b []byte) error {
+		kept = b
+		if c, _ := azconfig.LoadTokenCache(dir); c.RefreshTokens.Len() != 1 || c.AccessTokens.Len() != 0 {
+			t.Error("keep ran after the cache was written")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.ExpiresOn.Equal(want.ExpiresOn) {
+		t.Errorf("ExpiresOn %v, want %v", got.ExpiresOn, want.ExpiresOn)
+	}
+	if !bytes.Equal(kept, taken) {
+		t.Errorf("kept refresh token\n%s\nwant\n%s", kept, taken)
+	}
+	a, _ := os.ReadFile(filepath.Join(fileDir, azconfig.TokenCacheJSON))
+	b, _ := os.ReadFile(filepath.Join(dir, azconfig.TokenCacheJSON))
+	if !bytes.Equal(a, b) {
+		t.Errorf("direct cache\n%s\nfile-path cache\n%s", b, a)
+	}
+	if bytes.Contains(b, []byte("rt-")) {
+		t.Error("a refresh token reached the cache")
+	}
+}
+
+// TestRedeemDirectKeepFailureLeavesTokenOnDisk: when the vault refuses
+// the rotated refresh token, it goes into the cache rather than being lost,
+// and the error is the vault's.
+func TestRedeemDirectKeepFailureLeavesTokenOnDisk(t *testing.T) {
+	_, srv := newFakeIDP(t)
+	env := strings.TrimPrefix(srv.URL, "http://")
+	account, rt := splitSeed(t, env)
+	dir := t.TempDir()
+	locked := errors.New("collection is locked")
+	_, err := (&Engine{Client: srv.Client()}).RedeemDirect(context.Background(), request(dir, srv.URL), account, rt, func([]byte) error { return locked })
+	if !errors.Is(err, locked) {
+		t.Fatalf("err = %v, want the vault's", err)
+	}
+	c, err := azconfig.LoadTokenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := c.RefreshToken(testHome, env, engine.AzureCLIClientID); !ok || r.Secret != "rt-1" {
+		t.Errorf("refresh token on disk: %v %v, want the rotated rt-1", r, ok)
+	}
+}
+
+// TestRedeemDirectRejectedWritesNothing: a rejected refresh token is a
+// needs-login error, keep is not called and the cache is not touched.
+func TestRedeemDirectRejectedWritesNothing(t *testing.T) {
+	idp, srv := newFakeIDP(t)
+	env := strings.TrimPrefix(srv.URL, "http://")
+	account, rt := splitSeed(t, env)
+	idp.live = map[string]bool{}
+	dir := t.TempDir()
+	_, err := (&Engine{Client: srv.Client()}).RedeemDirect(context.Background(), request(dir, srv.URL), account, rt, func([]byte) error {
+		t.Error("keep called for a rejected token")
+		return nil
+	})
+	if !engine.IsNeedsLogin(err) {
+		t.Fatalf("err = %v, want needs-login", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, azconfig.TokenCacheJSON)); err == nil {
+		t.Error("the cache was written")
+	}
+}
