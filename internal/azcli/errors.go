@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/azkeep/azkeep/internal/engine"
@@ -88,7 +89,9 @@ func IsTimeout(err error) bool {
 }
 
 var (
-	aadsts = regexp.MustCompile(`AADSTS\d+[^\r\n]*`)
+	// Regular expressions are compiled on first use, not at start-up:
+	// every azkeep command links this package, few of them need these.
+	aadsts = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`AADSTS\d+[^\r\n]*`) })
 	// What az prints when the cache holds no usable token or account.
 	loginPhrases = []string{
 		"az login",
@@ -102,7 +105,7 @@ var (
 // token endpoint (or the cache) says a new login is needed, else ExitError.
 func classify(command string, code int, stderr string) error {
 	red := Redact(stderr)
-	needs := aadsts.MatchString(stderr)
+	needs := aadsts().MatchString(stderr)
 	for _, p := range loginPhrases {
 		if strings.Contains(stderr, p) {
 			needs = true
@@ -115,10 +118,10 @@ func classify(command string, code int, stderr string) error {
 	switch {
 	case strings.Contains(stderr, "interaction_required"):
 		e.Code = "interaction_required"
-	case strings.Contains(stderr, "invalid_grant") || aadsts.MatchString(stderr):
+	case strings.Contains(stderr, "invalid_grant") || aadsts().MatchString(stderr):
 		e.Code = "invalid_grant"
 	}
-	if m := aadsts.FindString(red); m != "" {
+	if m := aadsts().FindString(red); m != "" {
 		e.Description = strings.TrimSpace(m)
 	} else {
 		e.Description = firstErrorLine(red)
@@ -143,19 +146,21 @@ func shorten(s string, n int) string {
 	return "…" + s[len(s)-n:]
 }
 
-var secretPatterns = []*regexp.Regexp{
-	// JWTs: access and id tokens.
-	regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`),
-	// Entra refresh tokens ("0.A…", "1.A…").
-	regexp.MustCompile(`\b[01]\.A[A-Za-z0-9_.\-]{16,}`),
-	// key=value and "key": "value" forms of secrets.
-	regexp.MustCompile(`(?i)((?:access_token|refresh_token|id_token|client_secret|password|secret|assertion|device_code)["']?\s*[:=]\s*["']?)[^"'&\s,}]+`),
-}
+var secretPatterns = sync.OnceValue(func() []*regexp.Regexp {
+	return []*regexp.Regexp{
+		// JWTs: access and id tokens.
+		regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`),
+		// Entra refresh tokens ("0.A…", "1.A…").
+		regexp.MustCompile(`\b[01]\.A[A-Za-z0-9_.\-]{16,}`),
+		// key=value and "key": "value" forms of secrets.
+		regexp.MustCompile(`(?i)((?:access_token|refresh_token|id_token|client_secret|password|secret|assertion|device_code)["']?\s*[:=]\s*["']?)[^"'&\s,}]+`),
+	}
+})
 
 // Redact replaces anything in s that looks like a token or secret with
 // "[REDACTED]", so az's output can go into an error message or a log.
 func Redact(s string) string {
-	for i, re := range secretPatterns {
+	for i, re := range secretPatterns() {
 		if i == 2 {
 			s = re.ReplaceAllString(s, "${1}[REDACTED]")
 			continue

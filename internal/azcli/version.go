@@ -6,10 +6,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
-var versionRE = regexp.MustCompile(`azure-cli\S*\s+(\d+\.\d+\.\d+)`)
-var anyVersionRE = regexp.MustCompile(`\b(\d+\.\d+\.\d+)\b`)
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`azure-cli\S*\s+(\d+\.\d+\.\d+)`) })
+var anyVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b(\d+\.\d+\.\d+)\b`) })
 
 // parseVersion reads az's version from `az version --output json`
 // ({"azure-cli": "2.45.0", …}), or from `az --version` text.
@@ -21,10 +22,10 @@ func parseVersion(out []byte) (string, error) {
 		}
 		return "", errors.New(`no "azure-cli" version in az's answer`)
 	}
-	if m := versionRE.FindSubmatch(out); m != nil {
+	if m := versionRE().FindSubmatch(out); m != nil {
 		return string(m[1]), nil
 	}
-	if m := anyVersionRE.FindSubmatch(out); m != nil && len(strings.TrimSpace(string(out))) < 40 {
+	if m := anyVersionRE().FindSubmatch(out); m != nil && len(strings.TrimSpace(string(out))) < 40 {
 		return string(m[1]), nil
 	}
 	return "", errors.New("no version number in az's answer")

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/azkeep/azkeep/internal/engine"
@@ -18,10 +19,14 @@ import (
 )
 
 var (
-	guidRE     = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	domainRE   = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$`)
-	aliasRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	locationRE = regexp.MustCompile(`^[a-z0-9]{2,40}$`)
+	guidRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	})
+	domainRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$`)
+	})
+	aliasRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
+	locationRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]{2,40}$`) })
 )
 
 // IntegrationSpec is what the user says about an integration. Empty
@@ -37,21 +42,21 @@ type IntegrationSpec struct {
 }
 
 func checkAlias(a string) error {
-	if !aliasRE.MatchString(a) {
+	if !aliasRE().MatchString(a) {
 		return hint.New(fmt.Errorf("alias %q is not valid", a), "use 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 	return nil
 }
 
 func checkTenant(t string) error {
-	if guidRE.MatchString(t) || domainRE.MatchString(t) {
+	if guidRE().MatchString(t) || domainRE().MatchString(t) {
 		return nil
 	}
 	return hint.New(fmt.Errorf("tenant %q is neither a tenant id (GUID) nor a domain", t), "pass --tenant 00000000-0000-0000-0000-000000000000 or --tenant contoso.onmicrosoft.com")
 }
 
 func checkLocation(l string) error {
-	if l == "" || locationRE.MatchString(l) {
+	if l == "" || locationRE().MatchString(l) {
 		return nil
 	}
 	return hint.New(fmt.Errorf("location %q is not an Azure location name", l), "use a name as `az account list-locations -o table` prints it, e.g. westeurope")
@@ -113,7 +118,7 @@ func (m *Manager) CreateIntegration(ctx context.Context, spec IntegrationSpec) (
 			Resources: spec.Resources,
 			CreatedAt: m.now().UTC(),
 		}
-		if guidRE.MatchString(spec.Tenant) {
+		if guidRE().MatchString(spec.Tenant) {
 			out.TenantID = strings.ToLower(spec.Tenant)
 		}
 		st.Integrations = append(st.Integrations, out)
@@ -152,7 +157,7 @@ func (m *Manager) EditIntegration(ctx context.Context, name string, spec Integra
 			}
 			in.Tenant = spec.Tenant
 			in.TenantID = ""
-			if guidRE.MatchString(spec.Tenant) {
+			if guidRE().MatchString(spec.Tenant) {
 				in.TenantID = strings.ToLower(spec.Tenant)
 			}
 		}

@@ -61,13 +61,13 @@ type fileContent struct {
 	Items   map[string][]byte `json:"items"`
 }
 
-var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var safeName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 
 // split maps a key to its integration file and the item inside it.
 func (f *fileBackend) split(key string) (path, item string) {
 	integ, item, _ := strings.Cut(key, "/")
 	name := integ
-	if !safeName.MatchString(integ) || strings.HasSuffix(integ, ".age") {
+	if !safeName().MatchString(integ) || strings.HasSuffix(integ, ".age") {
 		sum := sha256.Sum256([]byte(integ))
 		name = "x-" + hex.EncodeToString(sum[:16])
 	}
