@@ -459,9 +459,13 @@ func sessionViews(st *workspace.State, keep func(*workspace.Session) bool) []Ses
 		alias[st.Integrations[i].ID] = st.Integrations[i].Alias
 	}
 	views := make([]SessionView, 0, len(st.Sessions))
+	lastID, lastAlias := "", "" // sessions come grouped by integration
 	for i := range st.Sessions {
 		if s := &st.Sessions[i]; keep == nil || keep(s) {
-			views = append(views, sessionViewWith(s, alias[s.IntegrationID]))
+			if s.IntegrationID != lastID || lastID == "" {
+				lastID, lastAlias = s.IntegrationID, alias[s.IntegrationID]
+			}
+			views = append(views, sessionViewWith(s, lastAlias))
 		}
 	}
 	return views
@@ -571,11 +575,20 @@ func appendField(b []byte, name, value string, omitEmpty bool) []byte {
 	return append(b, ",\n"...)
 }
 
+// plainJSON marks the bytes encoding/json writes unescaped: printable
+// ASCII but for the quote, the backslash and its HTML-safe <, > and &.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendJSONString quotes s as encoding/json does: strings of plain
 // printable ASCII directly, anything else through json.Marshal.
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainJSON[s[i]] {
 			q, _ := json.Marshal(s) // a string always marshals
 			return append(b, q...)
 		}
