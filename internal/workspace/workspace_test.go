@@ -296,11 +296,27 @@ func FuzzDecodeMatchesStdlib(f *testing.F) {
 		`{"schema":1.5}`, `{"schema":"1"}`, `{"schema":1,"integrations":[{"created_at":"yesterday"}]}`, "\ufeff{}", `[]`, `null`} {
 		f.Add([]byte(s))
 	}
+	plain, _ := json.MarshalIndent(State{Schema: 1, Sessions: []Session{
+		{ID: "s1", SubscriptionID: "aaaa", SubscriptionName: "Dev", TenantID: "t", IntegrationID: "i1", Status: Inactive},
+		{ID: "s2", SubscriptionID: "bbbb", SubscriptionName: "Prod ünï", TenantID: "t", IntegrationID: "i1", Status: Active,
+			ConfigDir: "/home/u/.azure", StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), ExpiresAt: time.Date(2026, 1, 2, 4, 4, 5, 0, time.FixedZone("", 3600))}}}, "", "  ")
+	f.Add(plain)
+	f.Add([]byte(`{"schema":1,"sessions":[{"id":"a","id":"b"},{}]}`))
+	f.Add([]byte(`{"schema":1,"sessions":[{"id":"a","expires_at":"2026-01-02T03:04:05+25:00"}]}`))
+	f.Add([]byte(`{"schema":1,"sessions":[{"id":"a","Status":"active"}]}`))
+	f.Add([]byte(`{"schema":1,"sessions":[{"id":"a","status":null}]}`))
+	f.Add([]byte(`{"schema":1,"sessions":[]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var want State
-		stdErr := json.Unmarshal(data, &want)
+		// encoding/json on the same fields without Sessions' fast path.
+		var plain struct {
+			Schema       int           `json:"schema"`
+			Integrations []Integration `json:"integrations"`
+			Sessions     []Session     `json:"sessions"`
+		}
+		stdErr := json.Unmarshal(data, &plain)
+		want := State{Schema: plain.Schema, Integrations: plain.Integrations, Sessions: plain.Sessions}
 		// decode may keep pointers into its input: give it a copy.
-		got, err := w.decode(append([]byte(nil), data...))
+		got, err := w.decode(string(data))
 		if stdErr != nil {
 			if err == nil {
 				t.Fatalf("encoding/json refuses %q (%v) but decode accepts it", data, stdErr)
@@ -320,4 +336,46 @@ func FuzzDecodeMatchesStdlib(f *testing.F) {
 			t.Fatalf("decode of %q differs from encoding/json (-std +decode):\n%s", data, diff)
 		}
 	})
+}
+
+// TestFastPathReadsWhatAzkeepWrites: a state written by Update, with every
+// kind of field azkeep fills, takes the fast path (fastload.go) and reads
+// back as encoding/json reads it; names the fast path does not take (an
+// escape) still read the same, through the general decoder.
+func TestFastPathReadsWhatAzkeepWrites(t *testing.T) {
+	for _, name := range []string{"Prod ünïcode 日本", `quote " and \ backslash`} {
+		w := newWS(t)
+		now := time.Date(2026, 11, 29, 7, 0, 0, 123456789, time.UTC)
+		err := w.Update(context.Background(), func(st *State) error {
+			st.Integrations = append(st.Integrations, Integration{ID: "i1", Alias: "contoso", Tenant: "contoso.example", TenantID: "t1",
+				Location: "westeurope", Cloud: engine.AzureCloud, Status: Online, Resources: []string{"https://vault.azure.net"},
+				Username: "ada@contoso.example", HomeAccountID: "u.t1", CreatedAt: now, LoggedInAt: now})
+			st.SyncSessions("i1", []Subscription{{ID: "AAAA", Name: "Dev", TenantID: "t1"}, {ID: "BBBB", Name: name, TenantID: "t1"}})
+			st.Sessions[1].Status, st.Sessions[1].ConfigDir = Active, "/home/ada/.azure"
+			st.Sessions[1].StartedAt, st.Sessions[1].ExpiresAt = now, now.Add(time.Hour).In(time.FixedZone("", 3600))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(w.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, fastErr := decodeFast(string(data))
+		if escaped := strings.ContainsRune(name, '"'); (fastErr == nil) == escaped {
+			t.Errorf("%q: fast path error %v", name, fastErr)
+		}
+		var want State
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := w.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(&want, got); diff != "" {
+			t.Errorf("%q: Load differs from encoding/json (-want +got):\n%s", name, diff)
+		}
+	}
 }
