@@ -91,7 +91,7 @@ func sessionList(st *workspace.State, out io.Writer, o sessionListOptions) error
 	if only != "" {
 		keep = func(s *workspace.Session) bool { return s.IntegrationID == only }
 	}
-	return printSessions(out, o.Output, sessionViews(st, keep))
+	return printSessionRows(out, o.Output, sessionRowsOf(st, keep))
 }
 
 type sessionOptions struct {

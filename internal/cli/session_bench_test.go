@@ -109,7 +109,7 @@ func TestSessionsJSONMatchesEncoder(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got bytes.Buffer
-		if err := writeSessionsJSON(&got, vs); err != nil || !bytes.Equal(got.Bytes(), want.Bytes()) {
+		if err := writeSessionsJSON(&got, rowsOf(vs)); err != nil || !bytes.Equal(got.Bytes(), want.Bytes()) {
 			t.Errorf("JSON differs (%v):\ngot  %q\nwant %q", err, got.Bytes(), want.Bytes())
 		}
 	}
@@ -145,11 +145,11 @@ func TestSessionsTableMatchesTabwriter(t *testing.T) {
 		many = append(many, views...)
 	}
 	for _, vs := range [][]SessionView{nil, views[:1], views, many} {
-		if !plainCells(vs) {
+		if !plainCells(rowsOf(vs)) {
 			t.Fatal("declined plain cells")
 		}
 		var got bytes.Buffer
-		if err := writeSessionsTable(&got, vs); err != nil {
+		if err := writeSessionsTable(&got, rowsOf(vs)); err != nil {
 			t.Fatal(err)
 		}
 		if want := tabwriter(vs); !bytes.Equal(got.Bytes(), want) {
@@ -162,7 +162,7 @@ func TestSessionsTableMatchesTabwriter(t *testing.T) {
 	}
 	bad := append([]SessionView(nil), views...)
 	bad[2].SubscriptionName = "tab\there"
-	if plainCells(bad) {
+	if plainCells(rowsOf(bad)) {
 		t.Error("a tab in a cell was not declined")
 	}
 	var out bytes.Buffer
