@@ -211,7 +211,11 @@ type Call struct {
 	Env []string
 	// Token marks a call that redeems or reads tokens: az then runs with
 	// AZURE_CORE_USE_MSAL_HTTP_CACHE=false (MSAL would replay a cached
-	// invalid_grant for 60 s) and its stdout is treated as a secret.
+	// invalid_grant for 60 s, and after a rejected grant az 2.45 leaves the
+	// refresh token in msal_http_cache.bin: TestAZEngineWithRealAZ finds
+	// it there when the cache is on) and its stdout is treated as a
+	// secret. The price is two discovery requests per call (about 20–40
+	// ms of az's time).
 	Token bool
 	// Throwaway marks a config dir azkeep created and removes: telemetry
 	// is switched off there (never in the user's own dir).
