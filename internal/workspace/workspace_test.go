@@ -379,3 +379,63 @@ func TestFastPathReadsWhatAzkeepWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestLongListReadInTwo: a session list long enough to be read in two
+// halves reads as encoding/json reads it — as azkeep writes it, with
+// braces in names (more braces than sessions), and with the sessions
+// before a long integration list (the cut lands in the integrations, so
+// the halves do not fit and the general decoder reads the file).
+func TestLongListReadInTwo(t *testing.T) {
+	st := State{Schema: 1}
+	for i := range 60 {
+		st.Integrations = append(st.Integrations, Integration{ID: fmt.Sprintf("i%d", i), Alias: fmt.Sprintf("a%d", i), Cloud: engine.AzureCloud, Status: Online})
+	}
+	for i := range 3000 {
+		name := fmt.Sprintf("sub %d", i)
+		if i%500 == 7 {
+			name = "odd {name} }," + "\u00e9"
+		}
+		st.Sessions = append(st.Sessions, Session{ID: fmt.Sprintf("s%d", i), SubscriptionID: fmt.Sprintf("%08d-0000", i), SubscriptionName: name,
+			TenantID: "t", IntegrationID: fmt.Sprintf("i%d", i%60), Status: Inactive})
+	}
+	indented, _ := json.MarshalIndent(st, "", "  ")
+	if len(indented) < 2*splitThreshold {
+		t.Fatalf("only %d bytes: the list would not be split", len(indented))
+	}
+	// Sessions first, then integrations as long as the sessions.
+	var reordered strings.Builder
+	sess, _ := json.MarshalIndent(st.Sessions, "  ", "  ")
+	ints := append([]Integration(nil), st.Integrations...)
+	for len(ints) < 3000 {
+		ints = append(ints, st.Integrations...)
+	}
+	intsJSON, _ := json.MarshalIndent(ints, "  ", "  ")
+	fmt.Fprintf(&reordered, "{\n  \"schema\": 1,\n  \"sessions\": %s,\n  \"integrations\": %s\n}\n", sess, intsJSON)
+
+	w := &Workspace{dir: "/nonexistent"}
+	for name, data := range map[string]string{"as written": string(indented), "sessions first": reordered.String()} {
+		p := &parser{s: data}
+		if i := strings.Index(data, `"sessions": [`); i >= 0 {
+			p.i = i + len(`"sessions": [`)
+		}
+		if name == "as written" {
+			if p.splitAt() == 0 {
+				t.Errorf("%s: no cut found", name)
+			}
+			if _, err := decodeFast(data); err != nil {
+				t.Errorf("%s: not read on the fast path: %v", name, err)
+			}
+		}
+		var want State
+		if err := json.Unmarshal([]byte(data), &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := w.decode(data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if diff := cmp.Diff(&want, got); diff != "" {
+			t.Errorf("%s: differs from encoding/json (-want +got):\n%s", name, diff)
+		}
+	}
+}
