@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,12 +58,29 @@ func fakeAZ(mode string, args []string) int {
 			fmt.Println(`{"azure-cli": "2.45.0"}`)
 			return 0
 		}
+		// As az 2.45 does with its HTTP cache on: the failed request,
+		// refresh token included, pickled into msal_http_cache.bin.
+		if os.Getenv("AZURE_CORE_USE_MSAL_HTTP_CACHE") != "false" {
+			os.WriteFile(filepath.Join(os.Getenv("AZURE_CONFIG_DIR"), "msal_http_cache.bin"), []byte("refresh_token=0.AAAAsecretsecretsecretsecret"), 0o600)
+		}
 		fmt.Fprintln(os.Stderr, `ERROR: AADSTS70008: The provided authorization code or refresh token has expired due to inactivity. Trace ID: 1
 Correlation ID: 2
 {"error": "invalid_grant", "refresh_token": "0.AAAAsecretsecretsecretsecret"}
 To re-authenticate, please run:
 az login --tenant t`)
 		return 1
+	case "replayed-grant":
+		// MSAL replays a cached rejection while its HTTP cache holds one.
+		if isVersion {
+			fmt.Println(`{"azure-cli": "2.45.0"}`)
+			return 0
+		}
+		if _, err := os.Stat(filepath.Join(os.Getenv("AZURE_CONFIG_DIR"), "msal_http_cache.bin")); err == nil {
+			fmt.Fprintln(os.Stderr, "ERROR: AADSTS50173: The provided grant has expired due to it being revoked.\n{\"error\": \"invalid_grant\"}")
+			return 1
+		}
+		fmt.Println(`{"accessToken": "x"}`)
+		return 0
 	case "no-token":
 		if isVersion {
 			fmt.Println(`{"azure-cli": "2.45.0"}`)
@@ -201,6 +219,31 @@ func TestNeedsLogin(t *testing.T) {
 		if strings.Contains(err.Error(), "secretsecret") {
 			t.Errorf("secret in error: %v", err)
 		}
+	}
+}
+
+// TestFailedPrivateCallScrubsHTTPCache: a token call in a private dir runs
+// with MSAL's HTTP cache on; after a failure the cache (which az fills with
+// the failed request, refresh token included) is gone, and a rejection
+// replayed from it is asked again. Elsewhere token calls keep it off.
+func TestFailedPrivateCallScrubsHTTPCache(t *testing.T) {
+	dir := t.TempDir()
+	cache := filepath.Join(dir, "msal_http_cache.bin")
+	_, err := fake(t, "invalid-grant", Options{}).RunPrivate(context.Background(), dir, "account", "get-access-token")
+	if !engine.IsNeedsLogin(err) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(cache); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("MSAL's HTTP cache left after a rejected grant: %v", err)
+	}
+	os.WriteFile(cache, []byte("a cached rejection"), 0o600)
+	out, err := fake(t, "replayed-grant", Options{}).RunPrivate(context.Background(), dir, "account", "get-access-token")
+	if err != nil || !strings.Contains(string(out), "accessToken") {
+		t.Fatalf("replayed rejection not asked again: %v %q", err, out)
+	}
+	res, err := fake(t, "ok", Options{}).Run(context.Background(), Call{Args: []string{"account", "get-access-token"}, ConfigDir: dir, Token: true, Private: true})
+	if err != nil || !strings.Contains(string(res.Stdout), "cache= ") {
+		t.Fatalf("private token call: %v %q", err, res.Stdout)
 	}
 }
 
