@@ -67,9 +67,9 @@ func newEnvIn(tb testing.TB, eng string, subs int, root string) *env {
 	e := &env{emu: emu, target: target, home: ws.Dir()}
 	var en engine.Engine = &native.Engine{Client: emu.Client()}
 	if eng == "az" {
-		// The product's az engine (internal/engine), az reaching the
-		// emulator through its proxy.
-		en = engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, target)}))
+		// The product's az engine (internal/engine, redeeming in a staging
+		// dir as the CLI does), az reaching the emulator through its proxy.
+		en = engine.NewAZStaged(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, target)}), filepath.Join(ws.Dir(), "az"))
 	}
 	e.m = &lifecycle.Manager{
 		WS: ws, Vault: vault.NewMemory(), Files: lifecycle.AZFiles{}, Engine: en,

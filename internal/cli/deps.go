@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -62,7 +63,9 @@ func newDeps(g *Globals) (*deps, error) {
 		return vault.Open(g.Vault, opts)
 	}}, name: vault.Resolve(g.Vault, g.Home)}
 	d.az = &lazyRunner{lazy[lifecycle.Runner]{open: func() (lifecycle.Runner, error) { return azLogin{d.azRunner()}, nil }}}
-	d.eng = &lazyEngine{name: g.Engine, lazy: lazy[engine.Engine]{open: func() (engine.Engine, error) { return newEngine(g.Engine, d.azRunner()) }}}
+	d.eng = &lazyEngine{name: g.Engine, lazy: lazy[engine.Engine]{open: func() (engine.Engine, error) {
+		return newEngine(g.Engine, d.azRunner(), filepath.Join(ws.Dir(), "az"))
+	}}}
 	return d, nil
 }
 
@@ -113,10 +116,12 @@ func newFiles() lifecycle.Files { return lifecycle.AZFiles{} }
 // newEngine picks the token engine by name. "az" is the seed's way (`az
 // account get-access-token`, engine.AZ); "native" (the same refresh grant
 // made by azkeep itself, internal/native).
-func newEngine(name string, runner *azcli.Runner) (engine.Engine, error) {
+func newEngine(name string, runner *azcli.Runner, stagingDir string) (engine.Engine, error) {
 	switch name {
 	case "", "az":
-		return engine.NewAZ(runner), nil
+		// az redeems in azkeep's own config dir (engine.StagedAZ): the
+		// refresh token never enters the target dir.
+		return engine.NewAZStaged(runner, stagingDir), nil
 	case "native":
 		// Prefetch failures are warnings on stderr; ARM still works.
 		return &native.Engine{Warn: os.Stderr}, nil
@@ -363,6 +368,10 @@ func (l *lazyEngine) Redeem(ctx context.Context, req engine.Request) (engine.Res
 	}
 	return e.Redeem(ctx, req)
 }
+
+// Unwrap implements engine.Unwrapper: the lifecycle asks the engine
+// itself whether it redeems directly.
+func (l *lazyEngine) Unwrap() (engine.Engine, error) { return l.get() }
 
 func (l *lazyEngine) Logout(ctx context.Context, dir string) error {
 	e, err := l.get()

@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -44,6 +45,9 @@ type Request struct {
 	// Resources are extra resources to prefetch besides ARM, e.g.
 	// "https://vault.azure.net".
 	Resources []string
+	// Subscription is the subscription's azureProfile.json entry, as the
+	// vault keeps it (what a Direct engine writes where it redeems).
+	Subscription json.RawMessage
 }
 
 // Result is what a redemption produced.
@@ -81,6 +85,26 @@ type Direct interface {
 	// keep fails, the refresh token is written into the cache as well, so
 	// that a single-use token is not lost, and keep's error is returned.
 	RedeemDirect(ctx context.Context, req Request, account, refreshToken []byte, keep func(refreshToken []byte) error) (Result, error)
+}
+
+// Unwrapper is an Engine standing in for another, such as the CLI's engine
+// that finds az only when first used; Unwrap returns the real one.
+type Unwrapper interface {
+	Unwrap() (Engine, error)
+}
+
+// DirectOf returns e as a Direct engine when it (or the engine it stands
+// in for) is one.
+func DirectOf(e Engine) (Direct, bool) {
+	if u, ok := e.(Unwrapper); ok {
+		inner, err := u.Unwrap()
+		if err != nil {
+			return nil, false
+		}
+		e = inner
+	}
+	d, ok := e.(Direct)
+	return d, ok
 }
 
 // NeedsLoginError is returned when the token endpoint rejects the refresh

@@ -121,8 +121,9 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 		SubscriptionID: s.SubscriptionID,
 		HomeAccountID:  in.HomeAccountID,
 		Resources:      in.Resources,
+		Subscription:   sub,
 	}
-	if d, ok := m.Engine.(engine.Direct); ok {
+	if d, ok := engine.DirectOf(m.Engine); ok {
 		out, err := m.materializeDirect(ctx, d, req, in, s, sub, account, rt, vaultRT)
 		if errors.Is(err, errKeptOnDisk) {
 			keep = true
@@ -333,7 +334,7 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 	// token requested, not before.
 	pending := make(chan error, 1)
 	if s.Status != workspace.Active {
-		if _, direct := m.Engine.(engine.Direct); direct {
+		if _, direct := engine.DirectOf(m.Engine); direct {
 			go func() { pending <- m.setStatus(ctx, s.ID, workspace.Pending) }()
 		} else if err := m.setStatus(ctx, s.ID, workspace.Pending); err != nil {
 			return nil, err

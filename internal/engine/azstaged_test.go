@@ -1,0 +1,139 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/azcli"
+	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/entraemu"
+	"github.com/azkeep/azkeep/internal/testbed"
+)
+
+// vaultItems splits a logged-in dir into what the vault keeps: the account
+// fragment, the refresh-token fragment and the subscription entry; the dir
+// is then logged out (what the target dir holds after a login).
+func vaultItems(t *testing.T, dir, subID string) (home string, account, rt, sub []byte) {
+	t.Helper()
+	c, err := azconfig.LoadTokenCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	af, rf := &azconfig.TokenCache{}, &azconfig.TokenCache{}
+	for _, a := range c.Accounts.All() {
+		af.PutAccount(a)
+		home = a.HomeAccountID
+	}
+	for k, m := range c.AppMetadata.All() {
+		af.AppMetadata.Put(k, m)
+	}
+	for _, r := range c.RefreshTokens.All() {
+		rf.PutRefreshToken(r)
+	}
+	account, _ = af.Marshal()
+	rt, _ = rf.Marshal()
+	p, err := azconfig.LoadProfile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range p.Subscriptions {
+		if s.ID == subID {
+			sub, _ = s.MarshalJSON()
+		}
+	}
+	if err := engine.LogoutFiles(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	return home, account, rt, sub
+}
+
+// The staged az engine against the real az: the refresh token never enters
+// the target dir, az then serves ARM and the prefetched resource from the
+// target's cache without a request, the rotated refresh token reaches keep,
+// the staging dir keeps no token, and a revoked refresh token is a
+// needs-login error that leaves no token in either dir.
+func TestStagedAZWithRealAZ(t *testing.T) {
+	testbed.RequireAZ(t)
+	emu := testbed.Emulator(t, entraemu.Config{TokenLifetime: 30 * time.Minute, StrictRefresh: true})
+	tenant := emu.Tenants()[0]
+	sub := tenant.Subscriptions[0]
+	target := testbed.NewConfigDir(t)
+	testbed.LoginDeviceCode(t, emu, target, tenant.ID)
+	home, account, rt, subJSON := vaultItems(t, target, sub.ID)
+	if subJSON == nil {
+		t.Fatal("subscription not in the profile")
+	}
+	// The lifecycle writes the target's profile (step 2).
+	var s azconfig.Subscription
+	json.Unmarshal(subJSON, &s)
+	if err := azconfig.WriteSingleSubscription(context.Background(), target, s); err != nil {
+		t.Fatal(err)
+	}
+	staging := filepath.Join(t.TempDir(), "az")
+	eng := engine.NewAZStaged(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, "")}), staging)
+	req := engine.Request{ConfigDir: target, Cloud: engine.AzureCloud, TenantID: tenant.ID, SubscriptionID: sub.ID,
+		HomeAccountID: home, Resources: []string{"https://vault.azure.net"}, Subscription: subJSON}
+
+	var kept []byte
+	res, err := eng.RedeemDirect(context.Background(), req, account, rt, func(b []byte) error {
+		kept = b
+		for _, f := range testbed.ScanSecrets(target) {
+			if f.Kind == testbed.KindRefreshToken {
+				t.Errorf("refresh token in the target dir while redeeming: %v", f)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(res.ExpiresOn); d < 29*time.Minute || d > 31*time.Minute {
+		t.Errorf("expires in %v", d)
+	}
+	if string(kept) == string(rt) || len(kept) == 0 {
+		t.Error("keep did not get the rotated refresh token")
+	}
+	for _, dir := range []string{target, staging} {
+		for _, f := range testbed.ScanSecrets(dir) {
+			if f.Kind == testbed.KindRefreshToken {
+				t.Errorf("refresh token left in %s: %v", dir, f)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(staging, azconfig.TokenCacheJSON)); err == nil {
+		t.Error("the staging dir kept a token cache")
+	}
+	emu.ResetRequests()
+	for _, args := range [][]string{{"account", "get-access-token"}, {"account", "get-access-token", "--resource", "https://vault.azure.net"}, {"account", "show"}} {
+		if r := testbed.AZ(context.Background(), emu, target, args...); !r.OK() {
+			t.Fatalf("az %v in the target: %s", args, r)
+		}
+	}
+	if n := len(emu.TokenRequests("")); n != 0 {
+		t.Errorf("az made %d token requests; the cache should have served it", n)
+	}
+
+	// The next redemption with the rotated token, then a revoked one.
+	if _, err := eng.RedeemDirect(context.Background(), req, account, kept, func(b []byte) error { kept = b; return nil }); err != nil {
+		t.Fatalf("second redemption: %v", err)
+	}
+	if err := emu.RevokeUser(tenant.Users[0].Username); err != nil {
+		t.Fatal(err)
+	}
+	_, err = eng.RedeemDirect(context.Background(), req, account, kept, func([]byte) error { t.Error("keep after a rejection"); return nil })
+	if !engine.IsNeedsLogin(err) {
+		t.Fatalf("revoked: %v", err)
+	}
+	for _, dir := range []string{target, staging} {
+		for _, f := range testbed.ScanSecrets(dir) {
+			if f.Kind == testbed.KindRefreshToken {
+				t.Errorf("refresh token left in %s after a rejection: %v", dir, f)
+			}
+		}
+	}
+}
