@@ -267,6 +267,21 @@ func (c *TokenCache) FindAccount(homeAccountID, tenant string) (*Account, bool) 
 // PutAccount stores a under its key.
 func (c *TokenCache) PutAccount(a *Account) { c.Accounts.Put(a.Key(), a) }
 
+// AdoptAccounts puts the Account and AppMetadata entries of f (a cache
+// fragment such as azkeep's vault item) into c, first removing those
+// accounts' access and refresh tokens: the seed's "remove access token"
+// before a redemption, and no stale refresh token left beside the new one.
+func (c *TokenCache) AdoptAccounts(f *TokenCache) {
+	for _, a := range f.Accounts.All() {
+		c.RemoveAccessTokens(a.HomeAccountID)
+		c.RemoveRefreshTokens(a.HomeAccountID)
+		c.PutAccount(a)
+	}
+	for k, m := range f.AppMetadata.All() {
+		c.AppMetadata.Put(k, m)
+	}
+}
+
 // RefreshToken returns the refresh token of homeAccountID for clientID
 // (any target, any environment when environment is ""), as MSAL finds it.
 func (c *TokenCache) RefreshToken(homeAccountID, environment, clientID string) (*RefreshToken, bool) {

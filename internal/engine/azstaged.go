@@ -112,15 +112,8 @@ func (s *StagedAZ) RedeemDirect(ctx context.Context, req Request, account, refre
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	err = azconfig.UpdateTokenCache(wctx, req.ConfigDir, func(t *azconfig.TokenCache) error {
-		for _, a := range af.Accounts.All() {
-			t.RemoveAccessTokens(a.HomeAccountID)
-			t.RemoveRefreshTokens(a.HomeAccountID)
-			t.PutAccount(a)
-		}
+		t.AdoptAccounts(af)
 		t.RemoveRefreshTokens(req.HomeAccountID)
-		for k, m := range af.AppMetadata.All() {
-			t.AppMetadata.Put(k, m)
-		}
 		for k, m := range c.AppMetadata.All() {
 			t.AppMetadata.Put(k, m)
 		}
@@ -181,12 +174,7 @@ func (s *StagedAZ) prepare(ctx context.Context, req Request, af, rf *azconfig.To
 	}
 	return azconfig.UpdateTokenCache(ctx, s.Dir, func(c *azconfig.TokenCache) error {
 		c.RemoveAll()
-		for _, a := range af.Accounts.All() {
-			c.PutAccount(a)
-		}
-		for k, m := range af.AppMetadata.All() {
-			c.AppMetadata.Put(k, m)
-		}
+		c.AdoptAccounts(af)
 		for _, rt := range rf.RefreshTokens.All() {
 			c.PutRefreshToken(rt)
 		}

@@ -16,27 +16,11 @@ import (
 )
 
 // vaultItems splits a logged-in dir into what the vault keeps: the account
-// fragment, the refresh-token fragment and the subscription entry; the dir
-// is then logged out (what the target dir holds after a login).
+// and refresh-token fragments and the subscription entry; the dir is then
+// logged out (what the target dir holds after a login).
 func vaultItems(t *testing.T, dir, subID string) (home string, account, rt, sub []byte) {
 	t.Helper()
-	c, err := azconfig.LoadTokenCache(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	af, rf := &azconfig.TokenCache{}, &azconfig.TokenCache{}
-	for _, a := range c.Accounts.All() {
-		af.PutAccount(a)
-		home = a.HomeAccountID
-	}
-	for k, m := range c.AppMetadata.All() {
-		af.AppMetadata.Put(k, m)
-	}
-	for _, r := range c.RefreshTokens.All() {
-		rf.PutRefreshToken(r)
-	}
-	account, _ = af.Marshal()
-	rt, _ = rf.Marshal()
+	home, account, rt = testbed.VaultItems(t, dir)
 	p, err := azconfig.LoadProfile(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -121,15 +121,7 @@ func (AZFiles) PutCredentials(dir string, account, refreshToken json.RawMessage)
 	ctx, cancel := fileCtx()
 	defer cancel()
 	return azconfig.UpdateTokenCache(ctx, dir, func(c *azconfig.TokenCache) error {
-		for _, a := range af.Accounts.All() {
-			// Rotate: "remove access token" (and any stale refresh token).
-			c.RemoveAccessTokens(a.HomeAccountID)
-			c.RemoveRefreshTokens(a.HomeAccountID)
-			c.PutAccount(a)
-		}
-		for k, m := range af.AppMetadata.All() {
-			c.AppMetadata.Put(k, m)
-		}
+		c.AdoptAccounts(af)
 		for _, rt := range rf.RefreshTokens.All() {
 			c.PutRefreshToken(rt)
 		}

@@ -269,14 +269,7 @@ func (e *Engine) RedeemDirect(ctx context.Context, req engine.Request, account, 
 	}
 	keepErr := keep(frag)
 	err = updateCache(req.ConfigDir, func(c *azconfig.TokenCache) error {
-		for _, a := range af.Accounts.All() {
-			c.RemoveAccessTokens(a.HomeAccountID)
-			c.RemoveRefreshTokens(a.HomeAccountID)
-			c.PutAccount(a)
-		}
-		for k, m := range af.AppMetadata.All() {
-			c.AppMetadata.Put(k, m)
-		}
+		c.AdoptAccounts(af)
 		c.RemoveRefreshTokens(req.HomeAccountID)
 		for _, g := range grants {
 			ev := g.event(req, env)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/testbed"
 )
 
 const (
@@ -394,23 +395,7 @@ func splitSeed(t *testing.T, env string) (account, rt []byte) {
 	t.Helper()
 	dir := t.TempDir()
 	seedCache(t, dir, env)
-	c, err := azconfig.LoadTokenCache(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	af, rf := &azconfig.TokenCache{}, &azconfig.TokenCache{}
-	for _, a := range c.Accounts.All() {
-		af.PutAccount(a)
-	}
-	for _, r := range c.RefreshTokens.All() {
-		rf.PutRefreshToken(r)
-	}
-	if account, err = af.Marshal(); err != nil {
-		t.Fatal(err)
-	}
-	if rt, err = rf.Marshal(); err != nil {
-		t.Fatal(err)
-	}
+	_, account, rt = testbed.VaultItems(t, dir)
 	return account, rt
 }
 
