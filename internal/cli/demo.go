@@ -428,6 +428,11 @@ func (d *demo) checkSecrets(ctx context.Context, integrationID string) (string, 
 	if n := c.RefreshTokens.Len(); n != 0 {
 		return "", fmt.Errorf("%d refresh tokens in %s", n, filepath.Join(d.target, "msal_token_cache.json"))
 	}
+	// The az engine's staging dir keeps no token cache between redemptions.
+	staged := filepath.Join(d.m.WS.Dir(), "az", azconfig.TokenCacheJSON)
+	if _, err := os.Stat(staged); err == nil {
+		return "", fmt.Errorf("%s is left behind", staged)
+	}
 	var names []string
 	for _, k := range lifecycle.VaultKeys(integrationID) {
 		data, err := d.vault.Get(ctx, k)
