@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -12,7 +13,13 @@ import (
 // by rename — until ctx is done. On failure it returns nil (the agent
 // then relies on its rescan timer).
 func Watch(ctx context.Context, dir, name string) <-chan struct{} {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	// Non-blocking and handed to an *os.File: the Go poller then owns the
+	// descriptor, so Close (when ctx is done) wakes the blocked Read and
+	// releases the number only after it returns. Closing a raw descriptor
+	// under a blocked read let the number be reused by a file the agent
+	// opened, whose bytes the reader then parsed as events (a panic when
+	// the agent stopped during a rotation).
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil
 	}
@@ -20,22 +27,27 @@ func Watch(ctx context.Context, dir, name string) <-chan struct{} {
 		unix.Close(fd)
 		return nil
 	}
+	f := os.NewFile(uintptr(fd), "inotify")
 	out := make(chan struct{}, 1)
 	go func() {
 		<-ctx.Done()
-		unix.Close(fd) // unblocks the read below
+		f.Close() // unblocks the read below
 	}()
 	go func() {
 		buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 		for {
-			n, err := unix.Read(fd, buf)
+			n, err := f.Read(buf)
 			if err != nil || n <= 0 {
 				return
 			}
 			for off := 0; off+unix.SizeofInotifyEvent <= n; {
 				ev := (*unix.InotifyEvent)(unsafePointer(&buf[off]))
-				nameBytes := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
-				off += unix.SizeofInotifyEvent + int(ev.Len)
+				end := off + unix.SizeofInotifyEvent + int(ev.Len)
+				if ev.Len > unix.NAME_MAX+1 || end > n {
+					break // not an event the kernel writes
+				}
+				nameBytes := buf[off+unix.SizeofInotifyEvent : end]
+				off = end
 				if cString(nameBytes) == name {
 					select {
 					case out <- struct{}{}:
