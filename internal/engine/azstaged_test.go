@@ -10,6 +10,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azconfig/azconfigtest"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/testbed"
@@ -20,7 +21,7 @@ import (
 // logged out (what the target dir holds after a login).
 func vaultItems(t *testing.T, dir, subID string) (home string, account, rt, sub []byte) {
 	t.Helper()
-	home, account, rt = testbed.VaultItems(t, dir)
+	home, account, rt = azconfigtest.VaultItems(t, dir)
 	p, err := azconfig.LoadProfile(dir)
 	if err != nil {
 		t.Fatal(err)

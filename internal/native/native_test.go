@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azconfig/azconfigtest"
 	"github.com/azkeep/azkeep/internal/engine"
-	"github.com/azkeep/azkeep/internal/testbed"
 )
 
 const (
@@ -395,7 +395,7 @@ func splitSeed(t *testing.T, env string) (account, rt []byte) {
 	t.Helper()
 	dir := t.TempDir()
 	seedCache(t, dir, env)
-	_, account, rt = testbed.VaultItems(t, dir)
+	_, account, rt = azconfigtest.VaultItems(t, dir)
 	return account, rt
 }
 

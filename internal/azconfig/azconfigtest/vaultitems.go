@@ -1,4 +1,7 @@
-package testbed
+// Package azconfigtest holds test helpers on the Azure CLI's files that
+// import azconfig (which testbed, imported by azconfig's own tests, must
+// not).
+package azconfigtest
 
 import (
 	"testing"
