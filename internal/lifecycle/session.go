@@ -124,7 +124,7 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 		Subscription:   sub,
 	}
 	if d, ok := engine.DirectOf(m.Engine); ok {
-		out, err := m.materializeDirect(ctx, d, req, in, s, sub, account, rt, vaultRT)
+		out, err := m.materializeDirect(ctx, d, req, in, s, account, rt, vaultRT)
 		if errors.Is(err, errKeptOnDisk) {
 			keep = true
 		}
@@ -192,12 +192,12 @@ var errKeptOnDisk = errors.New("refresh token kept on disk")
 // token request is in flight. The caller's snapshot puts dir back on
 // failure unless the error wraps errKeptOnDisk.
 func (m *Manager) materializeDirect(ctx context.Context, d engine.Direct, req engine.Request, in *workspace.Integration, s *workspace.Session,
-	sub json.RawMessage, account, rt, vaultRT []byte) (*Materialized, error) {
+	account, rt, vaultRT []byte) (*Materialized, error) {
 	dir := req.ConfigDir
 	// Step 2, beside steps 4–5: the files differ and a failure of either
 	// restores both (the snapshot).
 	profErr := make(chan error, 1)
-	go func() { profErr <- m.Files.WriteProfile(dir, in.Cloud.Name, sub) }()
+	go func() { profErr <- m.Files.WriteProfile(dir, in.Cloud.Name, req.Subscription) }()
 
 	// Step 7 inside steps 3–8: the engine hands the newest refresh token
 	// over before it writes the cache. Once the endpoint has answered, the
@@ -219,10 +219,9 @@ func (m *Manager) materializeDirect(ctx context.Context, d engine.Direct, req en
 	}
 	res, err := d.RedeemDirect(ctx, req, account, rt, keep)
 	if perr := <-profErr; perr != nil && err == nil {
-		if vaultErr == nil {
-			return nil, fmt.Errorf("write azureProfile.json in %s: %w", dir, perr)
-		}
-		err = perr
+		// The vault holds the newest refresh token; the snapshot puts
+		// the dir back.
+		return nil, fmt.Errorf("write azureProfile.json in %s: %w", dir, perr)
 	}
 	if err != nil {
 		switch {
