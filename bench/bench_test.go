@@ -30,6 +30,7 @@ import (
 	"github.com/azkeep/azkeep/internal/testbed"
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
+	"github.com/azkeep/azkeep/internal/workspace/workspacetest"
 )
 
 // env is one emulator with one logged-in integration and a target dir.
@@ -315,37 +316,7 @@ func runAzkeep(tb testing.TB, bin, home string, args ...string) time.Duration {
 func fillSessions(tb testing.TB, n, active int) string {
 	tb.Helper()
 	home := filepath.Join(tb.TempDir(), "home")
-	ws, err := workspace.Open(home)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	now := time.Now().UTC()
-	err = ws.Update(context.Background(), func(st *workspace.State) error {
-		perInt := 100
-		for i := 0; i*perInt < n; i++ {
-			in := workspace.Integration{ID: workspace.NewID(), Alias: fmt.Sprintf("tenant-%03d", i), Tenant: fmt.Sprintf("t%03d.example", i),
-				TenantID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Cloud: engine.AzureCloud, Status: workspace.Online, CreatedAt: now}
-			st.Integrations = append(st.Integrations, in)
-			for j := 0; j < perInt && i*perInt+j < n; j++ {
-				k := i*perInt + j
-				sub := fmt.Sprintf("%08d-0000-4000-8000-%012d", k, i)
-				s := workspace.Session{ID: workspace.SessionID(in.ID, sub), SubscriptionID: sub, SubscriptionName: fmt.Sprintf("Subscription %d", k),
-					TenantID: in.TenantID, IntegrationID: in.ID, Status: workspace.Inactive}
-				if k < active {
-					dir := filepath.Join(home, "dirs", fmt.Sprint(k))
-					if err := os.MkdirAll(dir, 0o700); err != nil {
-						return err
-					}
-					s.Status, s.ConfigDir, s.StartedAt, s.ExpiresAt = workspace.Active, dir, now, now.Add(10*time.Hour)
-				}
-				st.Sessions = append(st.Sessions, s)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	workspacetest.Fill(tb, home, n, active)
 	return home
 }
 

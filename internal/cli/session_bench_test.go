@@ -2,53 +2,14 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/azkeep/azkeep/internal/engine"
-	"github.com/azkeep/azkeep/internal/workspace"
+	"github.com/azkeep/azkeep/internal/workspace/workspacetest"
 )
-
-// fillState writes a state of n sessions (100 per integration) into home,
-// the first active of them active in their own dirs, far from due.
-func fillState(tb testing.TB, home string, n, active int) {
-	tb.Helper()
-	ws, err := workspace.Open(home)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	now := time.Now().UTC()
-	err = ws.Update(context.Background(), func(st *workspace.State) error {
-		for i := 0; i*100 < n; i++ {
-			in := workspace.Integration{ID: workspace.NewID(), Alias: fmt.Sprintf("tenant-%03d", i), Tenant: fmt.Sprintf("t%03d.example", i),
-				TenantID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Cloud: engine.AzureCloud, Status: workspace.Online, CreatedAt: now}
-			st.Integrations = append(st.Integrations, in)
-			for j := 0; j < 100 && i*100+j < n; j++ {
-				k := i*100 + j
-				sub := fmt.Sprintf("%08d-0000-4000-8000-%012d", k, i)
-				s := workspace.Session{ID: workspace.SessionID(in.ID, sub), SubscriptionID: sub, SubscriptionName: fmt.Sprintf("Subscription %d", k),
-					TenantID: in.TenantID, IntegrationID: in.ID, Status: workspace.Inactive}
-				if k < active {
-					dir := filepath.Join(home, "dirs", fmt.Sprint(k))
-					if err := os.MkdirAll(dir, 0o700); err != nil {
-						return err
-					}
-					s.Status, s.ConfigDir, s.StartedAt, s.ExpiresAt = workspace.Active, dir, now, now.Add(10*time.Hour)
-				}
-				st.Sessions = append(st.Sessions, s)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-}
 
 // TestFillBenchState writes the 10,000-session state into
 // $AZKEEP_BENCH_HOME, for timing the binary:
@@ -60,14 +21,14 @@ func TestFillBenchState(t *testing.T) {
 	if home == "" {
 		t.Skip("AZKEEP_BENCH_HOME not set")
 	}
-	fillState(t, home, 10000, 10)
+	workspacetest.Fill(t, home, 10000, 10)
 }
 
 // BenchmarkSessionList10k is `azkeep session list` (the whole command:
 // lazy rotation check, load, table or JSON) over 10,000 sessions.
 func BenchmarkSessionList10k(b *testing.B) {
 	home := filepath.Join(b.TempDir(), "home")
-	fillState(b, home, 10000, 10)
+	workspacetest.Fill(b, home, 10000, 10)
 	target := filepath.Join(b.TempDir(), "az")
 	for _, output := range []string{"table", "json"} {
 		b.Run(output, func(b *testing.B) {
