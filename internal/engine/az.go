@@ -76,6 +76,11 @@ func armExpiry(req Request) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	return armExpiryIn(c, req)
+}
+
+// armExpiryIn is armExpiry on a cache already read.
+func armExpiryIn(c *azconfig.TokenCache, req Request) (time.Time, error) {
 	resource := req.Cloud.ARMResource
 	if resource == "" {
 		resource = AzureCloud.ARMResource

@@ -89,11 +89,11 @@ func (s *StagedAZ) RedeemDirect(ctx context.Context, req Request, account, refre
 			return Result{}, fmt.Errorf("token for %s: %w", res, err)
 		}
 	}
-	exp, err := armExpiry(staged)
+	c, err := azconfig.LoadTokenCache(s.Dir)
 	if err != nil {
 		return Result{}, err
 	}
-	c, err := azconfig.LoadTokenCache(s.Dir)
+	exp, err := armExpiryIn(c, staged)
 	if err != nil {
 		return Result{}, err
 	}
