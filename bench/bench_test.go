@@ -298,7 +298,7 @@ func buildAzkeep(tb testing.TB) string {
 // harness's allocations rather than azkeep.
 func runAzkeep(tb testing.TB, bin, home string, args ...string) time.Duration {
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "AZKEEP_HOME="+home, "AZURE_CONFIG_DIR="+filepath.Join(home, "azure"), "AZKEEP_VAULT=memory")
+	cmd.Env = append(os.Environ(), "AZKEEP_HOME="+home, "AZURE_CONFIG_DIR="+filepath.Join(home, "azure"), "AZKEEP_VAULT=file")
 	var errb strings.Builder
 	cmd.Stdout, cmd.Stderr = io.Discard, &errb
 	t0 := time.Now()

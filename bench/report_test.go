@@ -155,7 +155,7 @@ func TestReport(t *testing.T) {
 func agentIdle(t *testing.T, bin string, d time.Duration) (cpuPct, rssMB float64) {
 	home := fillSessions(t, 10, 10)
 	cmd := exec.Command(bin, "agent")
-	cmd.Env = append(os.Environ(), "AZKEEP_HOME="+home, "AZURE_CONFIG_DIR="+filepath.Join(home, "azure"), "AZKEEP_VAULT=memory")
+	cmd.Env = append(os.Environ(), "AZKEEP_HOME="+home, "AZURE_CONFIG_DIR="+filepath.Join(home, "azure"), "AZKEEP_VAULT=file")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -43,12 +43,11 @@ const (
 	Wincred       = "wincred"
 	Pass          = "pass"
 	File          = "file"
-	MemoryBackend = "memory"
 )
 
 // Backends lists the names Open accepts, in the order the docs give them.
 func Backends() []string {
-	return []string{SecretService, Keychain, Wincred, Pass, File, MemoryBackend}
+	return []string{SecretService, Keychain, Wincred, Pass, File}
 }
 
 // Default is the OS vault's backend name: the Secret Service on Linux and
@@ -71,9 +70,6 @@ const defaultService = "azkeep"
 // once; a missing D-Bus session is reported here, at once.
 func Open(name string, opts Options) (Store, error) {
 	name = Resolve(name, opts.Home)
-	if name == MemoryBackend {
-		return NewMemory(), nil
-	}
 	service := opts.Service
 	if service == "" {
 		service = defaultService

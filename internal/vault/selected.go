@@ -37,7 +37,7 @@ func Selected(home string) string {
 
 // Select records name as home's backend: Open("", …) uses it from then on.
 func Select(home, name string) error {
-	if !isBackend(name) || name == MemoryBackend {
+	if !isBackend(name) {
 		return errors.New("vault: cannot select backend " + name)
 	}
 	if err := os.MkdirAll(filepath.Dir(selectionPath(home)), fileutil.DirPerm); err != nil {
