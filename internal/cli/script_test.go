@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,21 +20,45 @@ import (
 	"github.com/azkeep/azkeep/internal/workspace"
 )
 
-// TestMain makes the test binary double as the azkeep command, so the
-// scripts under testdata/script run azkeep as a user does.
+// TestMain makes the test binary double as the azkeep command and as a
+// fake az (as age's tests register a fake plugin), so the scripts run
+// azkeep as a user does.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"azkeep": func() { os.Exit(Main(os.Args[1:], Stdio())) },
+		"fakeaz": func() { os.Exit(fakeAZ(os.Args[1:])) },
 	})
 }
 
-// TestScripts runs the end-to-end scenarios of the product issue with the
-// real az against the emulator. Each script starts its own emulator
-// (`emu start`) and logs in once. Locally they skip without az; in CI
-// (CI=true) a missing az fails them.
+// fakeAZ is an Azure CLI that only knows its version, FAKE_AZ_VERSION (for
+// the paths the real one cannot be made to take: too old), and fails every
+// other command as az does, exit 2 and a line on stderr.
+func fakeAZ(args []string) int {
+	v := os.Getenv("FAKE_AZ_VERSION")
+	if v == "" {
+		v = "2.45.0"
+	}
+	if len(args) > 0 && args[0] == "version" {
+		fmt.Printf(`{"azure-cli": %q, "azure-cli-core": %q, "azure-cli-telemetry": "1.0.6", "extensions": {}}`+"\n", v, v)
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "ERROR: fake az %s cannot run: %s\n", v, strings.Join(args, " "))
+	return 2
+}
+
+// TestScripts runs the scenarios under testdata/script, which need no real
+// Azure CLI (a fake one is $FAKE_AZ): they run on every machine.
 func TestScripts(t *testing.T) {
+	testscript.Run(t, scriptParams("script"))
+}
+
+// TestScriptsRealAZ runs the end-to-end scenarios under testdata/realaz
+// with the real az against the emulator. Each script starts its own
+// emulator (`emu start`) and logs in once. Locally they skip without az; in
+// CI (CI=true) a missing az fails them.
+func TestScriptsRealAZ(t *testing.T) {
 	testbed.RequireAZ(t)
-	testscript.Run(t, scriptParams())
+	testscript.Run(t, scriptParams("realaz"))
 }
 
 // scriptState is one script's emulator and saved snapshots.
@@ -42,9 +67,9 @@ type scriptState struct {
 	snaps map[string]map[string]string
 }
 
-func scriptParams() testscript.Params {
+func scriptParams(dir string) testscript.Params {
 	return testscript.Params{
-		Dir:                 filepath.Join("testdata", "script"),
+		Dir:                 filepath.Join("testdata", dir),
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			work := env.WorkDir
@@ -79,6 +104,17 @@ func scriptParams() testscript.Params {
 			if az, err := testbed.FindAZ(); err == nil {
 				env.Setenv("REAL_AZ", az)
 			}
+			// Scripts point AZKEEP_AZ at the fake: without it they would
+			// run the real az, which must never reach the network.
+			for _, d := range filepath.SplitList(env.Getenv("PATH")) {
+				if p := filepath.Join(d, "fakeaz"); fileExists(p) || fileExists(p+".exe") {
+					env.Setenv("FAKE_AZ", p)
+					break
+				}
+			}
+			if env.Getenv("FAKE_AZ") == "" {
+				return errors.New("the fake az (fakeaz) is not on the scripts' PATH")
+			}
 			st := &scriptState{snaps: map[string]map[string]string{}}
 			env.Values["state"] = st
 			env.Defer(func() {
@@ -99,6 +135,11 @@ func scriptParams() testscript.Params {
 			"sessionid":      cmdSessionID,
 		},
 	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func scriptStateOf(ts *testscript.TestScript) *scriptState {

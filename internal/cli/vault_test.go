@@ -144,7 +144,7 @@ func TestVaultMigrateFileToPass(t *testing.T) {
 	p.Delete(ctx, key)
 }
 
-// TestVaultScripts runs testdata/vault with the same set-up as TestScripts
+// TestVaultScripts runs testdata/vault with the same set-up as TestScriptsRealAZ
 // (real az, the emulator) plus the private Secret Service of
 // scripts/test.sh.
 func TestVaultScripts(t *testing.T) {
@@ -155,8 +155,7 @@ func TestVaultScripts(t *testing.T) {
 		}
 		t.Skip("needs scripts/test.sh's private Secret Service")
 	}
-	p := scriptParams()
-	p.Dir = filepath.Join("testdata", "vault")
+	p := scriptParams("vault")
 	setup := p.Setup
 	p.Setup = func(env *testscript.Env) error {
 		if err := setup(env); err != nil {
