@@ -8,11 +8,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"text/template"
 	"time"
 
@@ -25,8 +23,18 @@ import (
 	"github.com/azkeep/azkeep/internal/workspace"
 )
 
-func newAgentCmd(g *Globals) *cobra.Command {
-	var window string
+// AgentOptions are the inputs of `agent`.
+type AgentOptions struct {
+	IO        IO
+	Workspace func() (*workspace.Workspace, error)
+	Manager   func() (*lifecycle.Manager, error)
+	Rotated   func(context.Context) (*lifecycle.Manager, *workspace.State, error)
+	Window    string
+}
+
+// NewCmdAgent builds `agent` and its subcommands.
+func NewCmdAgent(f *Factory, runF func(context.Context, *AgentOptions) error) *cobra.Command {
+	opts := &AgentOptions{IO: f.IO, Workspace: f.Workspace, Manager: f.Manager, Rotated: f.Rotated}
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Keep active sessions fresh in the background",
@@ -47,24 +55,15 @@ nothing breaks while the agent is not running; the agent makes it certain.
   azkeep agent status`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			longRunning()
-			return agentRun(cmdContext(cmd), g, agentOptions{Window: window})
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return agentRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&window, "window", "", "rotation window, e.g. 20m (default $"+lifecycle.WindowEnv+", else 20m; must exceed 5m)")
-	cmd.AddCommand(newAgentStatusCmd(g), newAgentInstallCmd(g), newAgentUninstallCmd(g))
+	cmd.Flags().StringVar(&opts.Window, "window", "", "rotation window, e.g. 20m (default $"+lifecycle.WindowEnv+", else 20m; must exceed 5m)")
+	cmd.AddCommand(NewCmdAgentStatus(f, nil), newAgentInstallCmd(f), newAgentUninstallCmd(f))
 	return cmd
-}
-
-func cmdContext(cmd *cobra.Command) context.Context {
-	if ctx := cmd.Context(); ctx != nil {
-		return ctx
-	}
-	return context.Background()
-}
-
-type agentOptions struct {
-	Window string
 }
 
 // agentWindow resolves the window: flag, then environment, then default.
@@ -75,38 +74,37 @@ func agentWindow(flag string) (time.Duration, error) {
 	return lifecycle.ParseWindow(os.Getenv(lifecycle.WindowEnv))
 }
 
-// agentRun is `azkeep agent`: lock the home, then rotate until a signal.
-func agentRun(ctx context.Context, g *Globals, o agentOptions) error {
-	window, err := agentWindow(o.Window)
+// agentRun is `azkeep agent`: lock the home, then rotate until ctx ends
+// (SIGINT or SIGTERM).
+func agentRun(ctx context.Context, opts *AgentOptions) error {
+	window, err := agentWindow(opts.Window)
 	if err != nil {
 		return err
 	}
-	d, err := newDeps(g)
+	ws, err := opts.Workspace()
 	if err != nil {
 		return err
 	}
-	unlock, err := agent.Lock(d.ws.Dir())
+	unlock, err := agent.Lock(ws.Dir())
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	// The lazy rotation every command runs first must not be cancelled by
-	// a signal either: a redeemed refresh token has to reach the vault.
-	m, err := d.manager(context.WithoutCancel(ctx))
+	// a signal: a redeemed refresh token has to reach the vault.
+	m, _, err := opts.Rotated(context.WithoutCancel(ctx))
 	if err != nil {
 		return err
 	}
 	m.Window = window
 	started := time.Now()
-	home := d.ws.Dir()
+	home := ws.Dir()
 	// The target dir's and per-session dirs' active sessions, plus the
 	// persistent dirs of azkeep env (env.go).
 	s := agent.New(withEnvDirs(agent.LifecycleSource{M: m}, m, home), agent.Options{
 		Window:  window,
 		Changes: agent.Watch(ctx, home, workspace.StateFile),
-		Log:     g.IO.Err,
+		Log:     opts.IO.Err,
 		OnPlan: func(st agent.Status) {
 			_ = agent.WriteStatus(home, agent.StatusRecord{PID: os.Getpid(), Started: started, Window: window.String(), Status: st})
 		},
@@ -117,8 +115,6 @@ func agentRun(ctx context.Context, g *Globals, o agentOptions) error {
 }
 
 // --- status -----------------------------------------------------------------
-
-type agentStatusOptions struct{ Output string }
 
 // AgentStatusView is the stable JSON shape of `azkeep agent status`.
 type AgentStatusView struct {
@@ -139,8 +135,16 @@ type AgentNextView struct {
 	State   string `json:"state"`
 }
 
-func newAgentStatusCmd(g *Globals) *cobra.Command {
-	var o agentStatusOptions
+// AgentStatusOptions are the inputs of `agent status`.
+type AgentStatusOptions struct {
+	IO        IO
+	Workspace func() (*workspace.Workspace, error)
+	Output    string
+}
+
+// NewCmdAgentStatus builds `agent status`.
+func NewCmdAgentStatus(f *Factory, runF func(context.Context, *AgentStatusOptions) error) *cobra.Command {
+	opts := &AgentStatusOptions{IO: f.IO, Workspace: f.Workspace}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Say whether the agent runs and when it next rotates what",
@@ -149,18 +153,21 @@ active session. --output json prints {running, pid, since, window, next:
 [{session, label, at, state}]}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return agentStatus(g, g.IO.Out, o)
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return agentStatusRun(cmd.Context(), opts)
 		},
 	}
-	outputFlag(cmd, &o.Output)
+	outputFlag(cmd, &opts.Output)
 	return cmd
 }
 
-func agentStatus(g *Globals, out io.Writer, o agentStatusOptions) error {
-	if err := checkOutput(o.Output); err != nil {
-		return err
-	}
-	ws, err := workspace.Open(g.Home)
+func agentStatusRun(ctx context.Context, opts *AgentStatusOptions) error {
+	ws, err := opts.Workspace()
 	if err != nil {
 		return err
 	}
@@ -183,7 +190,7 @@ func agentStatus(g *Globals, out io.Writer, o agentStatusOptions) error {
 			return err
 		}
 		m := &lifecycle.Manager{WS: ws, Window: window}
-		items, err := agent.LifecycleSource{M: m}.Plan(context.Background())
+		items, err := agent.LifecycleSource{M: m}.Plan(ctx)
 		if err != nil {
 			return err
 		}
@@ -196,7 +203,8 @@ func agentStatus(g *Globals, out io.Writer, o agentStatusOptions) error {
 			v.Next = append(v.Next, n)
 		}
 	}
-	if o.Output == "json" {
+	out := opts.IO.Out
+	if opts.Output == "json" {
 		return writeJSON(out, v)
 	}
 	if v.Running {
@@ -244,7 +252,8 @@ type agentInstallOptions struct {
 	Run func(ctx context.Context, name string, args ...string) error
 }
 
-func newAgentInstallCmd(g *Globals) *cobra.Command {
+func newAgentInstallCmd(f *Factory) *cobra.Command {
+	g := f.Globals
 	var o agentInstallOptions
 	cmd := &cobra.Command{
 		Use:   "install",
@@ -255,21 +264,21 @@ engine and window, and load it. Elsewhere, print the steps. --dry-run prints
 the file and the commands only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return agentInstall(cmdContext(cmd), g, g.IO.Out, o)
+			return agentInstall(cmd.Context(), g, f.IO.Out, o)
 		},
 	}
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the service file and commands, change nothing")
 	return cmd
 }
 
-func newAgentUninstallCmd(g *Globals) *cobra.Command {
+func newAgentUninstallCmd(f *Factory) *cobra.Command {
 	var o agentInstallOptions
 	cmd := &cobra.Command{
 		Use:   "uninstall",
 		Short: "Stop and remove the agent's user service",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return agentUninstall(cmdContext(cmd), g.IO.Out, o)
+			return agentUninstall(cmd.Context(), f.IO.Out, o)
 		},
 	}
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the commands, change nothing")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/azkeep/azkeep/internal/agent"
+	"github.com/azkeep/azkeep/internal/workspace"
 )
 
 func TestAgentInstallSystemdUnitInTempDir(t *testing.T) {
@@ -123,9 +124,9 @@ func TestAgentInstallRefusesUnquotablePaths(t *testing.T) {
 
 func TestAgentStatusRunningAndNot(t *testing.T) {
 	home := t.TempDir()
-	g := &Globals{Home: home}
 	var out bytes.Buffer
-	if err := agentStatus(g, &out, agentStatusOptions{Output: "json"}); err != nil {
+	opts := &AgentStatusOptions{IO: IO{Out: &out}, Workspace: func() (*workspace.Workspace, error) { return workspace.Open(home) }, Output: "json"}
+	if err := agentStatusRun(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
 	var v AgentStatusView
@@ -140,7 +141,8 @@ func TestAgentStatusRunningAndNot(t *testing.T) {
 	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	agent.WriteStatus(home, agent.StatusRecord{PID: 7, Started: at, Window: "20m0s", Status: agent.Status{Next: []agent.Scheduled{{ID: "s1", Label: "Dev (/c)", At: at, State: "scheduled"}}}})
 	out.Reset()
-	if err := agentStatus(g, &out, agentStatusOptions{Output: "table"}); err != nil {
+	opts.Output = "table"
+	if err := agentStatusRun(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"agent: running (pid 7", "s1", "Dev (/c)", "2026-01-01T12:00:00Z", "scheduled"} {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,17 +17,19 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
-	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/native"
 	"github.com/azkeep/azkeep/internal/vault"
-	"github.com/azkeep/azkeep/internal/workspace"
 )
 
-type demoOptions struct {
+// DemoOptions are the inputs of `demo`.
+type DemoOptions struct {
+	IO IO
+	// AZ is the Azure CLI the demo runs (its path is looked up).
+	AZ func() *azcli.Runner
 	// Keep leaves the temp dir in place for inspection.
 	Keep bool
 	// Subscriptions is how many subscriptions the emulated tenant has.
@@ -35,8 +38,9 @@ type demoOptions struct {
 	Engine string
 }
 
-func newDemoCmd(g *Globals) *cobra.Command {
-	var o demoOptions
+// NewCmdDemo builds `demo`.
+func NewCmdDemo(f *Factory, runF func(context.Context, *DemoOptions) error) *cobra.Command {
+	opts := &DemoOptions{IO: f.IO, AZ: f.AZ}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole procedure against an embedded Entra ID emulator",
@@ -60,14 +64,15 @@ files az writes) and shows those files instead; --engine native does the
 same with az still checking the result.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := commandContext(cmd)
-			defer stop()
-			o.Engine = g.Engine
-			return demoRun(ctx, g.IO, o)
+			opts.Engine = f.Globals.Engine
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return demoRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&o.Keep, "keep", false, "keep the temporary home and config dir for inspection")
-	cmd.Flags().IntVar(&o.Subscriptions, "subscriptions", 3, "number of subscriptions in the emulated tenant")
+	cmd.Flags().BoolVar(&opts.Keep, "keep", false, "keep the temporary home and config dir for inspection")
+	cmd.Flags().IntVar(&opts.Subscriptions, "subscriptions", 3, "number of subscriptions in the emulated tenant")
 	return cmd
 }
 
@@ -78,6 +83,9 @@ type demo struct {
 	target string
 	emu    *entraemu.Emulator
 	env    []string
+	// f is the demo's own factory: the production wiring on a throwaway
+	// home, the memory vault and the emulator's environment.
+	f      *Factory
 	m      *lifecycle.Manager
 	vault  vault.Store
 	azPath string
@@ -104,7 +112,7 @@ func (d *demo) step(name string, fn func() (string, error)) bool {
 	if err != nil {
 		verdict = "FAIL"
 		d.failed++
-		detail = firstLower(err.Error())
+		detail = err.Error()
 	}
 	fmt.Fprintf(d.out, "  %s %6.2fs  %s", verdict, took.Seconds(), name)
 	switch {
@@ -122,11 +130,11 @@ func (d *demo) step(name string, fn func() (string, error)) bool {
 	return err == nil
 }
 
-func demoRun(ctx context.Context, streams IO, o demoOptions) (err error) {
-	out := streams.Out
+func demoRun(ctx context.Context, o *DemoOptions) (err error) {
+	out := o.IO.Out
 	// az missing: the native engine does the procedure, and the demo says
 	// what az would add.
-	azPath, err := azcli.New(azcli.Options{}).Path()
+	azPath, err := o.AZ().Path()
 	if err != nil {
 		azPath = ""
 		o.Engine = "native"
@@ -231,32 +239,36 @@ func (d *demo) prepare(ctx context.Context) (string, error) {
 	if err := fileutil.WriteAtomic(filepath.Join(d.target, "versionCheck.json"), []byte(vc), fileutil.FilePerm); err != nil {
 		return "", err
 	}
-	ws, err := workspace.Open(filepath.Join(d.root, "home"))
-	if err != nil {
-		return "", err
-	}
-	d.vault = vault.NewMemory()
-	d.m = &lifecycle.Manager{
-		WS: ws, Vault: d.vault, Files: newFiles(), TargetDir: d.target,
-		IO: lifecycle.IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard},
-	}
-	// The native engine reaches the emulator through the same proxy and CA.
+	// The native engine and login reach the emulator through the same
+	// proxy and CA as az.
 	client, err := native.ClientFromEnv(d.env)
 	if err != nil {
 		return "", err
 	}
+	home := filepath.Join(d.root, "home")
+	f := NewFactory(IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+	*f.Globals = Globals{ConfigDir: d.target, Home: home, Engine: d.engine}
+	f.Environ = func() []string { return d.env }
+	d.vault = vault.NewMemory()
+	f.Vault = func() (vault.Store, error) { return d.vault, nil }
+	f.HTTPClient = func() *http.Client { return client }
 	if d.azPath == "" {
-		d.m.AZ = native.LoginRunner{Client: client, MaxInterval: 50 * time.Millisecond}
-		d.m.Engine = &native.Engine{Client: client}
-		return "memory vault, engine native, login by azkeep's own device-code flow", nil
+		f.Globals.Engine = "native"
+		f.Login = func() lifecycle.Runner {
+			return native.LoginRunner{Client: client, MaxInterval: 50 * time.Millisecond}
+		}
+	} else {
+		// az runs with the emulator's proxy and CA, the version check
+		// remembered in the demo's home (never the user's).
+		d.runner = azcli.New(azcli.Options{Path: d.azPath, Env: d.env, StateDir: home})
+		f.AZ = func() *azcli.Runner { return d.runner }
 	}
-	// az runs with the emulator's proxy and CA, the version check
-	// remembered in the demo's home (never the user's).
-	d.runner = azcli.New(azcli.Options{Path: d.azPath, Env: d.env, StateDir: ws.Dir()})
-	d.m.AZ, d.m.Refresher = azLogin{d.runner}, azLogin{d.runner}
-	d.m.Engine = engine.NewAZ(d.runner)
-	if d.engine == "native" {
-		d.m.Engine = &native.Engine{Client: client}
+	d.f = f
+	if d.m, err = f.Manager(); err != nil {
+		return "", err
+	}
+	if d.azPath == "" {
+		return "memory vault, engine native, login by azkeep's own device-code flow", nil
 	}
 	return "memory vault, engine " + d.m.Engine.Name(), nil
 }

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,8 +14,9 @@ import (
 	"github.com/azkeep/azkeep/internal/hint"
 )
 
-// emulatorOptions are the flags of azkeep emulator.
-type emulatorOptions struct {
+// EmulatorOptions are the inputs of `emulator`.
+type EmulatorOptions struct {
+	IO            IO
 	Tenants       int
 	Subscriptions int
 	Users         int
@@ -33,8 +31,9 @@ type emulatorOptions struct {
 	Seed          int64
 }
 
-func newEmulatorCmd(g *Globals) *cobra.Command {
-	opts := emulatorOptions{}
+// NewCmdEmulator builds `emulator`.
+func NewCmdEmulator(f *Factory, runF func(context.Context, *EmulatorOptions) error) *cobra.Command {
+	opts := &EmulatorOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "emulator",
 		Short: "Serve an Entra ID + Azure Resource Manager emulator for az, azkeep and your scripts",
@@ -60,30 +59,31 @@ are served at <proxy>/_emulator/…; see docs/testing.md.`,
   az login --use-device-code --tenant <tenant id>`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			longRunning()
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return runEmulator(ctx, opts, g.IO)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return emulatorRun(cmd.Context(), opts)
 		},
 	}
-	f := cmd.Flags()
-	f.IntVar(&opts.Tenants, "tenants", 1, "number of tenants")
-	f.IntVar(&opts.Subscriptions, "subscriptions", 2, "subscriptions per tenant")
-	f.IntVar(&opts.Users, "users", 1, "users per tenant")
-	f.DurationVar(&opts.TokenLifetime, "token-lifetime", time.Hour, "access token lifetime (az treats less than 5m left as expired)")
-	f.BoolVar(&opts.StrictRefresh, "strict-refresh", false, "single-use refresh tokens: a redeemed one is rejected")
-	f.IntVar(&opts.DevicePolls, "device-polls", 1, "pending answers before a device code is approved")
-	f.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "loopback address to listen on")
-	f.StringVar(&opts.CADir, "ca-dir", "", "dir to write the CA certificate to (default: a temp dir removed on exit)")
-	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
-	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "do not log requests to stderr")
-	f.BoolVar(&opts.Trace, "trace", false, "also log each request's headers and form fields (secret values redacted)")
-	f.Int64Var(&opts.Seed, "seed", 0, "non-zero: the same tenant, user and subscription ids and passwords on every run")
+	fl := cmd.Flags()
+	fl.IntVar(&opts.Tenants, "tenants", 1, "number of tenants")
+	fl.IntVar(&opts.Subscriptions, "subscriptions", 2, "subscriptions per tenant")
+	fl.IntVar(&opts.Users, "users", 1, "users per tenant")
+	fl.DurationVar(&opts.TokenLifetime, "token-lifetime", time.Hour, "access token lifetime (az treats less than 5m left as expired)")
+	fl.BoolVar(&opts.StrictRefresh, "strict-refresh", false, "single-use refresh tokens: a redeemed one is rejected")
+	fl.IntVar(&opts.DevicePolls, "device-polls", 1, "pending answers before a device code is approved")
+	fl.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "loopback address to listen on")
+	fl.StringVar(&opts.CADir, "ca-dir", "", "dir to write the CA certificate to (default: a temp dir removed on exit)")
+	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "do not log requests to stderr")
+	fl.BoolVar(&opts.Trace, "trace", false, "also log each request's headers and form fields (secret values redacted)")
+	fl.Int64Var(&opts.Seed, "seed", 0, "non-zero: the same tenant, user and subscription ids and passwords on every run")
 	return cmd
 }
 
-// runEmulator serves until ctx is done.
-func runEmulator(ctx context.Context, opts emulatorOptions, streams IO) error {
+// emulatorRun serves until ctx is done (Ctrl-C or SIGTERM).
+func emulatorRun(ctx context.Context, opts *EmulatorOptions) error {
+	streams := opts.IO
 	if opts.Output != "text" && opts.Output != "json" {
 		return &usageError{hint.New(fmt.Errorf("unknown output format %q", opts.Output), "use --output text or --output json")}
 	}

@@ -21,8 +21,7 @@ func TestEmulatorJSONFirstLine(t *testing.T) {
 	var errb bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- runEmulator(ctx, emulatorOptions{Tenants: 2, Subscriptions: 3, Users: 1, TokenLifetime: 10 * time.Minute, Output: "json", Addr: "127.0.0.1:0", Quiet: true},
-			IO{Out: pw, Err: &errb})
+		done <- emulatorRun(ctx, &EmulatorOptions{IO: IO{Out: pw, Err: &errb}, Tenants: 2, Subscriptions: 3, Users: 1, TokenLifetime: 10 * time.Minute, Output: "json", Addr: "127.0.0.1:0", Quiet: true})
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -71,14 +70,15 @@ func TestEmulatorJSONFirstLine(t *testing.T) {
 }
 
 func TestEmulatorRejectsBadFlags(t *testing.T) {
-	for _, o := range []emulatorOptions{
+	for _, o := range []EmulatorOptions{
 		{Tenants: 1, Users: 1, TokenLifetime: time.Hour, Output: "yaml"},
 		{Tenants: 0, Users: 1, TokenLifetime: time.Hour, Output: "json"},
 		{Tenants: 1, Users: 1, TokenLifetime: time.Second, Output: "json"},
 		{Tenants: 1, Users: 1, TokenLifetime: time.Hour, Output: "json", Addr: "0.0.0.0:0"},
 	} {
 		var out, errb bytes.Buffer
-		if err := runEmulator(context.Background(), o, IO{Out: &out, Err: &errb}); err == nil {
+		o.IO = IO{Out: &out, Err: &errb}
+		if err := emulatorRun(context.Background(), &o); err == nil {
 			t.Errorf("%+v: no error", o)
 		}
 		if out.Len() != 0 {

@@ -24,14 +24,22 @@ import (
 // points it elsewhere, so `azkeep env --unset` can put it back.
 const prevConfigDirEnv = "AZKEEP_PREV_AZURE_CONFIG_DIR"
 
-type envOptions struct {
+// EnvOptions are the inputs of `env`.
+type EnvOptions struct {
+	IO      IO
+	Environ func() []string
+	// Home is azkeep's home (the persistent dirs live below it).
+	Home func() string
+	// Env gives the run its environment and the state lazy rotation read.
+	Env     func(context.Context) (*execEnv, *workspace.State, error)
 	Session string
 	Shell   string
 	Unset   bool
 }
 
-func newEnvCmd(g *Globals) *cobra.Command {
-	var opts envOptions
+// NewCmdEnv builds `env`.
+func NewCmdEnv(f *Factory, runF func(context.Context, *EnvOptions) error) *cobra.Command {
+	opts := &EnvOptions{IO: f.IO, Environ: f.Environ, Home: func() string { return f.Globals.Home }, Env: f.envEnv}
 	cmd := &cobra.Command{
 		Use:   "env SESSION [--shell bash|zsh|fish|powershell] | env --unset",
 		Short: "Print shell lines that point this shell at one session",
@@ -58,43 +66,62 @@ back). The shell is taken from $SHELL unless --shell names it.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sh, err := pickShell(opts.Shell)
-			if err != nil {
-				return err
+			if !opts.Unset {
+				opts.Session = args[0]
 			}
-			if opts.Unset {
-				return envUnset(g.IO, sh, os.Environ())
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
-			opts.Session = args[0]
-			ctx, stop := commandContext(cmd)
-			defer stop()
-			d, m, err := openManager(ctx, g)
-			if err != nil {
-				return err
-			}
-			e := newExecEnv(g, m)
-			resolve := func(query string) (*workspace.Session, *workspace.Integration, error) {
-				st, err := d.loaded() // the lazy rotation's read, not a second one
-				if err != nil {
-					return nil, nil, err
-				}
-				pruneEnvDirs(st, g.Home)
-				s, err := st.Session(query)
-				if err != nil {
-					return nil, nil, err
-				}
-				in := st.IntegrationByID(s.IntegrationID)
-				if in == nil {
-					return nil, nil, fmt.Errorf("session %s belongs to no integration", s.ID)
-				}
-				return s, in, nil
-			}
-			return envRun(ctx, e, resolve, sh, opts.Session)
+			return envCmdRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Shell, "shell", "", "shell dialect: bash, zsh, fish or powershell (default from $SHELL)")
 	cmd.Flags().BoolVar(&opts.Unset, "unset", false, "print the lines that undo azkeep env")
 	return cmd
+}
+
+// envCmdRun is `azkeep env`.
+func envCmdRun(ctx context.Context, opts *EnvOptions) error {
+	sh, err := pickShell(opts.Shell)
+	if err != nil {
+		return err
+	}
+	if opts.Unset {
+		return envUnset(opts.IO, sh, opts.Environ())
+	}
+	e, st, err := opts.Env(ctx)
+	if err != nil {
+		return err
+	}
+	home := opts.Home()
+	resolve := func(query string) (*workspace.Session, *workspace.Integration, error) {
+		pruneEnvDirs(st, home)
+		s, err := st.Session(query)
+		if err != nil {
+			return nil, nil, err
+		}
+		in := st.IntegrationByID(s.IntegrationID)
+		if in == nil {
+			return nil, nil, fmt.Errorf("session %s belongs to no integration", s.ID)
+		}
+		return s, in, nil
+	}
+	return envRun(ctx, e, resolve, sh, opts.Session)
+}
+
+// envEnv is execEnv for azkeep env, with the state lazy rotation read (the
+// command needs no second read).
+func (f *Factory) envEnv(ctx context.Context) (*execEnv, *workspace.State, error) {
+	m, st, err := f.Rotated(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st == nil {
+		if st, err = m.WS.Load(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return newExecEnv(f, m), st, nil
 }
 
 func pickShell(name string) (shellenv.Shell, error) {

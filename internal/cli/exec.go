@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -59,15 +57,19 @@ func sessionVars(m *lifecycle.Materialized, dir string) [][2]string {
 	}
 }
 
-type execOptions struct {
+// ExecOptions are the inputs of `exec`.
+type ExecOptions struct {
+	// Env is what the run needs from the outside (tests pass fakes).
+	Env     func(context.Context) (*execEnv, error)
 	Session string
 	Server  bool
 	Nested  bool
 	Command []string
 }
 
-func newExecCmd(g *Globals) *cobra.Command {
-	var opts execOptions
+// NewCmdExec builds `exec`.
+func NewCmdExec(f *Factory, runF func(context.Context, *ExecOptions) error) *cobra.Command {
+	opts := &ExecOptions{Env: f.execEnv}
 	cmd := &cobra.Command{
 		Use:   "exec SESSION [--server] [--nested] [--] [COMMAND [ARGS...]]",
 		Short: "Run a command (default $SHELL) with its own Azure session",
@@ -102,7 +104,6 @@ azkeep env is not an exec).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			longRunning()
 			opts.Session = args[0]
 			opts.Command = args[1:]
 			// Flag parsing stops at SESSION, so a "--" after it is still
@@ -110,24 +111,23 @@ azkeep env is not an exec).`,
 			if len(opts.Command) > 0 && opts.Command[0] == "--" {
 				opts.Command = opts.Command[1:]
 			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
 			if err := checkNesting(opts.Nested, os.Getenv(SessionEnv), os.Getenv("AZURE_CONFIG_DIR")); err != nil {
 				return err
 			}
-			_, m, err := openManager(ctx, g)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			e, err := opts.Env(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return execRun(ctx, newExecEnv(g, m), opts)
+			return execRun(cmd.Context(), e, *opts)
 		},
 	}
-	f := cmd.Flags()
-	f.SetInterspersed(false) // everything after SESSION belongs to the command
-	f.BoolVar(&opts.Server, "server", false, "also serve the managed-identity endpoint (IDENTITY_ENDPOINT, IDENTITY_HEADER) to the child")
-	f.BoolVar(&opts.Nested, "nested", false, "allow running inside another azkeep exec or env")
+	fl := cmd.Flags()
+	fl.SetInterspersed(false) // everything after SESSION belongs to the command
+	fl.BoolVar(&opts.Server, "server", false, "also serve the managed-identity endpoint (IDENTITY_ENDPOINT, IDENTITY_HEADER) to the child")
+	fl.BoolVar(&opts.Nested, "nested", false, "allow running inside another azkeep exec or env")
 	return cmd
 }
 
@@ -163,15 +163,26 @@ type execEnv struct {
 	After func(time.Duration) <-chan time.Time
 }
 
-func newExecEnv(g *Globals, m *lifecycle.Manager) *execEnv {
+// execEnv builds the run's environment on the lifecycle manager (after
+// lazy rotation).
+func (f *Factory) execEnv(ctx context.Context) (*execEnv, error) {
+	m, err := f.rotatedManager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newExecEnv(f, m), nil
+}
+
+func newExecEnv(f *Factory, m *lifecycle.Manager) *execEnv {
+	g := f.Globals
 	window := m.Window
 	if window <= 0 {
 		window = lifecycle.DefaultWindow
 	}
 	return &execEnv{
-		IO:      g.IO,
+		IO:      f.IO,
 		Home:    g.Home,
-		Environ: os.Environ(),
+		Environ: f.Environ(),
 		Window:  window,
 		Now:     time.Now,
 		Debug:   g.Debug,
@@ -213,7 +224,7 @@ func prepareSessionDir(m *lifecycle.Manager, dir string) error {
 func execBase(home string) string { return filepath.Join(home, "exec") }
 
 // execRun is `azkeep exec`.
-func execRun(ctx context.Context, e *execEnv, opts execOptions) (err error) {
+func execRun(ctx context.Context, e *execEnv, opts ExecOptions) (err error) {
 	base := execBase(e.Home)
 	// A dir left by an azkeep killed with SIGKILL goes now.
 	if removed, err := childproc.Sweep(base); err != nil {
@@ -233,14 +244,15 @@ func execRun(ctx context.Context, e *execEnv, opts execOptions) (err error) {
 	if err := e.Prepare(d.Path); err != nil {
 		return fmt.Errorf("prepare per-session dir: %w", err)
 	}
-	// Until the child runs, Ctrl-C or SIGTERM cancel the set-up (the dir
-	// is then removed); once it runs, they are the child's (childproc).
-	setup, stopSetup := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	mat, err := e.Materialize(setup, opts.Session, d.Path)
-	stopSetup()
+	// Until the child runs, Ctrl-C or SIGTERM cancel the set-up (ctx; the
+	// dir is then removed).
+	mat, err := e.Materialize(ctx, opts.Session, d.Path)
 	if err != nil {
 		return err
 	}
+	// Once it runs, they are the child's (childproc relays them): the
+	// renewals and the endpoint go on until the child ends.
+	ctx = context.WithoutCancel(ctx)
 
 	// From here on the session is named by its id: a subscription renamed
 	// while the child runs must not break renewals.
@@ -369,7 +381,7 @@ func keepFresh(ctx context.Context, e *execEnv, expires time.Time, refresh func(
 				}
 				break
 			}
-			fmt.Fprintf(e.IO.Err, "azkeep: warning: renewing the session's access token failed (retry in %s): %s\n", backoff, firstLower(err.Error()))
+			warn(e.IO.Err, fmt.Sprintf("renewing the session's access token failed (retry in %s)", backoff), err)
 			select {
 			case <-ctx.Done():
 				return

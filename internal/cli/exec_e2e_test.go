@@ -118,7 +118,9 @@ func newExecBedEngine(t *testing.T, cfg entraemu.Config, engineName string) *exe
 }
 
 func (b *execBed) execEnv(out, errw io.Writer, extraEnv ...string) *execEnv {
-	e := newExecEnv(&Globals{IO: IO{In: strings.NewReader(""), Out: out, Err: errw}, Home: b.home}, b.m)
+	f := NewFactory(IO{In: strings.NewReader(""), Out: out, Err: errw})
+	f.Globals.Home = b.home
+	e := newExecEnv(f, b.m)
 	e.Environ = append(testbed.AZEnv(b.emu, b.target), extraEnv...)
 	return e
 }
@@ -212,7 +214,7 @@ exit 9`
 			var errw bytes.Buffer
 			e := b.execEnv(outs[i], &errw)
 			me, other := filepath.Join(work, fmt.Sprint(i)), filepath.Join(work, fmt.Sprint(1-i))
-			errs[i] = execRun(context.Background(), e, execOptions{Session: tenants[i].Subscriptions[0].ID,
+			errs[i] = execRun(context.Background(), e, ExecOptions{Session: tenants[i].Subscriptions[0].ID,
 				Command: []string{"bash", "-c", script, "_", me, other}})
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("%w; stderr: %s", errs[i], errw.String())
@@ -290,7 +292,7 @@ func TestExecE2EExitCodeAndSigint(t *testing.T) {
 	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
 	sub := b.emu.Tenants()[0].Subscriptions[0].ID
 	var out, errw bytes.Buffer
-	err := execRun(context.Background(), b.execEnv(&out, &errw), execOptions{Session: sub,
+	err := execRun(context.Background(), b.execEnv(&out, &errw), ExecOptions{Session: sub,
 		Command: []string{"bash", "-c", `az account show --query id -o tsv; echo "$AZURE_CONFIG_DIR"; exit 3`}})
 	var exit *hint.ExitError
 	if !errors.As(err, &exit) || exit.Code != 3 {
@@ -315,7 +317,7 @@ func TestExecE2EExitCodeAndSigint(t *testing.T) {
 		}
 	}()
 	out.Reset()
-	err = execRun(context.Background(), b.execEnv(&out, &errw), execOptions{Session: sub,
+	err = execRun(context.Background(), b.execEnv(&out, &errw), ExecOptions{Session: sub,
 		Command: []string{"bash", "-c", `trap 'echo got-int; exit 42' INT; touch "$1"; while :; do sleep 0.05; done`, "_", ready}})
 	if !errors.As(err, &exit) || exit.Code != 42 || !strings.Contains(out.String(), "got-int") {
 		t.Fatalf("SIGINT: err %v out %q", err, out.String())
@@ -326,7 +328,7 @@ func TestExecE2EExitCodeAndSigint(t *testing.T) {
 
 	// A child killed with SIGKILL: 128+9, and its dir goes at once.
 	out.Reset()
-	err = execRun(context.Background(), b.execEnv(&out, &errw), execOptions{Session: sub,
+	err = execRun(context.Background(), b.execEnv(&out, &errw), ExecOptions{Session: sub,
 		Command: []string{"bash", "-c", `echo "$AZURE_CONFIG_DIR"; kill -KILL $$`}})
 	if !errors.As(err, &exit) || exit.Code != 137 {
 		t.Fatalf("SIGKILLed child: err %v, want exit 137", err)
@@ -388,7 +390,7 @@ func runHelper(t *testing.T, b *execBed, mode string, d time.Duration) map[strin
 	t.Helper()
 	var out, errw bytes.Buffer
 	e := b.execEnv(&out, &errw, "AZKEEP_EXEC_HELPER="+mode, "AZKEEP_EXEC_HELPER_FOR="+d.String())
-	err := execRun(context.Background(), e, execOptions{Session: b.emu.Tenants()[0].Subscriptions[0].ID, Server: true,
+	err := execRun(context.Background(), e, ExecOptions{Session: b.emu.Tenants()[0].Subscriptions[0].ID, Server: true,
 		Command: []string{os.Args[0], "-test.run=^TestExecHelperProcess$", "-test.v=false"}})
 	if err != nil {
 		t.Fatalf("exec: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errw.String())
@@ -616,7 +618,7 @@ func TestExecSigkillLeavesDirForNextRun(t *testing.T) {
 	var out, errw bytes.Buffer
 	f := &fakeExecEnv{expires: time.Now().Add(time.Hour)}
 	e := f.env(home, &out, &errw)
-	if err := execRun(context.Background(), e, execOptions{Session: "x", Command: []string{"true"}}); err != nil {
+	if err := execRun(context.Background(), e, ExecOptions{Session: "x", Command: []string{"true"}}); err != nil {
 		t.Fatal(err)
 	}
 	if entries, _ := os.ReadDir(execBase(home)); len(entries) != 0 {
@@ -628,7 +630,7 @@ func sigkillHelper() {
 	f := &fakeExecEnv{expires: time.Now().Add(time.Hour)}
 	e := f.env(os.Getenv("AZKEEP_HOME"), os.Stdout, os.Stderr)
 	e.Environ = append(e.Environ, "CHILD_PID_FILE="+os.Getenv("CHILD_PID_FILE"))
-	err := execRun(context.Background(), e, execOptions{Session: "x", Command: []string{"sh", "-c", `echo $$ > "$CHILD_PID_FILE"; exec sleep 300`}})
+	err := execRun(context.Background(), e, ExecOptions{Session: "x", Command: []string{"sh", "-c", `echo $$ > "$CHILD_PID_FILE"; exec sleep 300`}})
 	fmt.Println(err)
 	os.Exit(0)
 }
@@ -718,7 +720,7 @@ func TestExecE2EServerWithPythonSDK(t *testing.T) {
 	tn := b.emu.Tenants()[0]
 	var out, errw bytes.Buffer
 	b.emu.ResetRequests()
-	err := execRun(context.Background(), b.execEnv(&out, &errw), execOptions{Session: tn.Subscriptions[0].ID, Server: true,
+	err := execRun(context.Background(), b.execEnv(&out, &errw), ExecOptions{Session: tn.Subscriptions[0].ID, Server: true,
 		Command: []string{py, "-c", pythonSDK}})
 	if err != nil {
 		t.Fatalf("exec: %v\n%s\n%s", err, out.String(), errw.String())

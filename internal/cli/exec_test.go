@@ -72,7 +72,7 @@ func TestExecRunsChildWithSessionEnv(t *testing.T) {
 	var out, errw bytes.Buffer
 	f := &fakeExecEnv{expires: time.Now().Add(time.Hour)}
 	e := f.env(t.TempDir(), &out, &errw)
-	err := execRun(context.Background(), e, execOptions{Session: "prod", Command: []string{"sh", "-c",
+	err := execRun(context.Background(), e, ExecOptions{Session: "prod", Command: []string{"sh", "-c",
 		`echo "dir=$AZURE_CONFIG_DIR"; echo "sub=$AZURE_SUBSCRIPTION_ID $ARM_SUBSCRIPTION_ID"; echo "tenant=$AZURE_TENANT_ID $ARM_TENANT_ID";` +
 			`echo "session=$AZKEEP_SESSION"; echo "secret=${AZURE_CLIENT_SECRET-unset} ${ARM_CLIENT_ID-unset} keep=$KEEP"; echo "id=${IDENTITY_ENDPOINT-unset}";` +
 			`cat "$AZURE_CONFIG_DIR/azureProfile.json"; echo; exit 3`}})
@@ -100,7 +100,7 @@ func TestExecServerEnvAndCleanupOnMaterializeFailure(t *testing.T) {
 	var out, errw bytes.Buffer
 	f := &fakeExecEnv{expires: time.Now().Add(time.Hour)}
 	e := f.env(t.TempDir(), &out, &errw)
-	err := execRun(context.Background(), e, execOptions{Session: "prod", Server: true, Command: []string{"sh", "-c", `echo "$IDENTITY_ENDPOINT ${#IDENTITY_HEADER}"`}})
+	err := execRun(context.Background(), e, ExecOptions{Session: "prod", Server: true, Command: []string{"sh", "-c", `echo "$IDENTITY_ENDPOINT ${#IDENTITY_HEADER}"`}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestExecServerEnvAndCleanupOnMaterializeFailure(t *testing.T) {
 	}
 
 	f.fail = errors.New("vault locked")
-	err = execRun(context.Background(), e, execOptions{Session: "prod", Command: []string{"true"}})
+	err = execRun(context.Background(), e, ExecOptions{Session: "prod", Command: []string{"true"}})
 	if err == nil || !strings.Contains(err.Error(), "vault locked") {
 		t.Fatalf("err %v", err)
 	}
@@ -132,7 +132,7 @@ func TestExecSweepsStaleDirs(t *testing.T) {
 	os.WriteFile(filepath.Join(stale, childproc.OwnerFile), []byte(strings.TrimSpace(
 		// pid only: no start time to compare
 		itoa(dead.Process.Pid))+"\n"), 0o600)
-	if err := execRun(context.Background(), e, execOptions{Session: "prod", Command: []string{"true"}}); err != nil {
+	if err := execRun(context.Background(), e, ExecOptions{Session: "prod", Command: []string{"true"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
@@ -151,7 +151,7 @@ func TestExecRenewsBySessionID(t *testing.T) {
 	var out, errw bytes.Buffer
 	f := &fakeExecEnv{expires: time.Now().Add(time.Second)} // renewed after 1 s (floor)
 	e := f.env(t.TempDir(), &out, &errw)
-	if err := execRun(context.Background(), e, execOptions{Session: "Prod Sub", Command: []string{"sleep", "1.6"}}); err != nil {
+	if err := execRun(context.Background(), e, ExecOptions{Session: "Prod Sub", Command: []string{"sleep", "1.6"}}); err != nil {
 		t.Fatal(err)
 	}
 	f.mu.Lock()

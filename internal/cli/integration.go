@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,7 +11,7 @@ import (
 	"github.com/azkeep/azkeep/internal/workspace"
 )
 
-func newIntegrationCmd(g *Globals) *cobra.Command {
+func newCmdIntegration(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "integration",
 		Aliases: []string{"integrations", "int"},
@@ -29,20 +28,29 @@ subscription. Your Azure CLI config dir is not touched until you start a
 session.`,
 	}
 	cmd.AddCommand(
-		newIntegrationCreateCmd(g),
-		newIntegrationEditCmd(g),
-		newIntegrationListCmd(g),
-		newIntegrationLoginCmd(g, "login"),
-		newIntegrationLoginCmd(g, "sync"),
-		newIntegrationLogoutCmd(g),
-		newIntegrationDeleteCmd(g),
+		NewCmdIntegrationCreate(f, nil),
+		NewCmdIntegrationEdit(f, nil),
+		NewCmdIntegrationList(f, nil),
+		NewCmdIntegrationLogin(f, nil),
+		NewCmdIntegrationSync(f, nil),
+		NewCmdIntegrationLogout(f, nil),
+		NewCmdIntegrationDelete(f, nil),
 	)
 	return cmd
 }
 
-// integrationCreateOptions are the flags of `integration create` and `edit`.
-type integrationCreateOptions struct {
-	Name      string // edit only: the integration to change
+// managerFunc gives a command the lifecycle manager, after lazy rotation.
+type managerFunc func(context.Context) (*lifecycle.Manager, error)
+
+func (f *Factory) rotatedManager(ctx context.Context) (*lifecycle.Manager, error) {
+	m, _, err := f.Rotated(ctx)
+	return m, err
+}
+
+// IntegrationCreateOptions are the inputs of `integration create`.
+type IntegrationCreateOptions struct {
+	IO        IO
+	Manager   managerFunc
 	Alias     string
 	Tenant    string
 	Location  string
@@ -50,8 +58,10 @@ type integrationCreateOptions struct {
 	Output    string
 }
 
-func newIntegrationCreateCmd(g *Globals) *cobra.Command {
-	var o integrationCreateOptions
+// NewCmdIntegrationCreate builds `integration create`; runF (nil: the real
+// work) receives the parsed options.
+func NewCmdIntegrationCreate(f *Factory, runF func(context.Context, *IntegrationCreateOptions) error) *cobra.Command {
+	opts := &IntegrationCreateOptions{IO: f.IO, Manager: f.rotatedManager}
 	cmd := &cobra.Command{
 		Use:   "create --alias NAME --tenant TENANT [--location LOCATION]",
 		Short: "Add an integration (no login yet)",
@@ -65,45 +75,67 @@ this integration is started. Log in afterwards with
 		Example: `  azkeep integration create --alias contoso --tenant contoso.onmicrosoft.com
   azkeep integration create --alias lab --tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 --location westeurope`,
 		Args: cobra.NoArgs,
-		RunE: withManager(g, func(ctx context.Context, m *lifecycle.Manager) error {
-			return integrationCreate(ctx, m, g.IO.Out, o)
-		}),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return integrationCreateRun(cmd.Context(), opts)
+		},
 	}
-	cmd.Flags().StringVar(&o.Alias, "alias", "", "name for the integration (letters, digits, . _ -)")
-	cmd.Flags().StringVar(&o.Tenant, "tenant", "", "tenant id (GUID) or domain")
-	cmd.Flags().StringVar(&o.Location, "location", "", "default Azure location for its sessions, e.g. westeurope")
-	cmd.Flags().StringSliceVar(&o.Resources, "resource", nil, "also fetch tokens for this resource on start and rotation, e.g. https://vault.azure.net (repeatable)")
-	outputFlag(cmd, &o.Output)
+	cmd.Flags().StringVar(&opts.Alias, "alias", "", "name for the integration (letters, digits, . _ -)")
+	cmd.Flags().StringVar(&opts.Tenant, "tenant", "", "tenant id (GUID) or domain")
+	cmd.Flags().StringVar(&opts.Location, "location", "", "default Azure location for its sessions, e.g. westeurope")
+	cmd.Flags().StringSliceVar(&opts.Resources, "resource", nil, "also fetch tokens for this resource on start and rotation, e.g. https://vault.azure.net (repeatable)")
+	outputFlag(cmd, &opts.Output)
 	_ = cmd.MarkFlagRequired("alias")
 	_ = cmd.MarkFlagRequired("tenant")
 	return cmd
 }
 
-func integrationCreate(ctx context.Context, m *lifecycle.Manager, out io.Writer, o integrationCreateOptions) error {
-	if err := checkOutput(o.Output); err != nil {
-		return err
-	}
-	in, err := m.CreateIntegration(ctx, lifecycle.IntegrationSpec{Alias: o.Alias, Tenant: o.Tenant, Location: o.Location, Resources: o.Resources})
+func integrationCreateRun(ctx context.Context, opts *IntegrationCreateOptions) error {
+	m, err := opts.Manager(ctx)
 	if err != nil {
 		return err
 	}
-	return printIntegration(m, out, o.Output, in, "created integration %s (id %s); log in with: azkeep integration login %s\n")
+	in, err := m.CreateIntegration(ctx, lifecycle.IntegrationSpec{Alias: opts.Alias, Tenant: opts.Tenant, Location: opts.Location, Resources: opts.Resources})
+	if err != nil {
+		return err
+	}
+	return printIntegration(m, opts.IO, opts.Output, in,
+		fmt.Sprintf("created integration %s (id %s); log in with: azkeep integration login %s", in.Alias, in.ID, in.Alias))
 }
 
-func printIntegration(m *lifecycle.Manager, out io.Writer, output string, in *workspace.Integration, text string) error {
+// printIntegration prints one integration: its JSON view, or the sentence.
+func printIntegration(m *lifecycle.Manager, streams IO, output string, in *workspace.Integration, sentence string) error {
 	if output == "json" {
 		st, err := m.WS.Load()
 		if err != nil {
 			return err
 		}
-		return writeJSON(out, integrationView(st, in))
+		return writeJSON(streams.Out, integrationView(st, in))
 	}
-	fmt.Fprintf(out, text, in.Alias, in.ID, in.Alias)
-	return nil
+	_, err := fmt.Fprintln(streams.Out, sentence)
+	return err
 }
 
-func newIntegrationEditCmd(g *Globals) *cobra.Command {
-	var o integrationCreateOptions
+// IntegrationEditOptions are the inputs of `integration edit`.
+type IntegrationEditOptions struct {
+	IO        IO
+	Manager   managerFunc
+	Name      string
+	Alias     string
+	Tenant    string
+	Location  string
+	Resources []string
+	Output    string
+}
+
+// NewCmdIntegrationEdit builds `integration edit`.
+func NewCmdIntegrationEdit(f *Factory, runF func(context.Context, *IntegrationEditOptions) error) *cobra.Command {
+	opts := &IntegrationEditOptions{IO: f.IO, Manager: f.rotatedManager}
 	cmd := &cobra.Command{
 		Use:   "edit NAME [--alias A] [--tenant T] [--location L]",
 		Short: "Change an integration's alias, tenant or location",
@@ -112,35 +144,46 @@ log it out first. A new location applies from the next session start.`,
 		Example: `  azkeep integration edit contoso --location northeurope`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			return withManager(g, func(ctx context.Context, m *lifecycle.Manager) error {
-				return integrationEdit(ctx, m, g.IO.Out, o)
-			})(cmd, args)
+			opts.Name = args[0]
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return integrationEditRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&o.Alias, "alias", "", "new name")
-	cmd.Flags().StringVar(&o.Tenant, "tenant", "", "new tenant id or domain (logged-out integrations only)")
-	cmd.Flags().StringVar(&o.Location, "location", "", "new default location")
-	cmd.Flags().StringSliceVar(&o.Resources, "resource", nil, "replace the extra resources to fetch tokens for (repeatable)")
-	outputFlag(cmd, &o.Output)
+	cmd.Flags().StringVar(&opts.Alias, "alias", "", "new name")
+	cmd.Flags().StringVar(&opts.Tenant, "tenant", "", "new tenant id or domain (logged-out integrations only)")
+	cmd.Flags().StringVar(&opts.Location, "location", "", "new default location")
+	cmd.Flags().StringSliceVar(&opts.Resources, "resource", nil, "replace the extra resources to fetch tokens for (repeatable)")
+	outputFlag(cmd, &opts.Output)
 	return cmd
 }
 
-func integrationEdit(ctx context.Context, m *lifecycle.Manager, out io.Writer, o integrationCreateOptions) error {
-	if err := checkOutput(o.Output); err != nil {
-		return err
-	}
-	in, err := m.EditIntegration(ctx, o.Name, lifecycle.IntegrationSpec{Alias: o.Alias, Tenant: o.Tenant, Location: o.Location, Resources: o.Resources})
+func integrationEditRun(ctx context.Context, opts *IntegrationEditOptions) error {
+	m, err := opts.Manager(ctx)
 	if err != nil {
 		return err
 	}
-	return printIntegration(m, out, o.Output, in, "updated integration %s (id %s)\n")
+	in, err := m.EditIntegration(ctx, opts.Name, lifecycle.IntegrationSpec{Alias: opts.Alias, Tenant: opts.Tenant, Location: opts.Location, Resources: opts.Resources})
+	if err != nil {
+		return err
+	}
+	return printIntegration(m, opts.IO, opts.Output, in, fmt.Sprintf("updated integration %s (id %s)", in.Alias, in.ID))
 }
 
-type integrationListOptions struct{ Output string }
+// IntegrationListOptions are the inputs of `integration list`.
+type IntegrationListOptions struct {
+	IO     IO
+	State  func(context.Context) (*workspace.State, error)
+	Output string
+}
 
-func newIntegrationListCmd(g *Globals) *cobra.Command {
-	var o integrationListOptions
+// NewCmdIntegrationList builds `integration list`.
+func NewCmdIntegrationList(f *Factory, runF func(context.Context, *IntegrationListOptions) error) *cobra.Command {
+	opts := &IntegrationListOptions{IO: f.IO, State: f.RotatedState}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
@@ -154,19 +197,22 @@ func newIntegrationListCmd(g *Globals) *cobra.Command {
 --output json prints an array of objects with the stable fields
 id, alias, tenant, tenant_id, location, cloud, status, username, sessions.`,
 		Args: cobra.NoArgs,
-		RunE: withManager(g, func(ctx context.Context, m *lifecycle.Manager) error {
-			return integrationList(m, g.IO.Out, o)
-		}),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return integrationListRun(cmd.Context(), opts)
+		},
 	}
-	outputFlag(cmd, &o.Output)
+	outputFlag(cmd, &opts.Output)
 	return cmd
 }
 
-func integrationList(m *lifecycle.Manager, out io.Writer, o integrationListOptions) error {
-	if err := checkOutput(o.Output); err != nil {
-		return err
-	}
-	st, err := m.WS.Load()
+func integrationListRun(ctx context.Context, opts *IntegrationListOptions) error {
+	st, err := opts.State(ctx)
 	if err != nil {
 		return err
 	}
@@ -174,10 +220,10 @@ func integrationList(m *lifecycle.Manager, out io.Writer, o integrationListOptio
 	for i := range st.Integrations {
 		views = append(views, integrationView(st, &st.Integrations[i]))
 	}
-	if o.Output == "json" {
-		return writeJSON(out, views)
+	if opts.Output == "json" {
+		return writeJSON(opts.IO.Out, views)
 	}
-	tw := newTable(out)
+	tw := newTable(opts.IO.Out)
 	fmt.Fprintln(tw, "ALIAS\tTENANT\tTENANT ID\tLOCATION\tSTATUS\tSESSIONS\tID")
 	for _, v := range views {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", v.Alias, v.Tenant, dash(v.TenantID), dash(v.Location), v.Status, v.Sessions, v.ID)
@@ -192,7 +238,10 @@ func dash(s string) string {
 	return s
 }
 
-type integrationLoginOptions struct {
+// IntegrationLoginOptions are the inputs of `integration login` and `sync`.
+type IntegrationLoginOptions struct {
+	IO         IO
+	Manager    managerFunc
 	Name       string
 	DeviceCode bool
 	// Sync re-reads the subscriptions without an interactive login.
@@ -200,10 +249,11 @@ type integrationLoginOptions struct {
 	Output string
 }
 
-func newIntegrationLoginCmd(g *Globals, verb string) *cobra.Command {
-	var o integrationLoginOptions
+// NewCmdIntegrationLogin builds `integration login`.
+func NewCmdIntegrationLogin(f *Factory, runF func(context.Context, *IntegrationLoginOptions) error) *cobra.Command {
+	opts := &IntegrationLoginOptions{IO: f.IO, Manager: f.rotatedManager}
 	cmd := &cobra.Command{
-		Use:   verb + " NAME [--device-code]",
+		Use:   "login NAME [--device-code]",
 		Short: "Log in to the integration's tenant and sync its subscriptions",
 		Long: `Log in to the integration's tenant with "az login" and make one session per
 subscription:
@@ -220,21 +270,32 @@ subscription:
 
 The sessions are printed as "azkeep session list" prints them (--output json:
 the same stable fields).`,
-		Example: `  azkeep integration ` + verb + ` contoso
-  azkeep integration ` + verb + ` contoso --device-code   # on a machine without a browser`,
+		Example: `  azkeep integration login contoso
+  azkeep integration login contoso --device-code   # on a machine without a browser`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			return withManager(g, func(ctx context.Context, m *lifecycle.Manager) error {
-				return integrationLogin(ctx, m, g.IO, o)
-			})(cmd, args)
+			opts.Name = args[0]
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return integrationLoginRun(cmd.Context(), opts)
 		},
 	}
-	if verb == "sync" {
-		o.Sync = true
-		cmd.Use = "sync NAME"
-		cmd.Short = "Re-read the integration's subscriptions, without a new login"
-		cmd.Long = `Re-read the integration's subscriptions without asking you to sign in: in a
+	cmd.Flags().BoolVar(&opts.DeviceCode, "device-code", false, "log in with a device code instead of a browser")
+	outputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+// NewCmdIntegrationSync builds `integration sync`.
+func NewCmdIntegrationSync(f *Factory, runF func(context.Context, *IntegrationLoginOptions) error) *cobra.Command {
+	opts := &IntegrationLoginOptions{IO: f.IO, Manager: f.rotatedManager, Sync: true}
+	cmd := &cobra.Command{
+		Use:   "sync NAME",
+		Short: "Re-read the integration's subscriptions, without a new login",
+		Long: `Re-read the integration's subscriptions without asking you to sign in: in a
 fresh private config dir (removed afterwards) azkeep writes the account and
 refresh token from the vault and runs "az account list --refresh", which
 asks Azure for the tenant's subscriptions again. Sessions are re-synced as
@@ -243,25 +304,34 @@ stopped and removed, new ones are added. The refresh token az rotated goes
 back to the vault.
 
 If the refresh token is rejected the integration is marked needs-login:
-run "azkeep integration login NAME".`
-		cmd.Example = "  azkeep integration sync contoso"
-	} else {
-		cmd.Flags().BoolVar(&o.DeviceCode, "device-code", false, "log in with a device code instead of a browser")
+run "azkeep integration login NAME".`,
+		Example: "  azkeep integration sync contoso",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return integrationLoginRun(cmd.Context(), opts)
+		},
 	}
-	outputFlag(cmd, &o.Output)
+	outputFlag(cmd, &opts.Output)
 	return cmd
 }
 
-func integrationLogin(ctx context.Context, m *lifecycle.Manager, streams IO, o integrationLoginOptions) error {
-	if err := checkOutput(o.Output); err != nil {
+func integrationLoginRun(ctx context.Context, opts *IntegrationLoginOptions) error {
+	m, err := opts.Manager(ctx)
+	if err != nil {
 		return err
 	}
 	var rep *lifecycle.LoginReport
-	var err error
-	if o.Sync {
-		rep, err = m.Sync(ctx, o.Name)
+	if opts.Sync {
+		rep, err = m.Sync(ctx, opts.Name)
 	} else {
-		rep, err = m.Login(ctx, o.Name, lifecycle.LoginOptions{DeviceCode: o.DeviceCode})
+		rep, err = m.Login(ctx, opts.Name, lifecycle.LoginOptions{DeviceCode: opts.DeviceCode})
 	}
 	if err != nil {
 		return err
@@ -274,23 +344,29 @@ func integrationLogin(ctx context.Context, m *lifecycle.Manager, streams IO, o i
 	for i := range rep.Sessions {
 		views = append(views, sessionView(st, &rep.Sessions[i]))
 	}
-	if o.Output == "json" {
-		return writeJSON(streams.Out, views)
+	if opts.Output == "json" {
+		return writeJSON(opts.IO.Out, views)
 	}
 	sy := rep.Sync
 	verb := "logged in to"
-	if o.Sync {
+	if opts.Sync {
 		verb = "synced"
 	}
-	fmt.Fprintf(streams.Err, "azkeep: %s %s as %s: %d sessions (%d new, %d renamed, %d removed)\n",
+	fmt.Fprintf(opts.IO.Err, "azkeep: %s %s as %s: %d sessions (%d new, %d renamed, %d removed)\n",
 		verb, rep.Integration.Alias, dash(rep.Integration.Username), len(rep.Sessions), len(sy.Added), len(sy.Renamed), len(sy.Removed))
-	return printSessions(streams.Out, "table", views)
+	return printSessions(opts.IO.Out, "table", views)
 }
 
-type integrationNameOptions struct{ Name string }
+// IntegrationNameOptions are the inputs of `integration logout` and `delete`.
+type IntegrationNameOptions struct {
+	IO      IO
+	Manager managerFunc
+	Name    string
+}
 
-func newIntegrationLogoutCmd(g *Globals) *cobra.Command {
-	var o integrationNameOptions
+// NewCmdIntegrationLogout builds `integration logout`.
+func NewCmdIntegrationLogout(f *Factory, runF func(context.Context, *IntegrationNameOptions) error) *cobra.Command {
+	opts := &IntegrationNameOptions{IO: f.IO, Manager: f.rotatedManager}
 	return &cobra.Command{
 		Use:   "logout NAME",
 		Short: "Stop its sessions, delete its secrets from the vault, forget its sessions",
@@ -300,35 +376,54 @@ vault, its sessions are removed, and it is marked offline. The integration
 itself stays; "azkeep integration login NAME" brings it back.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			return withManager(g, func(ctx context.Context, m *lifecycle.Manager) error {
-				in, err := m.Logout(ctx, o.Name)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(g.IO.Err, "azkeep: logged out of %s\n", in.Alias)
-				return nil
-			})(cmd, args)
+			opts.Name = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return integrationLogoutRun(cmd.Context(), opts)
 		},
 	}
 }
 
-func newIntegrationDeleteCmd(g *Globals) *cobra.Command {
-	var o integrationNameOptions
+func integrationLogoutRun(ctx context.Context, opts *IntegrationNameOptions) error {
+	m, err := opts.Manager(ctx)
+	if err != nil {
+		return err
+	}
+	in, err := m.Logout(ctx, opts.Name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.Err, "azkeep: logged out of %s\n", in.Alias)
+	return nil
+}
+
+// NewCmdIntegrationDelete builds `integration delete`.
+func NewCmdIntegrationDelete(f *Factory, runF func(context.Context, *IntegrationNameOptions) error) *cobra.Command {
+	opts := &IntegrationNameOptions{IO: f.IO, Manager: f.rotatedManager}
 	return &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
 		Short:   "Log the integration out and remove it",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			return withManager(g, func(ctx context.Context, m *lifecycle.Manager) error {
-				if err := m.Delete(ctx, o.Name); err != nil {
-					return err
-				}
-				fmt.Fprintf(g.IO.Err, "azkeep: deleted integration %s\n", strings.TrimSpace(o.Name))
-				return nil
-			})(cmd, args)
+			opts.Name = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return integrationDeleteRun(cmd.Context(), opts)
 		},
 	}
+}
+
+func integrationDeleteRun(ctx context.Context, opts *IntegrationNameOptions) error {
+	m, err := opts.Manager(ctx)
+	if err != nil {
+		return err
+	}
+	if err := m.Delete(ctx, opts.Name); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.Err, "azkeep: deleted integration %s\n", strings.TrimSpace(opts.Name))
+	return nil
 }

@@ -7,15 +7,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/azkeep/azkeep/internal/vault"
 )
 
-// run runs azkeep in-process with a private home and config dir and the
-// memory vault.
+// run runs azkeep in-process with a private home and config dir and a
+// fresh memory vault, as a process of its own would see it.
 func run(t *testing.T, home, cfg string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	all := append([]string{"--home", home, "--config-dir", cfg, "--vault", "memory"}, args...)
-	code = Main(all, IO{In: strings.NewReader(""), Out: &out, Err: &errb})
+	f := NewFactory(IO{In: strings.NewReader(""), Out: &out, Err: &errb})
+	mem := vault.NewMemory()
+	f.Vault = func() (vault.Store, error) { return mem, nil }
+	code = Run(f, append([]string{"--home", home, "--config-dir", cfg}, args...))
 	return out.String(), errb.String(), code
 }
 
@@ -78,8 +82,48 @@ func TestRotateWindowTooShortIsRefused(t *testing.T) {
 	t.Setenv("AZKEEP_ROTATE_WINDOW", "5m")
 	home, cfg := t.TempDir(), t.TempDir()
 	_, e, c := run(t, home, cfg, "session", "list")
-	if c != 1 || !strings.Contains(e, "rotation window 5m0s is too short") || !strings.Contains(e, "hint:") {
+	if c != ExitUsage || !strings.Contains(e, "rotation window 5m0s is too short") || !strings.Contains(e, "hint:") {
 		t.Fatalf("%d %q", c, e)
+	}
+}
+
+// Regression: a bad duration in AZKEEP_ROTATE_WINDOW exited 1 and one in
+// AZKEEP_VAULT_TIMEOUT exited 2, and the error funnel lower-cased the first
+// letter of the variable's name ("aZKEEP_ROTATE_WINDOW").
+func TestBadEnvironmentDurationsAreUsageErrors(t *testing.T) {
+	for _, c := range []struct{ env, cmd string }{
+		{"AZKEEP_ROTATE_WINDOW", "session list"},
+		{"AZKEEP_VAULT_TIMEOUT", "vault status"},
+	} {
+		t.Run(c.env, func(t *testing.T) {
+			t.Setenv(c.env, "abc")
+			_, e, code := run(t, t.TempDir(), t.TempDir(), strings.Fields(c.cmd)...)
+			if code != ExitUsage || !strings.Contains(e, "azkeep: error: "+c.env+`="abc"`) || !strings.Contains(e, "azkeep: hint: ") {
+				t.Fatalf("%d %q", code, e)
+			}
+		})
+	}
+}
+
+// Regression: integration edit printed "%!(EXTRA string=contoso)" after its
+// sentence, without a final newline.
+func TestIntegrationEditPrintsOneSentence(t *testing.T) {
+	home, cfg := t.TempDir(), t.TempDir()
+	if _, e, c := run(t, home, cfg, "integration", "create", "--alias", "contoso", "--tenant", "contoso.onmicrosoft.com"); c != 0 {
+		t.Fatalf("create: %d %s", c, e)
+	}
+	out, e, c := run(t, home, cfg, "integration", "edit", "contoso", "--location", "northeurope")
+	if c != 0 || !strings.HasPrefix(out, "updated integration contoso (id ") || !strings.HasSuffix(out, ")\n") || strings.Contains(out, "%!") {
+		t.Fatalf("%d %q %q", c, out, e)
+	}
+}
+
+// Regression: the in-memory test vault was a backend users could pick.
+func TestMemoryVaultIsNotABackend(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := Main([]string{"--home", t.TempDir(), "--config-dir", t.TempDir(), "--vault", "memory", "vault", "status"}, IO{In: strings.NewReader(""), Out: &out, Err: &errb})
+	if code == 0 || !strings.Contains(errb.String(), `unknown vault backend "memory"`) {
+		t.Fatalf("%d %q %q", code, out.String(), errb.String())
 	}
 }
 

@@ -9,13 +9,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
-	"runtime/debug"
-	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -34,7 +35,6 @@ func Stdio() IO { return IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr} }
 
 // Globals are the flags and environment every command shares.
 type Globals struct {
-	IO IO
 	// ConfigDir is the target Azure CLI directory (--config-dir,
 	// $AZURE_CONFIG_DIR, else ~/.azure).
 	ConfigDir string
@@ -56,35 +56,31 @@ const (
 	ExitUsage = 2
 )
 
-// Main runs azkeep with args and returns the process exit code.
+// Main runs azkeep with args on the process's environment and streams and
+// returns the process exit code.
 func Main(args []string, streams IO) int {
-	g := &Globals{IO: streams}
-	root := NewRootCmd(g)
+	return Run(NewFactory(streams), args)
+}
+
+// Run runs the command tree on f with args and returns the exit code. The
+// context is cancelled by Ctrl-C or SIGTERM: an interrupted login still
+// removes its private dir (it holds a refresh token), and an interrupted
+// start or rotation puts the config dir back. Commands that outlive a
+// signal on purpose (exec's child, the agent's last rotation) say so.
+func Run(f *Factory, args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewCmdRoot(f)
 	root.SetArgs(args)
-	root.SetIn(streams.In)
-	root.SetOut(streams.Out)
-	root.SetErr(streams.Err)
-	err := root.Execute()
-	return report(streams.Err, err)
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.Err)
+	return report(f.IO.Err, root.ExecuteContext(ctx))
 }
 
-// ShortGCPercent is the garbage collector's goal for azkeep's one-shot
-// commands (cmd/azkeep sets it unless GOGC is in the environment). They run
-// for milliseconds and allocate a few MB (the state file, a token cache);
-// with Go's default goal of 100 the collector runs several times in that
-// span and `session list` over 10,000 sessions takes 21 ms instead of 15.
-// Long-running commands put the default back (longRunning).
-const ShortGCPercent = 400
-
-// longRunning restores the collector's default goal for the commands that
-// stay up (agent, exec, emulator), so their memory stays small.
-func longRunning() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(100)
-	}
-}
-
-// report is the one funnel from an error to stderr and an exit code.
+// report is the one funnel from an error to stderr and an exit code. The
+// messages are written lower case at their source; report prints them as
+// they are.
 func report(w io.Writer, err error) int {
 	if err == nil {
 		return ExitOK
@@ -98,28 +94,30 @@ func report(w io.Writer, err error) int {
 	if errors.As(err, &usage) {
 		code = ExitUsage
 	}
-	fmt.Fprintf(w, "azkeep: error: %s\n", firstLower(err.Error()))
+	fmt.Fprintf(w, "azkeep: error: %s\n", err)
 	if h := hint.Of(err); h != "" {
 		fmt.Fprintf(w, "azkeep: hint: %s\n", h)
 	}
 	return code
 }
 
+// warn prints a failure that does not stop the command, with its hint.
+func warn(w io.Writer, what string, err error) {
+	fmt.Fprintf(w, "azkeep: warning: %s: %s\n", what, err)
+	if h := hint.Of(err); h != "" {
+		fmt.Fprintf(w, "azkeep: hint: %s\n", h)
+	}
+}
+
+// usageError marks a mistake in the command line or the environment: exit 2.
 type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
-func firstLower(s string) string {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" {
-		return s
-	}
-	return strings.ToLower(s[:1]) + s[1:]
-}
-
-// NewRootCmd builds the azkeep command tree bound to g.
-func NewRootCmd(g *Globals) *cobra.Command {
+// NewCmdRoot builds the azkeep command tree on f.
+func NewCmdRoot(f *Factory) *cobra.Command {
+	g := f.Globals
 	root := &cobra.Command{
 		Use:   "azkeep",
 		Short: "Keep Azure refresh tokens in the OS vault, not in ~/.azure",
@@ -145,15 +143,15 @@ no refresh token rests on disk.`,
 	pf.BoolVar(&g.Debug, "debug", false, "log what azkeep does to stderr (secrets redacted)")
 
 	root.AddCommand(
-		newIntegrationCmd(g),
-		newSessionCmd(g),
-		newDemoCmd(g),
-		newEmulatorCmd(g),
-		newVaultCmd(g),
-		newAgentCmd(g),
-		newExecCmd(g),
-		newEnvCmd(g),
-		newVersionCmd(g),
+		newCmdIntegration(f),
+		newCmdSession(f),
+		NewCmdDemo(f, nil),
+		NewCmdEmulator(f, nil),
+		newCmdVault(f),
+		NewCmdAgent(f, nil),
+		NewCmdExec(f, nil),
+		NewCmdEnv(f, nil),
+		NewCmdVersion(f, nil),
 	)
 	return root
 }

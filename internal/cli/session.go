@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,7 +16,7 @@ const sessionArgHelp = `SESSION is a subscription name, a subscription id or a s
 "azkeep session list"); a name that matches several sessions is refused
 with the candidates listed.`
 
-func newSessionCmd(g *Globals) *cobra.Command {
+func newCmdSession(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "session",
 		Aliases: []string{"sessions", "s"},
@@ -39,16 +38,19 @@ changes it; 5 minutes or less is refused because az itself treats a token
 with less than 5 minutes left as expired).`,
 	}
 	cmd.AddCommand(
-		newSessionListCmd(g),
-		newSessionStartCmd(g),
-		newSessionStopCmd(g),
-		newSessionRotateCmd(g),
-		newSessionCurrentCmd(g),
+		NewCmdSessionList(f, nil),
+		NewCmdSessionStart(f, nil),
+		NewCmdSessionStop(f, nil),
+		NewCmdSessionRotate(f, nil),
+		NewCmdSessionCurrent(f, nil),
 	)
 	return cmd
 }
 
-type sessionListOptions struct {
+// SessionListOptions are the inputs of `session list`.
+type SessionListOptions struct {
+	IO          IO
+	State       func(context.Context) (*workspace.State, error)
 	Integration string
 	Output      string
 }
@@ -58,50 +60,58 @@ id, subscription_id, subscription_name, tenant_id, integration_id,
 integration, status (inactive, pending or active), config_dir, started_at
 and expires_at (RFC 3339, UTC; omitted when not active).`
 
-func newSessionListCmd(g *Globals) *cobra.Command {
-	var o sessionListOptions
+// NewCmdSessionList builds `session list`.
+func NewCmdSessionList(f *Factory, runF func(context.Context, *SessionListOptions) error) *cobra.Command {
+	opts := &SessionListOptions{IO: f.IO, State: f.RotatedState}
 	cmd := &cobra.Command{
 		Use:     "list [--integration NAME]",
 		Aliases: []string{"ls"},
 		Short:   "List sessions",
 		Long:    "List sessions, one per subscription of every logged-in integration.\n\n" + sessionJSONHelp,
 		Args:    cobra.NoArgs,
-		RunE: withState(g, func(ctx context.Context, m *lifecycle.Manager, st *workspace.State) error {
-			return sessionList(st, g.IO.Out, o)
-		}),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return sessionListRun(cmd.Context(), opts)
+		},
 	}
-	cmd.Flags().StringVar(&o.Integration, "integration", "", "only the sessions of this integration")
-	outputFlag(cmd, &o.Output)
+	cmd.Flags().StringVar(&opts.Integration, "integration", "", "only the sessions of this integration")
+	outputFlag(cmd, &opts.Output)
 	return cmd
 }
 
-func sessionList(st *workspace.State, out io.Writer, o sessionListOptions) error {
-	if err := checkOutput(o.Output); err != nil {
+func sessionListRun(ctx context.Context, opts *SessionListOptions) error {
+	st, err := opts.State(ctx)
+	if err != nil {
 		return err
 	}
-	var only string
-	if o.Integration != "" {
-		in, err := st.Integration(o.Integration)
+	var keep func(*workspace.Session) bool
+	if opts.Integration != "" {
+		in, err := st.Integration(opts.Integration)
 		if err != nil {
 			return err
 		}
-		only = in.ID
-	}
-	var keep func(*workspace.Session) bool
-	if only != "" {
+		only := in.ID
 		keep = func(s *workspace.Session) bool { return s.IntegrationID == only }
 	}
-	return printSessionRows(out, o.Output, sessionRowsOf(st, keep))
+	return printSessionRows(opts.IO.Out, opts.Output, sessionRowsOf(st, keep))
 }
 
-type sessionOptions struct {
+// SessionOptions are the inputs of `session start`, `stop` and `current`.
+type SessionOptions struct {
+	IO      IO
+	Manager managerFunc
 	Session string
-	Force   bool
 	Output  string
 }
 
-func newSessionStartCmd(g *Globals) *cobra.Command {
-	var o sessionOptions
+// NewCmdSessionStart builds `session start`.
+func NewCmdSessionStart(f *Factory, runF func(context.Context, *SessionOptions) error) *cobra.Command {
+	opts := &SessionOptions{IO: f.IO, Manager: f.rotatedManager}
 	cmd := &cobra.Command{
 		Use:   "start SESSION",
 		Short: "Make SESSION the active subscription of the Azure CLI's config dir",
@@ -121,42 +131,49 @@ nothing else changes.
   azkeep session start 00000000-0000-0000-0000-000000000000`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Session = args[0]
-			return withManager(g, func(ctx context.Context, m *lifecycle.Manager) error {
-				return sessionStart(ctx, m, g.IO, o)
-			})(cmd, args)
+			opts.Session = args[0]
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return sessionStartRun(cmd.Context(), opts)
 		},
 	}
-	outputFlag(cmd, &o.Output)
+	outputFlag(cmd, &opts.Output)
 	return cmd
 }
 
-func sessionStart(ctx context.Context, m *lifecycle.Manager, streams IO, o sessionOptions) error {
-	if err := checkOutput(o.Output); err != nil {
-		return err
-	}
-	s, err := m.Start(ctx, o.Session)
+func sessionStartRun(ctx context.Context, opts *SessionOptions) error {
+	m, err := opts.Manager(ctx)
 	if err != nil {
 		return err
 	}
-	return printOneSession(m, streams, o.Output, s, fmt.Sprintf("started %s (%s) in %s, access token valid until %s",
+	s, err := m.Start(ctx, opts.Session)
+	if err != nil {
+		return err
+	}
+	return printOneSession(m, opts.IO, opts.Output, s, fmt.Sprintf("started %s (%s) in %s, access token valid until %s",
 		s.SubscriptionName, s.SubscriptionID, s.ConfigDir, s.ExpiresAt.Local().Format(time.RFC3339)))
 }
 
+// printOneSession prints a session's JSON view, or the note on stderr.
 func printOneSession(m *lifecycle.Manager, streams IO, output string, s *workspace.Session, note string) error {
-	st, err := m.WS.Load()
-	if err != nil {
-		return err
-	}
 	if output == "json" {
+		st, err := m.WS.Load()
+		if err != nil {
+			return err
+		}
 		return writeJSON(streams.Out, sessionView(st, s))
 	}
 	fmt.Fprintf(streams.Err, "azkeep: %s\n", note)
 	return nil
 }
 
-func newSessionStopCmd(g *Globals) *cobra.Command {
-	var o sessionOptions
+// NewCmdSessionStop builds `session stop`.
+func NewCmdSessionStop(f *Factory, runF func(context.Context, *SessionOptions) error) *cobra.Command {
+	opts := &SessionOptions{IO: f.IO, Manager: f.rotatedManager}
 	cmd := &cobra.Command{
 		Use:   "stop [SESSION]",
 		Short: "Stop the active session (az logout in its config dir)",
@@ -168,31 +185,58 @@ session active in the Azure CLI's config dir.
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
-				o.Session = args[0]
+				opts.Session = args[0]
 			}
-			return withManager(g, func(ctx context.Context, m *lifecycle.Manager) error {
-				note := "stopped "
-				if o.Session != "" {
-					if st, err := m.WS.Load(); err == nil {
-						if s, err := st.Session(o.Session); err == nil && s.Status == workspace.Inactive {
-							note = "not active, nothing to stop: "
-						}
-					}
-				}
-				s, err := m.Stop(ctx, o.Session)
-				if err != nil {
-					return err
-				}
-				return printOneSession(m, g.IO, o.Output, s, note+s.SubscriptionName+" ("+s.SubscriptionID+")")
-			})(cmd, args)
+			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return sessionStopRun(cmd.Context(), opts)
 		},
 	}
-	outputFlag(cmd, &o.Output)
+	outputFlag(cmd, &opts.Output)
 	return cmd
 }
 
-func newSessionRotateCmd(g *Globals) *cobra.Command {
-	var o sessionOptions
+func sessionStopRun(ctx context.Context, opts *SessionOptions) error {
+	m, err := opts.Manager(ctx)
+	if err != nil {
+		return err
+	}
+	wasActive := true
+	if opts.Session != "" {
+		if st, err := m.WS.Load(); err == nil {
+			if s, err := st.Session(opts.Session); err == nil && s.Status == workspace.Inactive {
+				wasActive = false
+			}
+		}
+	}
+	s, err := m.Stop(ctx, opts.Session)
+	if err != nil {
+		return err
+	}
+	note := "stopped "
+	if !wasActive {
+		note = "not active, nothing to stop: "
+	}
+	return printOneSession(m, opts.IO, opts.Output, s, note+s.SubscriptionName+" ("+s.SubscriptionID+")")
+}
+
+// SessionRotateOptions are the inputs of `session rotate`.
+type SessionRotateOptions struct {
+	IO      IO
+	Manager func() (*lifecycle.Manager, error)
+	Session string
+	Force   bool
+	Output  string
+}
+
+// NewCmdSessionRotate builds `session rotate`. It runs no lazy rotation
+// first: it is the rotation (rotating twice would spend a refresh grant).
+func NewCmdSessionRotate(f *Factory, runF func(context.Context, *SessionRotateOptions) error) *cobra.Command {
+	opts := &SessionRotateOptions{IO: f.IO, Manager: f.Manager}
 	cmd := &cobra.Command{
 		Use:   "rotate [SESSION] [--force]",
 		Short: "Renew the active session's access token when it is due",
@@ -209,32 +253,28 @@ the background.
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
-				o.Session = args[0]
+				opts.Session = args[0]
 			}
-			// No lazy rotation first: this command is the rotation.
-			d, err := newDeps(g)
-			if err != nil {
+			if err := checkOutput(opts.Output); err != nil {
 				return err
 			}
-			m, err := d.bare()
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
-			ctx, stop := commandContext(cmd)
-			defer stop()
-			return sessionRotate(ctx, m, g.IO, o)
+			return sessionRotateRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&o.Force, "force", false, "rotate even if the access token is not yet inside the window")
-	outputFlag(cmd, &o.Output)
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "rotate even if the access token is not yet inside the window")
+	outputFlag(cmd, &opts.Output)
 	return cmd
 }
 
-func sessionRotate(ctx context.Context, m *lifecycle.Manager, streams IO, o sessionOptions) error {
-	if err := checkOutput(o.Output); err != nil {
+func sessionRotateRun(ctx context.Context, opts *SessionRotateOptions) error {
+	m, err := opts.Manager()
+	if err != nil {
 		return err
 	}
-	r, err := m.Rotate(ctx, o.Session, o.Force)
+	r, err := m.Rotate(ctx, opts.Session, opts.Force)
 	if err != nil {
 		return err
 	}
@@ -243,39 +283,51 @@ func sessionRotate(ctx context.Context, m *lifecycle.Manager, streams IO, o sess
 		note = fmt.Sprintf("%s needs no rotation yet: access token valid until %s, next rotation at %s (use --force to rotate now)",
 			r.Session.SubscriptionName, r.Session.ExpiresAt.Local().Format(time.RFC3339), r.NextRotation.Local().Format(time.RFC3339))
 	}
-	return printOneSession(m, streams, o.Output, &r.Session, note)
+	return printOneSession(m, opts.IO, opts.Output, &r.Session, note)
 }
 
-func newSessionCurrentCmd(g *Globals) *cobra.Command {
-	var o sessionOptions
+// NewCmdSessionCurrent builds `session current`.
+func NewCmdSessionCurrent(f *Factory, runF func(context.Context, *SessionOptions) error) *cobra.Command {
+	opts := &SessionOptions{IO: f.IO, Manager: f.rotatedManager}
 	cmd := &cobra.Command{
 		Use:   "current",
 		Short: "Show the session active in the Azure CLI's config dir",
 		Long:  "Show the session active in the Azure CLI's config dir; exits 1 when there is none.\n\n" + sessionJSONHelp,
 		Args:  cobra.NoArgs,
-		RunE: withManager(g, func(ctx context.Context, m *lifecycle.Manager) error {
-			if err := checkOutput(o.Output); err != nil {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(opts.Output); err != nil {
 				return err
 			}
-			s, err := m.Current()
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
-			if s == nil {
-				return noActiveSession(m)
-			}
-			st, err := m.WS.Load()
-			if err != nil {
-				return err
-			}
-			if o.Output == "json" {
-				return writeJSON(g.IO.Out, sessionView(st, s))
-			}
-			return printSessions(g.IO.Out, o.Output, []SessionView{sessionView(st, s)})
-		}),
+			return sessionCurrentRun(cmd.Context(), opts)
+		},
 	}
-	outputFlag(cmd, &o.Output)
+	outputFlag(cmd, &opts.Output)
 	return cmd
+}
+
+func sessionCurrentRun(ctx context.Context, opts *SessionOptions) error {
+	m, err := opts.Manager(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := m.Current()
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		return noActiveSession(m)
+	}
+	st, err := m.WS.Load()
+	if err != nil {
+		return err
+	}
+	if opts.Output == "json" {
+		return writeJSON(opts.IO.Out, sessionView(st, s))
+	}
+	return printSessions(opts.IO.Out, opts.Output, []SessionView{sessionView(st, s)})
 }
 
 func noActiveSession(m *lifecycle.Manager) error {

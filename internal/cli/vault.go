@@ -21,13 +21,13 @@ const VaultTimeoutEnv = vault.TimeoutEnv
 // vaultOptions are the vault.Options every command opens its backend with:
 // azkeep's home, the file backend's passphrase ($AZKEEP_VAULT_PASSPHRASE or
 // a prompt on the terminal) and the call bound ($AZKEEP_VAULT_TIMEOUT).
-func vaultOptions(g *Globals) (vault.Options, error) {
+func vaultOptions(g *Globals, streams IO) (vault.Options, error) {
 	opts := vault.Options{Home: g.Home}
 	var tty *os.File
-	if f, ok := g.IO.In.(*os.File); ok {
+	if f, ok := streams.In.(*os.File); ok {
 		tty = f
 	}
-	opts.Passphrase = vault.PromptPassphrase(tty, g.IO.Err, "azkeep: passphrase for the file vault: ")
+	opts.Passphrase = vault.PromptPassphrase(tty, streams.Err, "azkeep: passphrase for the file vault: ")
 	if s := os.Getenv(VaultTimeoutEnv); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 {
@@ -38,7 +38,7 @@ func vaultOptions(g *Globals) (vault.Options, error) {
 	return opts, nil
 }
 
-func newVaultCmd(g *Globals) *cobra.Command {
+func newCmdVault(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vault",
 		Short: "Show the vault backend azkeep uses, and move secrets to another one",
@@ -48,7 +48,7 @@ pass, or file (age-encrypted with a passphrase). Pick one with --vault or
 AZKEEP_VAULT; without either, azkeep uses the backend the last
 "azkeep vault migrate" moved to, else the OS vault.`,
 	}
-	cmd.AddCommand(newVaultStatusCmd(g), newVaultMigrateCmd(g))
+	cmd.AddCommand(NewCmdVaultStatus(f, nil), NewCmdVaultMigrate(f, nil))
 	return cmd
 }
 
@@ -72,35 +72,50 @@ type VaultStatus struct {
 	Missing []string `json:"missing,omitempty"`
 }
 
-type vaultStatusOptions struct {
-	output string
-	verify bool
+// VaultStatusOptions are the inputs of `vault status`.
+type VaultStatusOptions struct {
+	IO IO
+	// Backend is the backend name (--vault, may be empty: the default).
+	Backend string
+	// VaultOptions are the options to open backends with.
+	VaultOptions func() (vault.Options, error)
+	Verify       bool
+	Output       string
 }
 
-func newVaultStatusCmd(g *Globals) *cobra.Command {
-	o := &vaultStatusOptions{}
+// NewCmdVaultStatus builds `vault status`.
+func NewCmdVaultStatus(f *Factory, runF func(context.Context, *VaultStatusOptions) error) *cobra.Command {
+	opts := &VaultStatusOptions{IO: f.IO, VaultOptions: func() (vault.Options, error) { return vaultOptions(f.Globals, f.IO) }}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Say which vault backend is in use, whether it answers, and what azkeep keeps there",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(o.output); err != nil {
+			opts.Backend = f.Globals.Vault
+			if err := checkOutput(opts.Output); err != nil {
 				return err
 			}
-			opts, err := vaultOptions(g)
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
-			st, err := vaultStatus(cmd.Context(), g.Vault, opts, o.verify)
-			if perr := printVaultStatus(g.IO.Out, o.output, st); perr != nil {
-				return perr
-			}
-			return err
+			return vaultStatusRun(cmd.Context(), opts)
 		},
 	}
-	outputFlag(cmd, &o.output)
-	cmd.Flags().BoolVar(&o.verify, "verify", false, "also read every item and check it is there with its recorded size (may ask to unlock the vault)")
+	outputFlag(cmd, &opts.Output)
+	cmd.Flags().BoolVar(&opts.Verify, "verify", false, "also read every item and check it is there with its recorded size (may ask to unlock the vault)")
 	return cmd
+}
+
+func vaultStatusRun(ctx context.Context, opts *VaultStatusOptions) error {
+	vo, err := opts.VaultOptions()
+	if err != nil {
+		return err
+	}
+	st, err := vaultStatus(ctx, opts.Backend, vo, opts.Verify)
+	if perr := printVaultStatus(opts.IO.Out, opts.Output, st); perr != nil {
+		return perr
+	}
+	return err
 }
 
 // vaultStatus opens the backend and asks it for an item that does not
@@ -111,9 +126,6 @@ func newVaultStatusCmd(g *Globals) *cobra.Command {
 // Missing names those the backend does not hold or holds with another size
 // than the index says (a crash between the index and the vault write).
 func vaultStatus(ctx context.Context, name string, opts vault.Options, verify bool) (VaultStatus, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = vault.DefaultTimeout
@@ -128,7 +140,7 @@ func vaultStatus(ctx context.Context, name string, opts vault.Options, verify bo
 		}
 	}
 	fail := func(err error) (VaultStatus, error) {
-		st.Error, st.Hint = firstLower(err.Error()), hint.Of(err)
+		st.Error, st.Hint = err.Error(), hint.Of(err)
 		return st, err
 	}
 	s, err := vault.Open(name, opts)
@@ -201,13 +213,19 @@ func printVaultStatus(w io.Writer, output string, st VaultStatus) error {
 	return tw.Flush()
 }
 
-type vaultMigrateOptions struct {
-	to     string
-	output string
+// VaultMigrateOptions are the inputs of `vault migrate`.
+type VaultMigrateOptions struct {
+	IO IO
+	// From is the source backend (--vault, may be empty: the default).
+	From         string
+	VaultOptions func() (vault.Options, error)
+	To           string
+	Output       string
 }
 
-func newVaultMigrateCmd(g *Globals) *cobra.Command {
-	o := &vaultMigrateOptions{}
+// NewCmdVaultMigrate builds `vault migrate`.
+func NewCmdVaultMigrate(f *Factory, runF func(context.Context, *VaultMigrateOptions) error) *cobra.Command {
+	opts := &VaultMigrateOptions{IO: f.IO, VaultOptions: func() (vault.Options, error) { return vaultOptions(f.Globals, f.IO) }}
 	cmd := &cobra.Command{
 		Use:   "migrate --to BACKEND",
 		Short: "Move every secret azkeep keeps to another vault backend",
@@ -219,30 +237,38 @@ in AZKEEP_HOME); stop "azkeep agent" first so that no rotation writes to
 the old backend meanwhile.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(o.output); err != nil {
+			opts.From = f.Globals.Vault
+			if err := checkOutput(opts.Output); err != nil {
 				return err
 			}
-			if o.to == "" {
+			if opts.To == "" {
 				return &usageError{hint.New(errors.New("vault migrate needs --to"), "e.g. azkeep vault migrate --to file")}
 			}
-			opts, err := vaultOptions(g)
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
-			rep, err := vaultMigrate(cmd.Context(), g.Vault, o.to, opts)
-			if err != nil {
-				return err
-			}
-			if o.output == "json" {
-				return writeJSON(g.IO.Out, rep)
-			}
-			fmt.Fprintf(g.IO.Out, "moved %d item(s) from %s to %s; azkeep now uses %s\n", rep.Copied, rep.From, rep.To, rep.To)
-			return nil
+			return vaultMigrateRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&o.to, "to", "", "target backend: secret-service, keychain, wincred, pass or file")
-	outputFlag(cmd, &o.output)
+	cmd.Flags().StringVar(&opts.To, "to", "", "target backend: secret-service, keychain, wincred, pass or file")
+	outputFlag(cmd, &opts.Output)
 	return cmd
+}
+
+func vaultMigrateRun(ctx context.Context, opts *VaultMigrateOptions) error {
+	vo, err := opts.VaultOptions()
+	if err != nil {
+		return err
+	}
+	rep, err := vaultMigrate(ctx, opts.From, opts.To, vo)
+	if err != nil {
+		return err
+	}
+	if opts.Output == "json" {
+		return writeJSON(opts.IO.Out, rep)
+	}
+	_, err = fmt.Fprintf(opts.IO.Out, "moved %d item(s) from %s to %s; azkeep now uses %s\n", rep.Copied, rep.From, rep.To, rep.To)
+	return err
 }
 
 // VaultMigration is the stable JSON shape of `azkeep vault migrate --output json`.
@@ -256,9 +282,6 @@ type VaultMigration struct {
 // vaultMigrate moves everything from the backend named from to the one
 // named to, then records to as the home's backend.
 func vaultMigrate(ctx context.Context, from, to string, opts vault.Options) (VaultMigration, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	rep := VaultMigration{From: vault.Resolve(from, opts.Home), To: to}
 	src, err := vault.Open(from, opts)
 	if err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"runtime/debug"
 
@@ -10,21 +11,33 @@ import (
 // Version is set at build time with -ldflags "-X github.com/azkeep/azkeep/internal/cli.Version=v1.2.3".
 var Version = ""
 
-func newVersionCmd(g *Globals) *cobra.Command {
+// VersionOptions are the inputs of `version`.
+type VersionOptions struct{ IO IO }
+
+// NewCmdVersion builds `version`.
+func NewCmdVersion(f *Factory, runF func(context.Context, *VersionOptions) error) *cobra.Command {
+	opts := &VersionOptions{IO: f.IO}
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print azkeep's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := Version
-			if v == "" {
-				v = "(devel)"
-				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-					v = bi.Main.Version
-				}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
-			fmt.Fprintf(g.IO.Out, "azkeep %s\n", v)
-			return nil
+			return versionRun(opts)
 		},
 	}
+}
+
+func versionRun(opts *VersionOptions) error {
+	v := Version
+	if v == "" {
+		v = "(devel)"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+	}
+	_, err := fmt.Fprintf(opts.IO.Out, "azkeep %s\n", v)
+	return err
 }
