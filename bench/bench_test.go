@@ -23,6 +23,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/lifecycle"
@@ -166,7 +167,7 @@ func newRefreshPoster(tb testing.TB, emu *entraemu.Emulator) *refreshPoster {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rt, ok := c.RefreshToken(res.HomeAccountID, "", engine.AzureCLIClientID)
+	rt, ok := c.RefreshToken(res.HomeAccountID, "", azure.AzureCLIClientID)
 	if !ok {
 		tb.Fatal("no refresh token after login")
 	}
@@ -175,7 +176,7 @@ func newRefreshPoster(tb testing.TB, emu *entraemu.Emulator) *refreshPoster {
 
 func (p *refreshPoster) post(tb testing.TB) time.Duration {
 	form := url.Values{
-		"client_id": {engine.AzureCLIClientID}, "grant_type": {"refresh_token"}, "client_info": {"1"},
+		"client_id": {azure.AzureCLIClientID}, "grant_type": {"refresh_token"}, "client_info": {"1"},
 		"refresh_token": {p.rt}, "scope": {"https://management.core.windows.net//.default offline_access openid profile"},
 	}
 	t0 := time.Now()

@@ -3,7 +3,7 @@
 // environment (always AZURE_CONFIG_DIR) and a timeout, passes an
 // interactive `az login` through to the user's terminal, and turns its
 // failures into typed errors: ErrNotInstalled, *TooOldError,
-// *TimeoutError, *engine.NeedsLoginError, *ExitError.
+// *TimeoutError, *azure.NeedsLoginError, *ExitError.
 //
 // az's stdout can hold tokens (az account get-access-token): it is
 // returned to the caller and never logged or put into an error.
@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/hint"
 )
 
@@ -304,7 +304,7 @@ func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
 	if serr := scrubHTTPCache(c.ConfigDir); serr != nil {
 		return res, errors.Join(err, serr)
 	}
-	var nl *engine.NeedsLoginError
+	var nl *azure.NeedsLoginError
 	if c.Token && errors.As(err, &nl) && nl.Code != "login_required" && ctx.Err() == nil {
 		// The endpoint's answer, or MSAL's replay of an earlier one: ask
 		// again with the cache gone.
@@ -530,9 +530,3 @@ func (r *Runner) RunPrivate(ctx context.Context, configDir string, args ...strin
 	res, err := r.Run(ctx, Call{Args: args, ConfigDir: configDir, Token: true, Private: true})
 	return res.Stdout, err
 }
-
-// Runner is the az engine's runner.
-var (
-	_ engine.AZRunner      = (*Runner)(nil)
-	_ engine.PrivateRunner = (*Runner)(nil)
-)

@@ -9,15 +9,16 @@ import (
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 )
 
 // AZRunner runs the Azure CLI; *azcli.Runner implements it. (An interface
-// because azcli returns this package's NeedsLoginError.)
+// because azcli sits above this package.)
 type AZRunner interface {
 	// RunIn runs az with args and AZURE_CONFIG_DIR=configDir and returns
 	// its stdout; token marks a call that redeems tokens (MSAL HTTP cache
 	// off, stdout secret). Failures are typed, a rejected refresh token
-	// being a *NeedsLoginError.
+	// being an *azure.NeedsLoginError.
 	RunIn(ctx context.Context, configDir string, token bool, args ...string) ([]byte, error)
 }
 
@@ -83,7 +84,7 @@ func armExpiry(req Request) (time.Time, error) {
 func armExpiryIn(c *azconfig.TokenCache, req Request) (time.Time, error) {
 	resource := req.Cloud.ARMResource
 	if resource == "" {
-		resource = AzureCloud.ARMResource
+		resource = azure.AzureCloud.ARMResource
 	}
 	scope := resource + "/.default" // az's resource_to_scopes: "…windows.net/" + "/.default"
 	find := func(tenant string) time.Time {

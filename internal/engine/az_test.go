@@ -10,6 +10,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/testbed"
@@ -52,7 +53,7 @@ func TestAZEngineWithRealAZ(t *testing.T) {
 	emu.ResetRequests()
 	before := time.Now()
 	res, err := eng.Redeem(ctx, engine.Request{
-		ConfigDir: dir, Cloud: engine.AzureCloud, TenantID: tenant.ID, SubscriptionID: sub.ID,
+		ConfigDir: dir, Cloud: azure.AzureCloud, TenantID: tenant.ID, SubscriptionID: sub.ID,
 		HomeAccountID: home, Resources: []string{"https://vault.azure.net"},
 	})
 	if err != nil {
@@ -88,8 +89,8 @@ func TestAZEngineWithRealAZ(t *testing.T) {
 	}
 	stripToRefreshToken()
 	_, err = eng.Redeem(ctx, engine.Request{ConfigDir: dir, TenantID: tenant.ID, SubscriptionID: sub.ID, HomeAccountID: home})
-	var nl *engine.NeedsLoginError
-	if !engine.IsNeedsLogin(err) {
+	var nl *azure.NeedsLoginError
+	if !azure.IsNeedsLogin(err) {
 		t.Fatalf("revoked: %v", err)
 	}
 	if errorsAs(err, &nl); nl.Code != "invalid_grant" || nl.Description == "" {
@@ -155,7 +156,7 @@ func TestAZEngineLogoutWithoutAZ(t *testing.T) {
 	}
 }
 
-func errorsAs(err error, target **engine.NeedsLoginError) bool {
+func errorsAs(err error, target **azure.NeedsLoginError) bool {
 	return errors.As(err, target)
 }
 
@@ -178,7 +179,7 @@ func TestAZEngineInteractionRequired(t *testing.T) {
 	}
 	eng := engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, "")}))
 	_, err := eng.Redeem(ctx, engine.Request{ConfigDir: dir, TenantID: tenant.ID, SubscriptionID: tenant.Subscriptions[0].ID})
-	var nl *engine.NeedsLoginError
+	var nl *azure.NeedsLoginError
 	if !errorsAs(err, &nl) {
 		t.Fatalf("err %v", err)
 	}

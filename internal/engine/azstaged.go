@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/fileutil"
 )
 
@@ -97,7 +98,7 @@ func (s *StagedAZ) RedeemDirect(ctx context.Context, req Request, account, refre
 	if err != nil {
 		return Result{}, err
 	}
-	rt, ok := c.RefreshToken(req.HomeAccountID, "", AzureCLIClientID)
+	rt, ok := c.RefreshToken(req.HomeAccountID, "", azure.AzureCLIClientID)
 	if !ok {
 		return Result{}, fmt.Errorf("az left no refresh token for account %s in the staging dir %s", req.HomeAccountID, s.Dir)
 	}

@@ -11,10 +11,14 @@ import (
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/azconfig/azconfigtest"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/testbed"
 )
+
+// The CLI's az runner is the az engine's runner, staging dir included.
+var _ engine.PrivateRunner = (*azcli.Runner)(nil)
 
 // vaultItems splits a logged-in dir into what the vault keeps: the account
 // and refresh-token fragments and the subscription entry; the dir is then
@@ -61,7 +65,7 @@ func TestStagedAZWithRealAZ(t *testing.T) {
 	}
 	staging := filepath.Join(t.TempDir(), "az")
 	eng := engine.NewAZStaged(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, "")}), staging)
-	req := engine.Request{ConfigDir: target, Cloud: engine.AzureCloud, TenantID: tenant.ID, SubscriptionID: sub.ID,
+	req := engine.Request{ConfigDir: target, Cloud: azure.AzureCloud, TenantID: tenant.ID, SubscriptionID: sub.ID,
 		HomeAccountID: home, Resources: []string{"https://vault.azure.net"}, Subscription: subJSON}
 
 	var kept []byte
@@ -111,7 +115,7 @@ func TestStagedAZWithRealAZ(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = eng.RedeemDirect(context.Background(), req, account, kept, func([]byte) error { t.Error("keep after a rejection"); return nil })
-	if !engine.IsNeedsLogin(err) {
+	if !azure.IsNeedsLogin(err) {
 		t.Fatalf("revoked: %v", err)
 	}
 	for _, dir := range []string{target, staging} {

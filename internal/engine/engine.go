@@ -7,29 +7,10 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
+
+	"github.com/azkeep/azkeep/internal/azure"
 )
-
-// Cloud names the endpoints of one Azure cloud.
-type Cloud struct {
-	Name          string `json:"name"`           // AzureCloud
-	AuthorityHost string `json:"authority_host"` // https://login.microsoftonline.com
-	ARMEndpoint   string `json:"arm_endpoint"`   // https://management.azure.com/
-	ARMResource   string `json:"arm_resource"`   // https://management.core.windows.net/
-}
-
-// AzureCloud is the public Azure cloud, az's default.
-var AzureCloud = Cloud{
-	Name:          "AzureCloud",
-	AuthorityHost: "https://login.microsoftonline.com",
-	ARMEndpoint:   "https://management.azure.com/",
-	ARMResource:   "https://management.core.windows.net/",
-}
-
-// AzureCLIClientID is the Azure CLI's public client id.
-const AzureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
 // Request asks an engine for fresh access tokens. When Redeem is called the
 // cache in ConfigDir already holds the Account and RefreshToken entries
@@ -37,7 +18,7 @@ const AzureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 // SubscriptionID as default (step 2).
 type Request struct {
 	ConfigDir      string
-	Cloud          Cloud
+	Cloud          azure.Cloud
 	TenantID       string
 	SubscriptionID string
 	// HomeAccountID is "<uid>.<utid>", the account's key prefix in the cache.
@@ -105,24 +86,4 @@ func DirectOf(e Engine) (Direct, bool) {
 	}
 	d, ok := e.(Direct)
 	return d, ok
-}
-
-// NeedsLoginError is returned when the token endpoint rejects the refresh
-// token (invalid_grant, interaction_required): expired, revoked, or MFA.
-type NeedsLoginError struct {
-	Code        string // invalid_grant, interaction_required
-	Description string // the endpoint's text, e.g. "AADSTS50173: …"
-}
-
-func (e *NeedsLoginError) Error() string {
-	if e.Description != "" {
-		return fmt.Sprintf("the refresh token was rejected (%s): %s", e.Code, e.Description)
-	}
-	return fmt.Sprintf("the refresh token was rejected (%s)", e.Code)
-}
-
-// IsNeedsLogin reports whether err means the integration must log in again.
-func IsNeedsLogin(err error) bool {
-	var n *NeedsLoginError
-	return errors.As(err, &n)
 }

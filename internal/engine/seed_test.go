@@ -6,6 +6,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/testbed"
@@ -34,7 +35,7 @@ func TestSeedStartWithAZFilesAndAZEngine(t *testing.T) {
 	for _, a := range lc.Accounts.All() {
 		acct = a
 	}
-	rt, ok := lc.RefreshToken(acct.HomeAccountID, acct.Environment, engine.AzureCLIClientID)
+	rt, ok := lc.RefreshToken(acct.HomeAccountID, acct.Environment, azure.AzureCLIClientID)
 	if !ok {
 		t.Fatal("no refresh token after login")
 	}
@@ -72,7 +73,7 @@ func TestSeedStartWithAZFilesAndAZEngine(t *testing.T) {
 		}
 		// Steps 7–8: take the (rotated) refresh token out of the cache.
 		if err := azconfig.UpdateTokenCache(ctx, target, func(c *azconfig.TokenCache) error {
-			cur, ok := c.RefreshToken(acct.HomeAccountID, "", engine.AzureCLIClientID)
+			cur, ok := c.RefreshToken(acct.HomeAccountID, "", azure.AzureCLIClientID)
 			if !ok {
 				t.Fatal("no refresh token after redeem")
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/testbed"
@@ -221,7 +222,7 @@ func TestE2EReloginRevokeLogout(t *testing.T) {
 	}
 	stBefore, _ := x.m.WS.Load()
 	_, err = x.m.Start(ctx, added.ID)
-	if !engine.IsNeedsLogin(err) || !strings.Contains(err.Error(), `"emu"`) {
+	if !azure.IsNeedsLogin(err) || !strings.Contains(err.Error(), `"emu"`) {
 		t.Fatalf("want needs-login naming the integration, got %v", err)
 	}
 	if after := dirFiles(t, x.target); !equalMaps(files, after) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 )
 
@@ -169,7 +170,7 @@ func (e fakeEngine) Redeem(ctx context.Context, req engine.Request) (engine.Resu
 	}
 	secret := secretOf(c.RT)
 	if s.revoked || !s.valid[secret] {
-		return engine.Result{}, &engine.NeedsLoginError{Code: "invalid_grant", Description: "AADSTS70008: revoked"}
+		return engine.Result{}, &azure.NeedsLoginError{Code: "invalid_grant", Description: "AADSTS70008: revoked"}
 	}
 	s.redeems++
 	if s.strict {
@@ -209,7 +210,7 @@ func (r fakeRunner) RefreshSubscriptions(ctx context.Context, dir string) error 
 	c := readFakeCache(dir)
 	secret := secretOf(c.RT)
 	if s.revoked || !s.valid[secret] {
-		return &engine.NeedsLoginError{Code: "invalid_grant", Description: "AADSTS70008: revoked"}
+		return &azure.NeedsLoginError{Code: "invalid_grant", Description: "AADSTS70008: revoked"}
 	}
 	if s.strict {
 		delete(s.valid, secret)

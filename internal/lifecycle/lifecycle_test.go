@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/vault"
@@ -224,7 +225,7 @@ func TestRejectedRefreshTokenLeavesEverythingAsItWas(t *testing.T) {
 	stBefore, _ := r.m.WS.Load()
 
 	_, err := r.m.Start(ctx, "Prod")
-	if !engine.IsNeedsLogin(err) || !strings.Contains(err.Error(), `"contoso"`) || hint.Of(err) != "run azkeep integration login contoso" {
+	if !azure.IsNeedsLogin(err) || !strings.Contains(err.Error(), `"contoso"`) || hint.Of(err) != "run azkeep integration login contoso" {
 		t.Fatalf("want a needs-login error naming the integration and the fix, got %v (hint %q)", err, hint.Of(err))
 	}
 	if after := dirFiles(t, r.target); !equalMaps(files, after) {
@@ -541,7 +542,7 @@ func TestSyncWithoutLogin(t *testing.T) {
 	// A rejected refresh token: needs-login, the fix named, vault as it was.
 	r.srv.revoked = true
 	before, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
-	if _, err := r.m.Sync(ctx, "contoso"); !engine.IsNeedsLogin(err) || hint.Of(err) != "run azkeep integration login contoso" {
+	if _, err := r.m.Sync(ctx, "contoso"); !azure.IsNeedsLogin(err) || hint.Of(err) != "run azkeep integration login contoso" {
 		t.Fatalf("sync with a revoked token: %v", err)
 	}
 	if after, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token")); !bytes.Equal(before, after) {

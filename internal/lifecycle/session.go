@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
@@ -145,7 +146,7 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	// now holds the access token and id token.
 	res, err := m.Engine.Redeem(ctx, req)
 	if err != nil {
-		if engine.IsNeedsLogin(err) {
+		if azure.IsNeedsLogin(err) {
 			return nil, m.needsLogin(ctx, in, err)
 		}
 		return nil, fmt.Errorf("get an access token for %s (%s) with engine %s: %w", s.SubscriptionName, s.SubscriptionID, m.Engine.Name(), err)
@@ -228,7 +229,7 @@ func (m *Manager) materializeDirect(ctx context.Context, d engine.Direct, req en
 		case vaultErr != nil:
 			return nil, hint.New(fmt.Errorf("store the rotated refresh token of %q in the vault (%s): %w: %w", in.Alias, m.Vault.Name(), err, errKeptOnDisk),
 				"the new refresh token was left in "+dir+"; fix the vault and run azkeep session rotate --force")
-		case engine.IsNeedsLogin(err):
+		case azure.IsNeedsLogin(err):
 			return nil, m.needsLogin(ctx, in, err)
 		}
 		return nil, fmt.Errorf("get an access token for %s (%s) with engine %s: %w", s.SubscriptionName, s.SubscriptionID, m.Engine.Name(), err)

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/hint"
 )
@@ -77,11 +78,11 @@ func (e *Engine) now() time.Time {
 
 // armResource is the cloud's ARM resource (the token az gets for
 // `az account get-access-token` and every ARM command).
-func armResource(c engine.Cloud) string {
+func armResource(c azure.Cloud) string {
 	if c.ARMResource != "" {
 		return c.ARMResource
 	}
-	return engine.AzureCloud.ARMResource
+	return azure.AzureCloud.ARMResource
 }
 
 // grant is one successful token answer and when it was received.
@@ -108,7 +109,7 @@ func (e *Engine) Redeem(ctx context.Context, req engine.Request) (engine.Result,
 	if err != nil {
 		return engine.Result{}, err
 	}
-	rt, ok := cache.RefreshToken(req.HomeAccountID, env, engine.AzureCLIClientID)
+	rt, ok := cache.RefreshToken(req.HomeAccountID, env, azure.AzureCLIClientID)
 	if !ok {
 		return engine.Result{}, hint.New(
 			fmt.Errorf("the token cache in %s holds no refresh token for account %s", req.ConfigDir, req.HomeAccountID),
@@ -123,7 +124,7 @@ func (e *Engine) Redeem(ctx context.Context, req engine.Request) (engine.Result,
 		if err != nil {
 			return "", false
 		}
-		cur, ok := now.RefreshToken(req.HomeAccountID, env, engine.AzureCLIClientID)
+		cur, ok := now.RefreshToken(req.HomeAccountID, env, azure.AzureCLIClientID)
 		if !ok {
 			return "", false
 		}
@@ -138,7 +139,7 @@ func (e *Engine) Redeem(ctx context.Context, req engine.Request) (engine.Result,
 	err = updateCache(req.ConfigDir, func(c *azconfig.TokenCache) error {
 		// The entry may have moved since loadCache (a concurrent az);
 		// find it again, by account, not by the key read earlier.
-		cur, ok := c.RefreshToken(req.HomeAccountID, env, engine.AzureCLIClientID)
+		cur, ok := c.RefreshToken(req.HomeAccountID, env, azure.AzureCLIClientID)
 		if !ok {
 			cur = rt
 			c.RefreshTokens.Put(rt.Key(), rt)
@@ -177,7 +178,7 @@ func (e *Engine) grants(ctx context.Context, req engine.Request, secret string, 
 	var out []grant
 	for i, res := range resources {
 		tr, err := e.refresh(ctx, endpoint, secret, res, anchor)
-		if err != nil && i == 0 && reread != nil && engine.IsNeedsLogin(err) {
+		if err != nil && i == 0 && reread != nil && azure.IsNeedsLogin(err) {
 			if cur, ok := reread(); ok && cur != secret {
 				secret = cur
 				tr, err = e.refresh(ctx, endpoint, secret, res, anchor)
@@ -205,7 +206,7 @@ func (e *Engine) grants(ctx context.Context, req engine.Request, secret string, 
 // event is the cache event of one grant, as AddRefreshAnswer takes it.
 func (g grant) event(req engine.Request, env string) azconfig.TokenEvent {
 	return azconfig.TokenEvent{
-		ClientID:    engine.AzureCLIClientID,
+		ClientID:    azure.AzureCLIClientID,
 		Environment: env,
 		Realm:       req.TenantID,
 		Scopes:      strings.Fields(requestScope(g.resource)),
@@ -237,7 +238,7 @@ func (e *Engine) RedeemDirect(ctx context.Context, req engine.Request, account, 
 	if err != nil {
 		return engine.Result{}, fmt.Errorf("refresh token from the vault: %w", err)
 	}
-	rt, ok := rf.RefreshToken(req.HomeAccountID, env, engine.AzureCLIClientID)
+	rt, ok := rf.RefreshToken(req.HomeAccountID, env, azure.AzureCLIClientID)
 	if !ok {
 		return engine.Result{}, fmt.Errorf("the vault's refresh token item holds no refresh token for account %s", req.HomeAccountID)
 	}
@@ -299,7 +300,7 @@ func (e *Engine) RedeemDirect(ctx context.Context, req engine.Request, account, 
 // refresh sends one refresh-token grant for resource.
 func (e *Engine) refresh(ctx context.Context, endpoint, refreshToken, resource, anchor string) (*azconfig.TokenResponse, error) {
 	form := url.Values{
-		"client_id":     {engine.AzureCLIClientID},
+		"client_id":     {azure.AzureCLIClientID},
 		"grant_type":    {"refresh_token"},
 		"client_info":   {"1"},
 		"refresh_token": {refreshToken},

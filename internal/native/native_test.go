@@ -19,6 +19,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/azconfig/azconfigtest"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 )
 
@@ -72,7 +73,7 @@ func (f *fakeIDP) serve(w http.ResponseWriter, r *http.Request) {
 	f.grants = append(f.grants, r.PostForm)
 	// What az 2.45 sends with every refresh grant.
 	want := map[string]string{
-		"client_id":   engine.AzureCLIClientID,
+		"client_id":   azure.AzureCLIClientID,
 		"grant_type":  "refresh_token",
 		"client_info": "1",
 		"claims":      `{"access_token": {"xms_cc": {"values": ["CP1"]}}}`,
@@ -113,7 +114,7 @@ func (f *fakeIDP) serve(w http.ResponseWriter, r *http.Request) {
 		"ext_expires_in": 3599,
 		"access_token":   fmt.Sprintf("at-%d", f.n),
 		"refresh_token":  next,
-		"id_token":       "eyJhbGciOiJub25lIn0." + b64(map[string]any{"aud": engine.AzureCLIClientID, "oid": testUID, "tid": testTenant, "preferred_username": "ada@contoso.example"}) + ".",
+		"id_token":       "eyJhbGciOiJub25lIn0." + b64(map[string]any{"aud": azure.AzureCLIClientID, "oid": testUID, "tid": testTenant, "preferred_username": "ada@contoso.example"}) + ".",
 		"client_info":    b64(map[string]string{"uid": testUID, "utid": testTenant}),
 	})
 }
@@ -124,7 +125,7 @@ func seedCache(t *testing.T, dir, env string) {
 	t.Helper()
 	err := azconfig.UpdateTokenCache(context.Background(), dir, func(c *azconfig.TokenCache) error {
 		c.PutAccount(&azconfig.Account{HomeAccountID: testHome, Environment: env, Realm: testTenant, LocalAccountID: testUID, Username: "ada@contoso.example", AuthorityType: "MSSTS"})
-		c.PutRefreshToken(&azconfig.RefreshToken{CredentialType: "RefreshToken", Secret: "rt-0", HomeAccountID: testHome, Environment: env, ClientID: engine.AzureCLIClientID,
+		c.PutRefreshToken(&azconfig.RefreshToken{CredentialType: "RefreshToken", Secret: "rt-0", HomeAccountID: testHome, Environment: env, ClientID: azure.AzureCLIClientID,
 			Target: "https://management.core.windows.net//user_impersonation https://management.core.windows.net//.default", LastModificationTime: "1700000000"})
 		return nil
 	})
@@ -136,7 +137,7 @@ func seedCache(t *testing.T, dir, env string) {
 func request(dir, authority string) engine.Request {
 	return engine.Request{
 		ConfigDir:      dir,
-		Cloud:          engine.Cloud{Name: "AzureCloud", AuthorityHost: authority, ARMResource: "https://management.core.windows.net/"},
+		Cloud:          azure.Cloud{Name: "AzureCloud", AuthorityHost: authority, ARMResource: "https://management.core.windows.net/"},
 		TenantID:       testTenant,
 		SubscriptionID: "sub",
 		HomeAccountID:  testHome,
@@ -180,13 +181,13 @@ func TestRedeemWritesWhatAzWrites(t *testing.T) {
 	}
 	for i, res := range []string{"https://management.core.windows.net//", "https://vault.azure.net/", "https://graph.microsoft.com/"} {
 		target := res + "user_impersonation " + res + ".default"
-		key := strings.ToLower(testHome + "-" + env + "-accesstoken-" + engine.AzureCLIClientID + "-" + testTenant + "-" + target)
+		key := strings.ToLower(testHome + "-" + env + "-accesstoken-" + azure.AzureCLIClientID + "-" + testTenant + "-" + target)
 		at, ok := c.AccessTokens.Get(key)
 		if !ok {
 			t.Fatalf("no access token under %q; have %v", key, c.AccessTokens.Keys())
 		}
 		if at.Secret != fmt.Sprintf("at-%d", i+1) || at.Target != target || at.Realm != testTenant || at.TokenType != "Bearer" ||
-			at.CachedAt != "1800000000" || at.ExpiresOn != "1800003599" || at.ExtendedExpiresOn != "1800003599" || at.ClientID != engine.AzureCLIClientID {
+			at.CachedAt != "1800000000" || at.ExpiresOn != "1800003599" || at.ExtendedExpiresOn != "1800003599" || at.ClientID != azure.AzureCLIClientID {
 			t.Errorf("access token %d = %+v", i, at)
 		}
 	}
@@ -195,7 +196,7 @@ func TestRedeemWritesWhatAzWrites(t *testing.T) {
 	if c.RefreshTokens.Len() != 1 {
 		t.Fatalf("%d refresh tokens", c.RefreshTokens.Len())
 	}
-	rt, _ := c.RefreshToken(testHome, env, engine.AzureCLIClientID)
+	rt, _ := c.RefreshToken(testHome, env, azure.AzureCLIClientID)
 	if rt.Secret != "rt-3" || rt.LastModificationTime != "1800000000" {
 		t.Errorf("refresh token = %s at %s", rt.Secret, rt.LastModificationTime)
 	}
@@ -217,7 +218,7 @@ func TestRedeemRejectedNeedsLoginAndLeavesCache(t *testing.T) {
 			seedCache(t, dir, strings.TrimPrefix(srv.URL, "http://"))
 			before, _ := os.ReadFile(filepath.Join(dir, azconfig.TokenCacheJSON))
 			_, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), request(dir, srv.URL))
-			var nl *engine.NeedsLoginError
+			var nl *azure.NeedsLoginError
 			if !errors.As(err, &nl) || nl.Code != code {
 				t.Fatalf("err = %v, want NeedsLoginError %s", err, code)
 			}
@@ -239,7 +240,7 @@ func TestRedeemServerErrorIsTemporary(t *testing.T) {
 	seedCache(t, dir, strings.TrimPrefix(srv.URL, "http://"))
 	_, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), request(dir, srv.URL))
 	var pe *ProtocolError
-	if !errors.As(err, &pe) || !pe.Temporary() || engine.IsNeedsLogin(err) {
+	if !errors.As(err, &pe) || !pe.Temporary() || azure.IsNeedsLogin(err) {
 		t.Fatalf("err = %v, want a temporary ProtocolError", err)
 	}
 }
@@ -259,7 +260,7 @@ func TestPrefetchFailureKeepsRotatedRefreshToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := azconfig.LoadTokenCache(dir)
-	rt, _ := c.RefreshToken(testHome, env, engine.AzureCLIClientID)
+	rt, _ := c.RefreshToken(testHome, env, azure.AzureCLIClientID)
 	if rt.Secret != "rt-1" {
 		t.Errorf("refresh token %q, want the rotated rt-1", rt.Secret)
 	}
@@ -336,7 +337,7 @@ func BenchmarkRedeem(b *testing.B) {
 	defer srv.Close()
 	env := strings.TrimPrefix(srv.URL, "http://")
 	if err := azconfig.UpdateTokenCache(context.Background(), dir, func(c *azconfig.TokenCache) error {
-		c.PutRefreshToken(&azconfig.RefreshToken{CredentialType: "RefreshToken", Secret: "rt", HomeAccountID: testHome, Environment: env, ClientID: engine.AzureCLIClientID, Target: "x", LastModificationTime: "1"})
+		c.PutRefreshToken(&azconfig.RefreshToken{CredentialType: "RefreshToken", Secret: "rt", HomeAccountID: testHome, Environment: env, ClientID: azure.AzureCLIClientID, Target: "x", LastModificationTime: "1"})
 		return nil
 	}); err != nil {
 		b.Fatal(err)
@@ -368,7 +369,7 @@ func TestRedeemRetriesAfterAConcurrentAzRotation(t *testing.T) {
 			idp.live["rt-az"] = true
 			idp.mu.Unlock()
 			err := azconfig.UpdateTokenCache(context.Background(), dir, func(c *azconfig.TokenCache) error {
-				rt, _ := c.RefreshToken(testHome, env, engine.AzureCLIClientID)
+				rt, _ := c.RefreshToken(testHome, env, azure.AzureCLIClientID)
 				rt.Secret = "rt-az"
 				return nil
 			})
@@ -384,7 +385,7 @@ func TestRedeemRetriesAfterAConcurrentAzRotation(t *testing.T) {
 		t.Errorf("retried with %q, want the cache's rt-az", got)
 	}
 	c, _ := azconfig.LoadTokenCache(dir)
-	if rt, _ := c.RefreshToken(testHome, env, engine.AzureCLIClientID); rt.Secret != "rt-1" {
+	if rt, _ := c.RefreshToken(testHome, env, azure.AzureCLIClientID); rt.Secret != "rt-1" {
 		t.Errorf("cache refresh token %q, want the rotated rt-1", rt.Secret)
 	}
 }
@@ -489,7 +490,7 @@ func TestRedeemDirectKeepFailureLeavesTokenOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, ok := c.RefreshToken(testHome, env, engine.AzureCLIClientID); !ok || r.Secret != "rt-1" {
+	if r, ok := c.RefreshToken(testHome, env, azure.AzureCLIClientID); !ok || r.Secret != "rt-1" {
 		t.Errorf("refresh token on disk: %v %v, want the rotated rt-1", r, ok)
 	}
 }
@@ -506,7 +507,7 @@ func TestRedeemDirectRejectedWritesNothing(t *testing.T) {
 		t.Error("keep called for a rejected token")
 		return nil
 	})
-	if !engine.IsNeedsLogin(err) {
+	if !azure.IsNeedsLogin(err) {
 		t.Fatalf("err = %v, want needs-login", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, azconfig.TokenCacheJSON)); err == nil {

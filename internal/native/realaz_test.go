@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/lifecycle"
@@ -62,7 +63,7 @@ func TestRealAZServesNativeTokensFromCache(t *testing.T) {
 
 	eng := &native.Engine{Client: emu.Client()}
 	res, err := eng.Redeem(context.Background(), engine.Request{
-		ConfigDir: dir, Cloud: engine.AzureCloud, TenantID: ten.ID,
+		ConfigDir: dir, Cloud: azure.AzureCloud, TenantID: ten.ID,
 		SubscriptionID: ten.Subscriptions[0].ID, HomeAccountID: login.HomeAccountID, Resources: prefetch,
 	})
 	if err != nil {
@@ -137,7 +138,7 @@ func TestNativeEntriesMatchAzEntries(t *testing.T) {
 	testbed.MustAZ(t, emu, azDir, "account", "get-access-token", "--resource", "https://vault.azure.net", "--output", "json")
 	// ...and native does the same.
 	if _, err := (&native.Engine{Client: emu.Client()}).Redeem(context.Background(), engine.Request{
-		ConfigDir: natDir, Cloud: engine.AzureCloud, TenantID: ten.ID, HomeAccountID: login.HomeAccountID,
+		ConfigDir: natDir, Cloud: azure.AzureCloud, TenantID: ten.ID, HomeAccountID: login.HomeAccountID,
 		Resources: []string{"https://vault.azure.net"},
 	}); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/lifecycle"
 )
 
@@ -21,7 +21,7 @@ import (
 // writes the files az login writes, so lifecycle.Files.ReadLogin reads them.
 type LoginRunner struct {
 	Client *http.Client
-	Cloud  engine.Cloud
+	Cloud  azure.Cloud
 	// MaxInterval caps the device-code polling interval (0: as asked).
 	MaxInterval time.Duration
 }
