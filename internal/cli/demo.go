@@ -246,7 +246,7 @@ func (d *demo) prepare(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if d.azPath == "" {
-		d.m.AZ = native.LoginRunner{Client: client, MaxInterval: 50 * time.Millisecond}
+		d.m.AZ = nativeLogin{client: client, maxInterval: 50 * time.Millisecond}
 		d.m.Engine = &native.Engine{Client: client}
 		return "memory vault, engine native, login by azkeep's own device-code flow", nil
 	}

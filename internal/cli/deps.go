@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -99,6 +100,22 @@ func (a azLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
 func (a azLogin) RefreshSubscriptions(ctx context.Context, dir string) error {
 	_, err := a.r.Run(ctx, azcli.Call{
 		Args: []string{"account", "list", "--refresh", "--output", "none"}, ConfigDir: dir, Token: true, Throwaway: true,
+	})
+	return err
+}
+
+// nativeLogin is the lifecycle's Runner on native.Login: azkeep's own
+// device-code sign-in, writing the files az login writes (the demo on a
+// machine without az).
+type nativeLogin struct {
+	client *http.Client
+	// maxInterval caps the device-code polling interval (0: as asked).
+	maxInterval time.Duration
+}
+
+func (n nativeLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
+	_, err := native.Login(ctx, native.LoginOptions{
+		ConfigDir: req.ConfigDir, Tenant: req.Tenant, Client: n.client, Prompt: req.Err, MaxInterval: n.maxInterval,
 	})
 	return err
 }

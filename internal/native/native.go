@@ -320,15 +320,6 @@ func (e *Engine) refresh(ctx context.Context, endpoint, refreshToken, resource, 
 	return tr, nil
 }
 
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
-}
-
 // dedupe drops empty entries, repeats and the ARM resource itself.
 func dedupe(resources []string, arm string) []string {
 	seen := map[string]bool{arm: true}

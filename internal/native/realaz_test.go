@@ -250,8 +250,8 @@ func member(t *testing.T, raw json.RawMessage, name string) string {
 }
 
 // The demo's path: a client built from the emulator's environment alone
-// reaches it (proxy and CA), and the LoginRunner signs in through it.
-func TestLoginRunnerWithClientFromEnv(t *testing.T) {
+// reaches it (proxy and CA), and Login signs in through it.
+func TestLoginWithClientFromEnv(t *testing.T) {
 	emu := testbed.Emulator(t, entraemu.Config{})
 	client, err := native.ClientFromEnv(emu.Env())
 	if err != nil {
@@ -259,8 +259,8 @@ func TestLoginRunnerWithClientFromEnv(t *testing.T) {
 	}
 	dir := testbed.NewConfigDir(t)
 	var prompt strings.Builder
-	err = native.LoginRunner{Client: client, MaxInterval: 20 * time.Millisecond}.Login(context.Background(), lifecycle.LoginRequest{
-		ConfigDir: dir, Tenant: emu.Tenants()[0].Domain, DeviceCode: true, Err: &prompt,
+	_, err = native.Login(context.Background(), native.LoginOptions{
+		ConfigDir: dir, Tenant: emu.Tenants()[0].Domain, Client: client, Prompt: &prompt, MaxInterval: 20 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
