@@ -71,7 +71,7 @@ func newEnvIn(tb testing.TB, eng string, subs int, root string) *env {
 	if eng == "az" {
 		// The product's az engine (internal/engine, redeeming in a staging
 		// dir as the CLI does), az reaching the emulator through its proxy.
-		en = engine.NewAZStaged(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, target)}), filepath.Join(ws.Dir(), "az"))
+		en = engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, target)}), filepath.Join(ws.Dir(), "az"))
 	}
 	e.m = &lifecycle.Manager{
 		WS: ws, Vault: vault.NewMemory(), Files: lifecycle.AZFiles{}, Engine: en,

@@ -525,7 +525,7 @@ func (r *Runner) RunIn(ctx context.Context, configDir string, token bool, args .
 }
 
 // RunPrivate runs a token call in configDir, a dir only azkeep uses (see
-// Call.Private): the staged az engine's runner.
+// Call.Private): the az engine's staging dir (engine.PrivateRunner).
 func (r *Runner) RunPrivate(ctx context.Context, configDir string, args ...string) ([]byte, error) {
 	res, err := r.Run(ctx, Call{Args: args, ConfigDir: configDir, Token: true, Private: true})
 	return res.Stdout, err

@@ -254,7 +254,9 @@ func (d *demo) prepare(ctx context.Context) (string, error) {
 	// remembered in the demo's home (never the user's).
 	d.runner = azcli.New(azcli.Options{Path: d.azPath, Env: d.env, StateDir: ws.Dir()})
 	d.m.AZ, d.m.Refresher = azLogin{d.runner}, azLogin{d.runner}
-	d.m.Engine = engine.NewAZ(d.runner)
+	// The engines the CLI builds (newEngine), the native one reaching the
+	// emulator through its proxy and CA.
+	d.m.Engine = engine.NewAZ(d.runner, stagingDir(ws))
 	if d.engine == "native" {
 		d.m.Engine = &native.Engine{Client: client}
 	}

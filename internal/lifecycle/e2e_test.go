@@ -48,7 +48,7 @@ func newE2E(t *testing.T, cfg entraemu.Config) *e2e {
 	}
 	x := &e2e{emu: emu, vault: vault.NewMemory(), target: testbed.NewConfigDir(t), tenant: emu.Tenants()[0]}
 	runner := azcli.New(azcli.Options{Env: testbed.AZEnv(emu, x.target), StateDir: ws.Dir(), Stdout: io.Discard, Stderr: io.Discard})
-	x.m = &Manager{WS: ws, Vault: x.vault, AZ: azLogin{runner}, Engine: engine.NewAZ(runner), Files: AZFiles{}, TargetDir: x.target}
+	x.m = &Manager{WS: ws, Vault: x.vault, AZ: azLogin{runner}, Engine: engine.NewAZ(runner, filepath.Join(ws.Dir(), "az")), Files: AZFiles{}, TargetDir: x.target}
 	return x
 }
 
