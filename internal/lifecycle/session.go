@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,12 @@ type Materialized struct {
 // active session. It holds the procedures' lock, so it may be called from
 // any process at any time to refresh a dir.
 func (m *Manager) Materialize(ctx context.Context, query, dir string) (*Materialized, error) {
+	return m.materializeQuery(ctx, query, dir, nil)
+}
+
+// materializeQuery is Materialize with extra resources to fetch besides
+// the integration's.
+func (m *Manager) materializeQuery(ctx context.Context, query, dir string, extra []string) (*Materialized, error) {
 	st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
@@ -45,7 +52,7 @@ func (m *Manager) Materialize(ctx context.Context, query, dir string) (*Material
 	if err != nil {
 		return nil, err
 	}
-	return m.materialize(ctx, in, s, dir)
+	return m.materialize(ctx, in, s, dir, extra)
 }
 
 func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session, *workspace.Integration, error) {
@@ -61,10 +68,11 @@ func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session
 }
 
 // materialize is Materialize with the lock held: start steps 1–8 and the
-// file part of step 9 in dir. On failure the dir's files are put back as they were and
+// file part of step 9 in dir, extra being resources to fetch besides the
+// integration's. On failure the dir's files are put back as they were and
 // neither vault nor state changed (except the needs-login mark), unless
 // the error wraps errKeptOnDisk.
-func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s *workspace.Session, dir string) (_ *Materialized, err error) {
+func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s *workspace.Session, dir string, extra []string) (_ *Materialized, err error) {
 	if in.Status == workspace.NeedsLogin {
 		return nil, hint.New(fmt.Errorf("integration %q needs a new login (its refresh token was rejected)", in.Alias), "run azkeep integration login "+in.Alias)
 	}
@@ -132,7 +140,7 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 		TenantID:       cmp.Or(s.TenantID, in.TenantID),
 		SubscriptionID: s.SubscriptionID,
 		HomeAccountID:  in.HomeAccountID,
-		Resources:      in.Resources,
+		Resources:      append(slices.Clip(in.Resources), extra...),
 		Subscription:   sub,
 		Account:        account,
 		RefreshToken:   rt,
@@ -269,7 +277,7 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 	}
 
 	// Steps 1–8 and the location of step 9.
-	mat, err := m.materialize(ctx, in, s, target)
+	mat, err := m.materialize(ctx, in, s, target, nil)
 	if err != nil {
 		keptOnDisk = errors.Is(err, errKeptOnDisk)
 		return nil, err
@@ -373,7 +381,7 @@ func (m *Manager) Rotate(ctx context.Context, query string, force bool) (*Rotate
 	}
 	// Step 4: remove the access token, put the refresh token back, redo
 	// start steps 6–9.
-	mat, err := m.materialize(ctx, in, s, s.ConfigDir)
+	mat, err := m.materialize(ctx, in, s, s.ConfigDir, nil)
 	if err != nil {
 		return nil, err
 	}
