@@ -215,8 +215,8 @@ type Call struct {
 	// Token marks a call that redeems or reads tokens: az then runs with
 	// AZURE_CORE_USE_MSAL_HTTP_CACHE=false (MSAL would replay a cached
 	// invalid_grant for 60 s, and after a rejected grant az 2.45 leaves the
-	// refresh token in msal_http_cache.bin: TestAZEngineWithRealAZ finds
-	// it there when the cache is on) and its stdout is treated as a
+	// refresh token in msal_http_cache.bin when the cache is on) and its
+	// stdout is treated as a
 	// secret. The price is two discovery requests per call (about 20–40
 	// ms of az's time).
 	Token bool

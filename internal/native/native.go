@@ -50,7 +50,7 @@ type Engine struct {
 	Now func() time.Time
 	// Warn receives one line per resource whose prefetch failed while ARM
 	// succeeded (nil: discarded). Such failures do not fail Redeem: the
-	// rotated refresh token must still reach the cache, and az works for
+	// rotated refresh token must still reach the vault, and az works for
 	// ARM.
 	Warn io.Writer
 }
