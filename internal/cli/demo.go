@@ -246,7 +246,7 @@ func (d *demo) prepare(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if d.azPath == "" {
-		d.m.AZ = native.LoginRunner{Client: client, MaxInterval: 50 * time.Millisecond}
+		d.m.AZ = nativeLogin{client: client, maxInterval: 50 * time.Millisecond}
 		d.m.Engine = &native.Engine{Client: client}
 		return "memory vault, engine native, login by azkeep's own device-code flow", nil
 	}
@@ -254,7 +254,9 @@ func (d *demo) prepare(ctx context.Context) (string, error) {
 	// remembered in the demo's home (never the user's).
 	d.runner = azcli.New(azcli.Options{Path: d.azPath, Env: d.env, StateDir: ws.Dir()})
 	d.m.AZ, d.m.Refresher = azLogin{d.runner}, azLogin{d.runner}
-	d.m.Engine = engine.NewAZ(d.runner)
+	// The engines the CLI builds (newEngine), the native one reaching the
+	// emulator through its proxy and CA.
+	d.m.Engine = engine.NewAZ(d.runner, stagingDir(ws))
 	if d.engine == "native" {
 		d.m.Engine = &native.Engine{Client: client}
 	}

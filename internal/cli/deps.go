@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -64,7 +65,7 @@ func newDeps(g *Globals) (*deps, error) {
 	}}, name: vault.Resolve(g.Vault, g.Home)}
 	d.az = &lazyRunner{lazy[lifecycle.Runner]{open: func() (lifecycle.Runner, error) { return azLogin{d.azRunner()}, nil }}}
 	d.eng = &lazyEngine{name: g.Engine, lazy: lazy[engine.Engine]{open: func() (engine.Engine, error) {
-		return newEngine(g.Engine, d.azRunner(), filepath.Join(ws.Dir(), "az"))
+		return newEngine(g.Engine, d.azRunner(), stagingDir(ws))
 	}}}
 	return d, nil
 }
@@ -103,6 +104,25 @@ func (a azLogin) RefreshSubscriptions(ctx context.Context, dir string) error {
 	return err
 }
 
+// nativeLogin is the lifecycle's Runner on native.Login: azkeep's own
+// device-code sign-in, writing the files az login writes (the demo on a
+// machine without az).
+type nativeLogin struct {
+	client *http.Client
+	// maxInterval caps the device-code polling interval (0: as asked).
+	maxInterval time.Duration
+}
+
+func (n nativeLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
+	_, err := native.Login(ctx, native.LoginOptions{
+		ConfigDir: req.ConfigDir, Tenant: req.Tenant, Client: n.client, Prompt: req.Err, MaxInterval: n.maxInterval,
+	})
+	return err
+}
+
+// stagingDir is the az engine's staging dir in azkeep's home.
+func stagingDir(ws *workspace.Workspace) string { return filepath.Join(ws.Dir(), "az") }
+
 // lazyRefresher finds az only when a sync runs.
 type lazyRefresher struct{ d *deps }
 
@@ -114,14 +134,13 @@ func (l lazyRefresher) RefreshSubscriptions(ctx context.Context, dir string) err
 func newFiles() lifecycle.Files { return lifecycle.AZFiles{} }
 
 // newEngine picks the token engine by name. "az" is the seed's way (`az
-// account get-access-token`, engine.AZ); "native" (the same refresh grant
-// made by azkeep itself, internal/native).
+// account get-access-token`, engine.AZ, run in azkeep's own staging dir
+// stagingDir, so the refresh token never enters the target dir); "native"
+// (the same refresh grant made by azkeep itself, internal/native).
 func newEngine(name string, runner *azcli.Runner, stagingDir string) (engine.Engine, error) {
 	switch name {
 	case "", "az":
-		// az redeems in azkeep's own config dir (engine.StagedAZ): the
-		// refresh token never enters the target dir.
-		return engine.NewAZStaged(runner, stagingDir), nil
+		return engine.NewAZ(runner, stagingDir), nil
 	case "native":
 		// Prefetch failures are warnings on stderr; ARM still works.
 		return &native.Engine{Warn: os.Stderr}, nil
@@ -368,10 +387,6 @@ func (l *lazyEngine) Redeem(ctx context.Context, req engine.Request) (engine.Res
 	}
 	return e.Redeem(ctx, req)
 }
-
-// Unwrap implements engine.Unwrapper: the lifecycle asks the engine
-// itself whether it redeems directly.
-func (l *lazyEngine) Unwrap() (engine.Engine, error) { return l.get() }
 
 func (l *lazyEngine) Logout(ctx context.Context, dir string) error {
 	e, err := l.get()

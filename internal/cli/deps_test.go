@@ -7,17 +7,21 @@ import (
 	"github.com/azkeep/azkeep/internal/engine"
 )
 
-// TestEnginesRedeemDirectly: both engines the CLI builds, behind the lazy
-// wrapper the lifecycle sees, redeem directly (the refresh token never
-// enters the target dir); an unknown engine is an error, not a fallback.
-func TestEnginesRedeemDirectly(t *testing.T) {
+// TestNewEngine: the lazy wrapper the lifecycle sees builds the engine its
+// name asks for (az by default, redeeming in the staging dir); an unknown
+// engine is an error, not a fallback.
+func TestNewEngine(t *testing.T) {
 	staging := t.TempDir()
-	for _, name := range []string{"", "az", "native"} {
+	for name, want := range map[string]string{"": "az", "az": "az", "native": "native"} {
 		l := &lazyEngine{name: name, lazy: lazy[engine.Engine]{open: func() (engine.Engine, error) {
 			return newEngine(name, azcli.New(azcli.Options{}), staging)
 		}}}
-		if _, ok := engine.DirectOf(l); !ok {
-			t.Errorf("engine %q does not redeem directly", name)
+		e, err := l.get()
+		if err != nil || e.Name() != want || l.Name() != want {
+			t.Errorf("engine %q: %v %v", name, e, err)
+		}
+		if az, ok := e.(*engine.AZ); ok && az.Dir != staging {
+			t.Errorf("az engine stages in %q, want %q", az.Dir, staging)
 		}
 	}
 	if _, err := newEngine("python", azcli.New(azcli.Options{}), staging); err == nil {

@@ -47,7 +47,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 )
 
 // APIVersion is the App Service managed-identity API version served.
@@ -61,7 +61,7 @@ const HeaderName = "X-IDENTITY-HEADER"
 
 // TokenSource returns an access token for resource (e.g.
 // "https://management.azure.com/" or "https://vault.azure.net") and its expiry.
-// An error wrapping *engine.NeedsLoginError is answered as invalid_grant.
+// An error wrapping *azure.NeedsLoginError is answered as invalid_grant.
 type TokenSource func(ctx context.Context, resource string) (token string, expiresOn time.Time, err error)
 
 // Options tune a Server. The zero value is usable.
@@ -250,7 +250,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
 	}
 	token, exp, err := s.token(r.Context(), resource)
 	if err != nil {
-		if engine.IsNeedsLogin(err) {
+		if azure.IsNeedsLogin(err) {
 			return fail(w, http.StatusBadRequest, "invalid_grant", "the azkeep session needs a new login")
 		}
 		return fail(w, http.StatusBadGateway, "temporarily_unavailable", "could not get a token for the session")

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 )
 
 const fakeToken = "eyJ0eXAiOiJKV1QifQ.fake-access-token-for-tests"
@@ -210,7 +210,7 @@ func TestNonLoopbackPeer(t *testing.T) {
 }
 
 func TestSourceErrors(t *testing.T) {
-	src := &fakeSource{err: fmt.Errorf("redeem: %w", &engine.NeedsLoginError{Code: "invalid_grant"})}
+	src := &fakeSource{err: fmt.Errorf("redeem: %w", &azure.NeedsLoginError{Code: "invalid_grant"})}
 	s := start(t, src.get, Options{})
 	resp, body := get(t, s, nil)
 	if resp.StatusCode != 400 || !bytes.Contains(body, []byte(`"invalid_grant"`)) {
