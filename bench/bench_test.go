@@ -23,6 +23,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/lifecycle"
@@ -70,11 +71,11 @@ func newEnvIn(tb testing.TB, eng string, subs int, root string) *env {
 	if eng == "az" {
 		// The product's az engine (internal/engine, redeeming in a staging
 		// dir as the CLI does), az reaching the emulator through its proxy.
-		en = engine.NewAZStaged(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, target)}), filepath.Join(ws.Dir(), "az"))
+		en = engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, target)}), filepath.Join(ws.Dir(), "az"))
 	}
 	e.m = &lifecycle.Manager{
 		WS: ws, Vault: vault.NewMemory(), Files: lifecycle.AZFiles{}, Engine: en,
-		AZ:        native.LoginRunner{Client: emu.Client(), MaxInterval: 10 * time.Millisecond},
+		AZ:        deviceLogin{emu.Client()},
 		TargetDir: e.target,
 	}
 	ctx := context.Background()
@@ -89,6 +90,15 @@ func newEnvIn(tb testing.TB, eng string, subs int, root string) *env {
 		e.subs = append(e.subs, s.ID)
 	}
 	return e
+}
+
+// deviceLogin is the lifecycle's Runner on native.Login: azkeep's own
+// device-code sign-in (the CLI's demo does the same without az).
+type deviceLogin struct{ client *http.Client }
+
+func (d deviceLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
+	_, err := native.Login(ctx, native.LoginOptions{ConfigDir: req.ConfigDir, Tenant: req.Tenant, Client: d.client, Prompt: req.Err, MaxInterval: 10 * time.Millisecond})
+	return err
 }
 
 // start times one session start (the active one stopped first, untimed).
@@ -166,7 +176,7 @@ func newRefreshPoster(tb testing.TB, emu *entraemu.Emulator) *refreshPoster {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rt, ok := c.RefreshToken(res.HomeAccountID, "", engine.AzureCLIClientID)
+	rt, ok := c.RefreshToken(res.HomeAccountID, "", azure.AzureCLIClientID)
 	if !ok {
 		tb.Fatal("no refresh token after login")
 	}
@@ -175,7 +185,7 @@ func newRefreshPoster(tb testing.TB, emu *entraemu.Emulator) *refreshPoster {
 
 func (p *refreshPoster) post(tb testing.TB) time.Duration {
 	form := url.Values{
-		"client_id": {engine.AzureCLIClientID}, "grant_type": {"refresh_token"}, "client_info": {"1"},
+		"client_id": {azure.AzureCLIClientID}, "grant_type": {"refresh_token"}, "client_info": {"1"},
 		"refresh_token": {p.rt}, "scope": {"https://management.core.windows.net//.default offline_access openid profile"},
 	}
 	t0 := time.Now()

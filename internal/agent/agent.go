@@ -30,7 +30,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 )
 
 // Item is one session the agent keeps fresh.
@@ -51,7 +51,7 @@ type Source interface {
 	// Plan lists the active sessions and when each is due.
 	Plan(ctx context.Context) ([]Item, error)
 	// Rotate rotates session id if it is due and returns when it is due
-	// next. An error for which engine.IsNeedsLogin holds means the
+	// next. An error for which azure.IsNeedsLogin holds means the
 	// integration needs a new login.
 	Rotate(ctx context.Context, id string) (next time.Time, err error)
 }
@@ -263,7 +263,7 @@ func (s *Scheduler) rotate(ctx context.Context, it *Item) {
 			return
 		}
 		s.logf("rotated %s; next rotation at %s", it.Label, it.Due.UTC().Format(time.RFC3339))
-	case engine.IsNeedsLogin(err):
+	case azure.IsNeedsLogin(err):
 		it.NeedsLogin = true
 		s.flag(it, err)
 	default:
@@ -306,7 +306,7 @@ func (s *Scheduler) flag(it *Item, err error) {
 		return
 	}
 	why := "its refresh token was rejected"
-	var nl *engine.NeedsLoginError
+	var nl *azure.NeedsLoginError
 	if errors.As(err, &nl) {
 		why = nl.Error() // the endpoint's code and text, not the wrapping
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 )
 
 // fakeClock is a clock the test moves by hand.
@@ -175,7 +175,7 @@ func TestNeedsLoginIsLoggedOnceAndNotRetried(t *testing.T) {
 		src.mu.Lock()
 		src.items[0].NeedsLogin = true // the lifecycle marks the integration
 		src.mu.Unlock()
-		return time.Time{}, &engine.NeedsLoginError{Code: "invalid_grant"}
+		return time.Time{}, &azure.NeedsLoginError{Code: "invalid_grant"}
 	}
 	var log bytes.Buffer
 	s := New(src, Options{Clock: clk, Log: &log, Rand: zero})

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/testbed"
 )
@@ -209,7 +209,7 @@ func TestNeedsLogin(t *testing.T) {
 	for mode, code := range map[string]string{"invalid-grant": "invalid_grant", "no-token": "login_required"} {
 		r := fake(t, mode, Options{})
 		_, err := r.Run(context.Background(), Call{Args: []string{"account", "get-access-token"}, ConfigDir: t.TempDir(), Token: true})
-		var nl *engine.NeedsLoginError
+		var nl *azure.NeedsLoginError
 		if !errors.As(err, &nl) || nl.Code != code {
 			t.Fatalf("%s: %v", mode, err)
 		}
@@ -230,7 +230,7 @@ func TestFailedPrivateCallScrubsHTTPCache(t *testing.T) {
 	dir := t.TempDir()
 	cache := filepath.Join(dir, "msal_http_cache.bin")
 	_, err := fake(t, "invalid-grant", Options{}).RunPrivate(context.Background(), dir, "account", "get-access-token")
-	if !engine.IsNeedsLogin(err) {
+	if !azure.IsNeedsLogin(err) {
 		t.Fatalf("err = %v", err)
 	}
 	if _, err := os.Stat(cache); !errors.Is(err, fs.ErrNotExist) {
@@ -307,7 +307,7 @@ func TestRealAZ(t *testing.T) {
 	}
 	dir := t.TempDir()
 	_, err = r.Run(context.Background(), Call{Args: []string{"account", "get-access-token", "--output", "json"}, ConfigDir: dir, Token: true, Throwaway: true})
-	if !engine.IsNeedsLogin(err) {
+	if !azure.IsNeedsLogin(err) {
 		t.Fatalf("fresh dir: %v", err)
 	}
 }

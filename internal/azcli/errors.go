@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/hint"
 )
 
@@ -114,7 +114,7 @@ func classify(command string, code int, stderr string) error {
 	if !needs {
 		return &ExitError{Command: command, Code: code, Stderr: shorten(red, 2000)}
 	}
-	e := &engine.NeedsLoginError{Code: "login_required"}
+	e := &azure.NeedsLoginError{Code: "login_required"}
 	switch {
 	case strings.Contains(stderr, "interaction_required"):
 		e.Code = "interaction_required"
@@ -173,7 +173,7 @@ func Redact(s string) string {
 // withHint attaches the user-facing fix to the typed errors.
 func withHint(err error) error {
 	var old *TooOldError
-	var nl *engine.NeedsLoginError
+	var nl *azure.NeedsLoginError
 	var to *TimeoutError
 	switch {
 	case errors.Is(err, ErrNotInstalled):

@@ -3,7 +3,7 @@
 // environment (always AZURE_CONFIG_DIR) and a timeout, passes an
 // interactive `az login` through to the user's terminal, and turns its
 // failures into typed errors: ErrNotInstalled, *TooOldError,
-// *TimeoutError, *engine.NeedsLoginError, *ExitError.
+// *TimeoutError, *azure.NeedsLoginError, *ExitError.
 //
 // az's stdout can hold tokens (az account get-access-token): it is
 // returned to the caller and never logged or put into an error.
@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/hint"
 )
 
@@ -215,8 +215,8 @@ type Call struct {
 	// Token marks a call that redeems or reads tokens: az then runs with
 	// AZURE_CORE_USE_MSAL_HTTP_CACHE=false (MSAL would replay a cached
 	// invalid_grant for 60 s, and after a rejected grant az 2.45 leaves the
-	// refresh token in msal_http_cache.bin: TestAZEngineWithRealAZ finds
-	// it there when the cache is on) and its stdout is treated as a
+	// refresh token in msal_http_cache.bin when the cache is on) and its
+	// stdout is treated as a
 	// secret. The price is two discovery requests per call (about 20–40
 	// ms of az's time).
 	Token bool
@@ -304,7 +304,7 @@ func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
 	if serr := scrubHTTPCache(c.ConfigDir); serr != nil {
 		return res, errors.Join(err, serr)
 	}
-	var nl *engine.NeedsLoginError
+	var nl *azure.NeedsLoginError
 	if c.Token && errors.As(err, &nl) && nl.Code != "login_required" && ctx.Err() == nil {
 		// The endpoint's answer, or MSAL's replay of an earlier one: ask
 		// again with the cache gone.
@@ -525,14 +525,8 @@ func (r *Runner) RunIn(ctx context.Context, configDir string, token bool, args .
 }
 
 // RunPrivate runs a token call in configDir, a dir only azkeep uses (see
-// Call.Private): the staged az engine's runner.
+// Call.Private): the az engine's staging dir (engine.PrivateRunner).
 func (r *Runner) RunPrivate(ctx context.Context, configDir string, args ...string) ([]byte, error) {
 	res, err := r.Run(ctx, Call{Args: args, ConfigDir: configDir, Token: true, Private: true})
 	return res.Stdout, err
 }
-
-// Runner is the az engine's runner.
-var (
-	_ engine.AZRunner      = (*Runner)(nil)
-	_ engine.PrivateRunner = (*Runner)(nil)
-)

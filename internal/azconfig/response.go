@@ -57,7 +57,7 @@ type TokenResponse struct {
 // TokenEvent is one successful token answer and the request it answered:
 // what MSAL Python's TokenCache.add receives.
 type TokenEvent struct {
-	ClientID    string // the Azure CLI's: engine.AzureCLIClientID
+	ClientID    string // the Azure CLI's: azure.AzureCLIClientID
 	Environment string // authority host without scheme: "login.microsoftonline.com"
 	Realm       string // the tenant segment of the token endpoint
 	// Scopes are the requested scopes; the cache uses them as target only

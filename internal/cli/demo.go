@@ -255,7 +255,7 @@ func (d *demo) prepare(ctx context.Context) (string, error) {
 	if d.azPath == "" {
 		f.Globals.Engine = "native"
 		f.Login = func() lifecycle.Runner {
-			return native.LoginRunner{Client: client, MaxInterval: 50 * time.Millisecond}
+			return nativeLogin{client: client, maxInterval: 50 * time.Millisecond}
 		}
 	} else {
 		// az runs with the emulator's proxy and CA, the version check

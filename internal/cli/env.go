@@ -344,9 +344,7 @@ func (s envDirSource) Rotate(ctx context.Context, id string) (time.Time, error) 
 		now = s.m.Now()
 	}
 	exp, err := childproc.RefreshDir(ctx, dir, s.window(), now, func(ctx context.Context, q, d string) (time.Time, error) {
-		mat, err := redeemAside(ctx, execBase(s.home), d, func(ctx context.Context, scratch string) (*lifecycle.Materialized, error) {
-			return s.m.Materialize(ctx, q, scratch)
-		})
+		mat, err := s.m.MaterializeInto(ctx, q, d, execBase(s.home))
 		if err != nil {
 			return time.Time{}, err
 		}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/childproc"
-	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/miserver"
@@ -187,29 +186,11 @@ func newExecEnv(f *Factory, m *lifecycle.Manager) *execEnv {
 		Now:     time.Now,
 		Debug:   g.Debug,
 		Materialize: func(ctx context.Context, query, dir string, extra ...string) (*lifecycle.Materialized, error) {
-			mm := *m
-			if len(extra) > 0 {
-				mm.Engine = extraResources{Engine: m.Engine, extra: extra}
-			}
-			return redeemAside(ctx, execBase(g.Home), dir, func(ctx context.Context, scratch string) (*lifecycle.Materialized, error) {
-				return mm.Materialize(ctx, query, scratch)
-			})
+			return m.MaterializeInto(ctx, query, dir, execBase(g.Home), extra...)
 		},
 		Prepare: func(dir string) error { return prepareSessionDir(m, dir) },
 		After:   time.After,
 	}
-}
-
-// extraResources asks the engine for more resources than the integration
-// lists: the managed-identity endpoint serves any resource on demand.
-type extraResources struct {
-	engine.Engine
-	extra []string
-}
-
-func (e extraResources) Redeem(ctx context.Context, req engine.Request) (engine.Result, error) {
-	req.Resources = append(append([]string(nil), req.Resources...), e.extra...)
-	return e.Engine.Redeem(ctx, req)
 }
 
 // prepareSessionDir copies the target dir's settings into a new per-session

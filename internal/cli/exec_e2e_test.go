@@ -89,7 +89,7 @@ func newExecBedEngine(t *testing.T, cfg entraemu.Config, engineName string) *exe
 	b := &execBed{emu: emu, home: home, target: testbed.NewConfigDir(t)}
 	var eng engine.Engine = native.New(emu.Client())
 	if engineName == "az" {
-		eng = engine.NewAZStaged(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, b.target)}), filepath.Join(home, "az"))
+		eng = engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, b.target)}), filepath.Join(home, "az"))
 	}
 	b.m = &lifecycle.Manager{WS: ws, Vault: vault.NewMemory(), AZ: deviceLogin{emu}, Engine: eng,
 		Files: lifecycle.AZFiles{}, TargetDir: b.target}

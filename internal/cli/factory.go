@@ -75,7 +75,7 @@ func NewFactory(streams IO) *Factory {
 		if err != nil {
 			return nil, err
 		}
-		return newEngine(f.Globals.Engine, f.AZ(), filepath.Join(ws.Dir(), "az"), f.HTTPClient(), f.IO)
+		return newEngine(f.Globals.Engine, f.AZ(), stagingDir(ws), f.HTTPClient(), f.IO)
 	})
 	f.Login = func() lifecycle.Runner { return azLogin{f.AZ()} }
 	f.Manager = sync.OnceValues(func() (*lifecycle.Manager, error) { return newManager(f) })
@@ -121,7 +121,7 @@ func newManager(f *Factory) (*lifecycle.Manager, error) {
 func newEngine(name string, runner *azcli.Runner, stagingDir string, client *http.Client, streams IO) (engine.Engine, error) {
 	switch name {
 	case "", "az":
-		return engine.NewAZStaged(runner, stagingDir), nil
+		return engine.NewAZ(runner, stagingDir), nil
 	case "native":
 		// Prefetch failures are warnings; ARM still works.
 		return &native.Engine{Client: client, Warn: streams.Err}, nil
@@ -199,3 +199,22 @@ func (a azLogin) RefreshSubscriptions(ctx context.Context, dir string) error {
 	})
 	return err
 }
+
+// nativeLogin is the lifecycle's Runner on native.Login: azkeep's own
+// device-code sign-in, writing the files az login writes (the demo on a
+// machine without az).
+type nativeLogin struct {
+	client *http.Client
+	// maxInterval caps the device-code polling interval (0: as asked).
+	maxInterval time.Duration
+}
+
+func (n nativeLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
+	_, err := native.Login(ctx, native.LoginOptions{
+		ConfigDir: req.ConfigDir, Tenant: req.Tenant, Client: n.client, Prompt: req.Err, MaxInterval: n.maxInterval,
+	})
+	return err
+}
+
+// stagingDir is the az engine's staging dir in azkeep's home.
+func stagingDir(ws *workspace.Workspace) string { return filepath.Join(ws.Dir(), "az") }

@@ -5,85 +5,242 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
+	"github.com/azkeep/azkeep/internal/fileutil"
 )
 
 // AZRunner runs the Azure CLI; *azcli.Runner implements it. (An interface
-// because azcli returns this package's NeedsLoginError.)
+// because azcli sits above this package.)
 type AZRunner interface {
 	// RunIn runs az with args and AZURE_CONFIG_DIR=configDir and returns
 	// its stdout; token marks a call that redeems tokens (MSAL HTTP cache
 	// off, stdout secret). Failures are typed, a rejected refresh token
-	// being a *NeedsLoginError.
+	// being an *azure.NeedsLoginError.
 	RunIn(ctx context.Context, configDir string, token bool, args ...string) ([]byte, error)
 }
 
-// AZ is the "az" engine, the seed's way: it runs `az account
-// get-access-token` in the config dir and lets the Azure CLI redeem the
-// refresh token and write the cache itself.
+// PrivateRunner is an AZRunner that can run a token call in a config dir
+// only azkeep uses (*azcli.Runner): MSAL's HTTP cache then stays on.
+type PrivateRunner interface {
+	RunPrivate(ctx context.Context, configDir string, args ...string) ([]byte, error)
+}
+
+// AZ is the "az" engine, the seed's way: `az account get-access-token`
+// redeems the refresh token and writes the cache. It runs az in a config
+// dir of azkeep's own (its staging dir), never in the target dir:
+//
+//   - the refresh token never enters the target dir, where the user's own
+//     az could read it, race for it (single-use refresh tokens) or copy it
+//     into msal_http_cache.bin (MSAL pickles a failed request there,
+//     refresh token included);
+//   - az keeps MSAL's HTTP cache on in the staging dir, where no other az
+//     runs, so it does not fetch the discovery documents again on every
+//     call; after a failed call the runner deletes that cache (see
+//     azcli.Call.Private);
+//   - the target's token cache is written once, with az's own entries.
+//
+// The staging dir holds the refresh token only while az runs, and never a
+// token cache after Redeem returns. One redemption at a time uses it (a
+// lock in the dir).
 type AZ struct {
 	runner AZRunner
+	// Dir is the staging config dir, created 0700 (e.g. $AZKEEP_HOME/az).
+	Dir string
 }
 
 // NewAZ returns the az engine running az through runner (whose Options.Env
 // carries anything az needs besides AZURE_CONFIG_DIR, such as an
-// emulator's proxy).
-func NewAZ(runner AZRunner) *AZ { return &AZ{runner: runner} }
+// emulator's proxy) in the staging dir dir.
+func NewAZ(runner AZRunner, dir string) *AZ { return &AZ{runner: runner, Dir: dir} }
 
 // Name is "az".
 func (a *AZ) Name() string { return "az" }
 
-// Redeem runs `az account get-access-token --subscription S` (seed, start
-// step 4), then once per extra resource with --resource, all with
-// AZURE_CONFIG_DIR = req.ConfigDir and the MSAL HTTP cache off. The ARM
-// token's expiry is read from the cache az wrote (step 6): the entry's
-// expires_on is epoch seconds, where az's printed expiresOn is a local time
-// without a zone.
+// stagingLock is the lock file, in the staging dir, of a redemption.
+const stagingLock = ".azkeep-staging.lock"
+
+// Redeem implements Engine: the seed's start steps 2–8 in the staging dir,
+// then az's access and id token entries copied to req.ConfigDir's cache in
+// one write.
 func (a *AZ) Redeem(ctx context.Context, req Request) (Result, error) {
-	if req.ConfigDir == "" || req.SubscriptionID == "" {
-		return Result{}, errors.New("az engine: ConfigDir and SubscriptionID are required")
+	if a.Dir == "" || req.ConfigDir == "" || req.SubscriptionID == "" || len(req.Subscription) == 0 {
+		return Result{}, errors.New("az engine: staging dir, config dir and subscription are required")
 	}
-	out, err := a.runner.RunIn(ctx, req.ConfigDir, true,
-		"account", "get-access-token", "--subscription", req.SubscriptionID, "--output", "json")
+	af, err := azconfig.ParseTokenCache(req.Account)
+	if err != nil {
+		return Result{}, fmt.Errorf("account from the vault: %w", err)
+	}
+	rf, err := azconfig.ParseTokenCache(req.RefreshToken)
+	if err != nil {
+		return Result{}, fmt.Errorf("refresh token from the vault: %w", err)
+	}
+	unlock, err := fileutil.Lock(ctx, filepath.Join(a.Dir, stagingLock))
 	if err != nil {
 		return Result{}, err
 	}
+	defer unlock()
+	// Step 8, whatever happens: no token cache stays in the staging dir.
+	defer removeTokenCache(a.Dir)
+	// Steps 2–3 in the staging dir: the subscription alone in the
+	// profile, the account and refresh token in the cache.
+	if err := a.prepare(ctx, req, af, rf); err != nil {
+		return Result{}, fmt.Errorf("prepare the staging dir %s: %w", a.Dir, err)
+	}
+
+	// Steps 4–5: az redeems the refresh token for the subscription (and
+	// each extra resource) and writes the access and id tokens.
+	if _, err := a.run(ctx, "account", "get-access-token", "--subscription", req.SubscriptionID, "--output", "json"); err != nil {
+		return Result{}, err
+	}
 	for _, res := range req.Resources {
-		if _, err := a.runner.RunIn(ctx, req.ConfigDir, true,
-			"account", "get-access-token", "--subscription", req.SubscriptionID, "--resource", res, "--output", "json"); err != nil {
+		if _, err := a.run(ctx, "account", "get-access-token", "--subscription", req.SubscriptionID, "--resource", res, "--output", "json"); err != nil {
 			return Result{}, fmt.Errorf("token for %s: %w", res, err)
 		}
 	}
-	exp, err := armExpiry(req)
-	if err == nil {
-		return Result{ExpiresOn: exp}, nil
-	}
-	// Fall back to what az printed (expires_on in newer az versions).
-	if exp, perr := printedExpiry(out); perr == nil {
-		return Result{ExpiresOn: exp}, nil
-	}
-	return Result{}, err
-}
-
-// armExpiry finds the ARM access token in the cache: the entry of the
-// account (any account when HomeAccountID is empty) in the tenant whose
-// target holds "<ARM resource>/.default", the latest if several.
-func armExpiry(req Request) (time.Time, error) {
-	c, err := azconfig.LoadTokenCache(req.ConfigDir)
+	c, err := azconfig.LoadTokenCache(a.Dir)
 	if err != nil {
-		return time.Time{}, err
+		return Result{}, err
 	}
-	return armExpiryIn(c, req)
+	// Step 6: the ARM token's expiry, from the cache az wrote.
+	exp, err := armExpiry(c, req)
+	if err != nil {
+		return Result{}, err
+	}
+	rt, ok := c.RefreshToken(req.HomeAccountID, "", azure.AzureCLIClientID)
+	if !ok {
+		return Result{}, fmt.Errorf("az left no refresh token for account %s in the staging dir %s", req.HomeAccountID, a.Dir)
+	}
+	frag := &azconfig.TokenCache{}
+	frag.PutRefreshToken(rt)
+	newRT, err := frag.Marshal()
+	if err != nil {
+		return Result{}, err
+	}
+	// Step 7 before anything reaches the target.
+	keepErr := req.Keep(newRT)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err = azconfig.UpdateTokenCache(wctx, req.ConfigDir, func(t *azconfig.TokenCache) error {
+		t.AdoptAccounts(af)
+		t.RemoveRefreshTokens(req.HomeAccountID)
+		for k, m := range c.AppMetadata.All() {
+			t.AppMetadata.Put(k, m)
+		}
+		for k, at := range c.AccessTokens.All() {
+			t.AccessTokens.Put(k, at)
+		}
+		for k, id := range c.IDTokens.All() {
+			t.IDTokens.Put(k, id)
+		}
+		if keepErr != nil {
+			t.PutRefreshToken(rt)
+		}
+		return nil
+	})
+	if err != nil {
+		if keepErr != nil {
+			return Result{}, errors.Join(keepErr, err)
+		}
+		return Result{}, err
+	}
+	if keepErr != nil {
+		return Result{}, keepErr
+	}
+	return Result{ExpiresOn: exp}, nil
 }
 
-// armExpiryIn is armExpiry on a cache already read.
-func armExpiryIn(c *azconfig.TokenCache, req Request) (time.Time, error) {
+// prepare makes the staging dir what the target dir is for az (its config
+// and clouds, broker off) with the session's subscription alone in the
+// profile and a token cache holding only the account and refresh token.
+func (a *AZ) prepare(ctx context.Context, req Request, af, rf *azconfig.TokenCache) error {
+	for _, name := range []string{azconfig.ConfigFile, "clouds.config"} {
+		if err := copyOrRemove(filepath.Join(req.ConfigDir, name), filepath.Join(a.Dir, name)); err != nil {
+			return err
+		}
+	}
+	// Without it az checks for a newer version over the network.
+	if _, err := os.Stat(filepath.Join(a.Dir, "versionCheck.json")); errors.Is(err, fs.ErrNotExist) {
+		if err := copyOrRemove(filepath.Join(req.ConfigDir, "versionCheck.json"), filepath.Join(a.Dir, "versionCheck.json")); err != nil {
+			return err
+		}
+	}
+	if err := azconfig.DisableBroker(a.Dir); err != nil {
+		return err
+	}
+	var sub azconfig.Subscription
+	if err := json.Unmarshal(req.Subscription, &sub); err != nil {
+		return fmt.Errorf("subscription from the vault: %w", err)
+	}
+	if err := azconfig.WriteSingleSubscription(ctx, a.Dir, sub); err != nil {
+		return err
+	}
+	cloud := req.Cloud.Name
+	if cloud == "" {
+		cloud = azconfig.DefaultCloud
+	}
+	if err := azconfig.SetCloudSubscription(a.Dir, cloud, sub.ID); err != nil {
+		return err
+	}
+	return azconfig.UpdateTokenCache(ctx, a.Dir, func(c *azconfig.TokenCache) error {
+		c.RemoveAll()
+		c.AdoptAccounts(af)
+		for _, rt := range rf.RefreshTokens.All() {
+			c.PutRefreshToken(rt)
+		}
+		return nil
+	})
+}
+
+func (a *AZ) run(ctx context.Context, args ...string) ([]byte, error) {
+	if pr, ok := a.runner.(PrivateRunner); ok {
+		return pr.RunPrivate(ctx, a.Dir, args...)
+	}
+	return a.runner.RunIn(ctx, a.Dir, true, args...)
+}
+
+// copyOrRemove makes dst a copy of src, or absent when src is.
+func copyOrRemove(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if old, err := os.ReadFile(dst); err == nil && string(old) == string(data) {
+		return nil
+	}
+	return fileutil.WriteAtomic(dst, data, fileutil.FilePerm)
+}
+
+// removeTokenCache deletes the staging dir's token cache (and its lock
+// file), refresh token and all.
+func removeTokenCache(dir string) {
+	for _, name := range []string{azconfig.TokenCacheJSON, azconfig.TokenCacheBin} {
+		os.Remove(filepath.Join(dir, name))
+		os.Remove(filepath.Join(dir, name+azconfig.LockSuffix))
+	}
+}
+
+// armExpiry finds the ARM access token in c: the entry of the account (any
+// account when HomeAccountID is empty) in the tenant whose target holds
+// "<ARM resource>/.default", the latest if several. The entry's expires_on
+// is epoch seconds, where az 2.45's printed expiresOn is a local time
+// without a zone.
+func armExpiry(c *azconfig.TokenCache, req Request) (time.Time, error) {
 	resource := req.Cloud.ARMResource
 	if resource == "" {
-		resource = AzureCloud.ARMResource
+		resource = azure.AzureCloud.ARMResource
 	}
 	scope := resource + "/.default" // az's resource_to_scopes: "…windows.net/" + "/.default"
 	find := func(tenant string) time.Time {
@@ -125,30 +282,11 @@ func hasScope(target, scope string) bool {
 	return false
 }
 
-// printedExpiry reads expires_on (epoch seconds, az ≥ 2.54) from az's
-// output; az 2.45 prints only expiresOn as a local time, parsed last.
-func printedExpiry(stdout []byte) (time.Time, error) {
-	var v struct {
-		ExpiresOnEpoch json.Number `json:"expires_on"`
-		ExpiresOn      string      `json:"expiresOn"`
-	}
-	if err := json.Unmarshal(stdout, &v); err != nil {
-		return time.Time{}, errors.New("az printed no JSON")
-	}
-	if n, err := v.ExpiresOnEpoch.Int64(); err == nil && n > 0 {
-		return time.Unix(n, 0), nil
-	}
-	if t, err := time.ParseInLocation("2006-01-02 15:04:05.999999", v.ExpiresOn, time.Local); err == nil {
-		return t, nil
-	}
-	return time.Time{}, errors.New("az printed no expiry")
-}
-
 // Logout runs `az logout` in configDir (seed: stop session). When az
 // fails — "There are no active accounts", or offline, where az clears the
 // profile but keeps the tokens, or az is gone — azkeep removes the same
-// entries itself, so stopping never leaves a token behind; only a failure
-// of that cleanup (or a cancellation) is returned.
+// entries itself (LogoutFiles), so stopping never leaves a token behind;
+// only a failure of that cleanup (or a cancellation) is returned.
 func (a *AZ) Logout(ctx context.Context, configDir string) error {
 	_, err := a.runner.RunIn(ctx, configDir, false, "logout")
 	if err == nil {
@@ -164,14 +302,24 @@ func (a *AZ) Logout(ctx context.Context, configDir string) error {
 }
 
 // LogoutFiles does to configDir's files what `az logout` does, without
-// az: every account and token leaves the token cache (AppMetadata stays)
-// and azureProfile.json keeps no subscription.
+// az (observed with az 2.45): MSAL's remove_account for each account
+// (refresh, access and id tokens and the account entries; the sections
+// stay, empty, and AppMetadata stays, so the token cache file remains),
+// service_principal_entries.json deleted (logout_all_service_principal:
+// the file holds client secrets in plain text), and the profile's
+// subscriptions emptied (installationId stays). Both engines log out
+// with it.
 func LogoutFiles(ctx context.Context, configDir string) error {
 	if err := azconfig.UpdateTokenCache(ctx, configDir, func(c *azconfig.TokenCache) error {
 		c.RemoveAll()
 		return nil
 	}); err != nil {
 		return err
+	}
+	for _, name := range []string{"service_principal_entries.json", "service_principal_entries.bin"} {
+		if err := os.Remove(filepath.Join(configDir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	return azconfig.ClearSubscriptions(ctx, configDir)
 }

@@ -6,97 +6,30 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/testbed"
 )
 
-// The az engine against the real az and the emulator: Redeem from a cache
-// holding only the account and the refresh token (what the lifecycle
-// writes at start step 3), a revoked refresh token, and Logout.
-func TestAZEngineWithRealAZ(t *testing.T) {
+// The CLI's az runner is the az engine's runner, staging dir included.
+var _ engine.PrivateRunner = (*azcli.Runner)(nil)
+
+// The az engine's Logout against the real az: az logout, then again with
+// nothing logged in.
+func TestAZEngineLogoutWithRealAZ(t *testing.T) {
 	testbed.RequireAZ(t)
-	emu := testbed.Emulator(t, entraemu.Config{TokenLifetime: 30 * time.Minute})
-	tenant := emu.Tenants()[0]
-	sub := tenant.Subscriptions[0]
+	emu := testbed.Emulator(t, entraemu.Config{})
 	dir := testbed.NewConfigDir(t)
-	testbed.LoginDeviceCode(t, emu, dir, tenant.ID)
+	testbed.LoginDeviceCode(t, emu, dir, emu.Tenants()[0].ID)
 	ctx := context.Background()
-
-	var home string
-	stripToRefreshToken := func() {
-		t.Helper()
-		err := azconfig.UpdateTokenCache(ctx, dir, func(c *azconfig.TokenCache) error {
-			c.RemoveAccessTokens("")
-			c.IDTokens.Clear()
-			for _, a := range c.Accounts.All() {
-				home = a.HomeAccountID
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	stripToRefreshToken()
-
-	var logged []string
-	eng := engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, ""), Log: func(s string) { logged = append(logged, s) }}))
+	eng := engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, "")}), filepath.Join(t.TempDir(), "az"))
 	if eng.Name() != "az" {
 		t.Errorf("name %q", eng.Name())
 	}
-	emu.ResetRequests()
-	before := time.Now()
-	res, err := eng.Redeem(ctx, engine.Request{
-		ConfigDir: dir, Cloud: engine.AzureCloud, TenantID: tenant.ID, SubscriptionID: sub.ID,
-		HomeAccountID: home, Resources: []string{"https://vault.azure.net"},
-	})
-	if err != nil {
-		t.Fatalf("redeem: %v\n%q", err, logged)
-	}
-	for _, l := range logged {
-		t.Log(l)
-	}
-	if d := res.ExpiresOn.Sub(before); d < 29*time.Minute || d > 31*time.Minute {
-		t.Errorf("expires in %v, want about 30m", d)
-	}
-	if n := len(emu.TokenRequests("refresh_token")); n != 2 {
-		t.Errorf("%d refresh grants, want 2 (ARM, vault)", n)
-	}
-	c, err := azconfig.LoadTokenCache(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at, ok := c.AccessTokenFor(home, tenant.ID, "https://management.core.windows.net//.default")
-	if !ok {
-		t.Fatal("no ARM access token in the cache")
-	}
-	if exp, _ := at.ExpiresAt(); !exp.Equal(res.ExpiresOn) {
-		t.Errorf("cache %v, result %v", exp, res.ExpiresOn)
-	}
-	if _, ok := c.AccessTokenFor(home, tenant.ID, "https://vault.azure.net/.default"); !ok {
-		t.Error("no vault access token")
-	}
-
-	// A revoked refresh token: a typed needs-login error naming AADSTS.
-	if err := emu.RevokeUser(tenant.Users[0].Username); err != nil {
-		t.Fatal(err)
-	}
-	stripToRefreshToken()
-	_, err = eng.Redeem(ctx, engine.Request{ConfigDir: dir, TenantID: tenant.ID, SubscriptionID: sub.ID, HomeAccountID: home})
-	var nl *engine.NeedsLoginError
-	if !engine.IsNeedsLogin(err) {
-		t.Fatalf("revoked: %v", err)
-	}
-	if errorsAs(err, &nl); nl.Code != "invalid_grant" || nl.Description == "" {
-		t.Errorf("needs login %+v", nl)
-	}
-
-	// Stop: az logout, then again with nothing logged in.
 	if err := eng.Logout(ctx, dir); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +72,7 @@ func TestAZEngineLogoutWithoutAZ(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, azconfig.TokenCacheJSON), b, 0o600)
 	p, _ := os.ReadFile("../../testdata/az245/device-code-login/azureProfile.json")
 	os.WriteFile(filepath.Join(dir, azconfig.ProfileFile), p, 0o600)
-	eng := engine.NewAZ(azcli.New(azcli.Options{}))
+	eng := engine.NewAZ(azcli.New(azcli.Options{}), t.TempDir())
 	if err := eng.Logout(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +88,7 @@ func TestAZEngineLogoutWithoutAZ(t *testing.T) {
 	}
 }
 
-func errorsAs(err error, target **engine.NeedsLoginError) bool {
+func errorsAs(err error, target **azure.NeedsLoginError) bool {
 	return errors.As(err, target)
 }
 
@@ -164,21 +97,17 @@ func TestAZEngineInteractionRequired(t *testing.T) {
 	testbed.RequireAZ(t)
 	emu := testbed.Emulator(t, entraemu.Config{})
 	tenant := emu.Tenants()[0]
+	sub := tenant.Subscriptions[0]
 	dir := testbed.NewConfigDir(t)
 	testbed.LoginDeviceCode(t, emu, dir, tenant.ID)
-	ctx := context.Background()
-	if err := azconfig.UpdateTokenCache(ctx, dir, func(c *azconfig.TokenCache) error {
-		c.RemoveAccessTokens("")
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	home, account, rt, subJSON := vaultItems(t, dir, sub.ID)
 	if err := emu.RequireInteraction(tenant.Users[0].Username, true); err != nil {
 		t.Fatal(err)
 	}
-	eng := engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, "")}))
-	_, err := eng.Redeem(ctx, engine.Request{ConfigDir: dir, TenantID: tenant.ID, SubscriptionID: tenant.Subscriptions[0].ID})
-	var nl *engine.NeedsLoginError
+	eng := engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, "")}), filepath.Join(t.TempDir(), "az"))
+	_, err := eng.Redeem(context.Background(), engine.Request{ConfigDir: dir, TenantID: tenant.ID, SubscriptionID: sub.ID, HomeAccountID: home,
+		Subscription: subJSON, Account: account, RefreshToken: rt, Keep: func([]byte) error { t.Error("keep after a rejection"); return nil }})
+	var nl *azure.NeedsLoginError
 	if !errorsAs(err, &nl) {
 		t.Fatalf("err %v", err)
 	}

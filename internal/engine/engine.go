@@ -1,53 +1,47 @@
-// Package engine defines what turns a refresh token into access tokens in an
-// Azure CLI config dir. Two engines implement it: "az" (the seed's way, runs
-// `az account get-access-token`) and "native" (the same OAuth 2.0 refresh
-// grant made by azkeep itself, writing the cache entries az writes).
+// Package engine defines what turns a vault's refresh token into access
+// tokens in an Azure CLI config dir without the refresh token ever resting
+// there. Two engines implement it: "az" (the seed's way, runs `az account
+// get-access-token` in a staging dir of azkeep's own) and "native"
+// (internal/native: the same OAuth 2.0 refresh grant made by azkeep
+// itself, writing the cache entries az writes).
 package engine
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
+
+	"github.com/azkeep/azkeep/internal/azure"
 )
 
-// Cloud names the endpoints of one Azure cloud.
-type Cloud struct {
-	Name          string `json:"name"`           // AzureCloud
-	AuthorityHost string `json:"authority_host"` // https://login.microsoftonline.com
-	ARMEndpoint   string `json:"arm_endpoint"`   // https://management.azure.com/
-	ARMResource   string `json:"arm_resource"`   // https://management.core.windows.net/
-}
-
-// AzureCloud is the public Azure cloud, az's default.
-var AzureCloud = Cloud{
-	Name:          "AzureCloud",
-	AuthorityHost: "https://login.microsoftonline.com",
-	ARMEndpoint:   "https://management.azure.com/",
-	ARMResource:   "https://management.core.windows.net/",
-}
-
-// AzureCLIClientID is the Azure CLI's public client id.
-const AzureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
-
-// Request asks an engine for fresh access tokens. When Redeem is called the
-// cache in ConfigDir already holds the Account and RefreshToken entries
-// (written by the lifecycle, seed start step 3) and azureProfile.json names
-// SubscriptionID as default (step 2).
+// Request asks an engine for fresh access tokens in ConfigDir, redeeming
+// RefreshToken (seed, start steps 3–8). The lifecycle has written nothing
+// into ConfigDir's token cache for it: the engine writes the account and
+// the new tokens there itself, and never the refresh token.
 type Request struct {
 	ConfigDir      string
-	Cloud          Cloud
+	Cloud          azure.Cloud
 	TenantID       string
 	SubscriptionID string
 	// HomeAccountID is "<uid>.<utid>", the account's key prefix in the cache.
 	HomeAccountID string
-	// Resources are extra resources to prefetch besides ARM, e.g.
-	// "https://vault.azure.net".
+	// Resources are resources to prefetch besides ARM, e.g.
+	// "https://vault.azure.net": the integration's, plus any a caller
+	// asks for (the managed-identity endpoint of `azkeep exec --server`).
 	Resources []string
 	// Subscription is the subscription's azureProfile.json entry, as the
-	// vault keeps it (what a Direct engine writes where it redeems).
+	// vault keeps it.
 	Subscription json.RawMessage
+	// Account is the vault's account item: a token-cache fragment holding
+	// the Account and AppMetadata entries.
+	Account []byte
+	// RefreshToken is the vault's refresh-token item: a token-cache
+	// fragment holding the account's RefreshToken entry.
+	RefreshToken []byte
+	// Keep stores the newest refresh token, rotated or not and in the same
+	// fragment form, in the vault (seed, start step 7). The engine calls it
+	// once the endpoint has answered and before it writes ConfigDir.
+	Keep func(refreshToken []byte) error
 }
 
 // Result is what a redemption produced.
@@ -56,73 +50,20 @@ type Result struct {
 	ExpiresOn time.Time
 }
 
-// Engine redeems refresh tokens. After Redeem returns, the cache in
-// ConfigDir holds the new access token(s) and id token and a refresh token
-// (rotated or not); the lifecycle then moves that refresh token to the vault
-// and strips it from disk (steps 7–8).
+// Engine redeems refresh tokens and logs a config dir out.
 type Engine interface {
+	// Name is the engine's --engine name.
 	Name() string
+	// Redeem redeems req.RefreshToken for an ARM access token (and one per
+	// resource of req.Resources), hands the newest refresh token to
+	// req.Keep, then writes req.ConfigDir's cache in one update: the
+	// account's older access and refresh tokens removed, the account (from
+	// req.Account) and the new access and id tokens added. No refresh
+	// token is written to req.ConfigDir, except when Keep fails: then it
+	// is written there, so that a single-use token is not lost, and Keep's
+	// error is returned.
 	Redeem(ctx context.Context, req Request) (Result, error)
-	// Logout removes every account and token from ConfigDir, as `az logout` does.
+	// Logout removes every account and token from configDir, as `az
+	// logout` does.
 	Logout(ctx context.Context, configDir string) error
-}
-
-// Direct is an optional capability of an Engine: redeeming a refresh token
-// handed to it rather than one written into the cache first, so that the
-// refresh token never rests in the config dir, not even for the length of
-// a request, and the cache is written once instead of three times (seed
-// start steps 3–8 in one). The lifecycle uses it when the engine has it;
-// the az engine cannot (az reads the refresh token from the cache).
-type Direct interface {
-	// RedeemDirect redeems refreshToken (the vault's item: a token-cache
-	// fragment holding the account's RefreshToken entry) for the same
-	// tokens Redeem gets. Before it writes anything it hands the newest
-	// refresh token, rotated or not and in the same fragment form, to
-	// keep, which stores it in the vault (step 7). It then writes
-	// req.ConfigDir's cache in one update: the account's older access and
-	// refresh tokens removed, account (a fragment with the Account and
-	// AppMetadata entries) and the new access and id tokens added. When
-	// keep fails, the refresh token is written into the cache as well, so
-	// that a single-use token is not lost, and keep's error is returned.
-	RedeemDirect(ctx context.Context, req Request, account, refreshToken []byte, keep func(refreshToken []byte) error) (Result, error)
-}
-
-// Unwrapper is an Engine standing in for another, such as the CLI's engine
-// that finds az only when first used; Unwrap returns the real one.
-type Unwrapper interface {
-	Unwrap() (Engine, error)
-}
-
-// DirectOf returns e as a Direct engine when it (or the engine it stands
-// in for) is one.
-func DirectOf(e Engine) (Direct, bool) {
-	if u, ok := e.(Unwrapper); ok {
-		inner, err := u.Unwrap()
-		if err != nil {
-			return nil, false
-		}
-		e = inner
-	}
-	d, ok := e.(Direct)
-	return d, ok
-}
-
-// NeedsLoginError is returned when the token endpoint rejects the refresh
-// token (invalid_grant, interaction_required): expired, revoked, or MFA.
-type NeedsLoginError struct {
-	Code        string // invalid_grant, interaction_required
-	Description string // the endpoint's text, e.g. "AADSTS50173: …"
-}
-
-func (e *NeedsLoginError) Error() string {
-	if e.Description != "" {
-		return fmt.Sprintf("the refresh token was rejected (%s): %s", e.Code, e.Description)
-	}
-	return fmt.Sprintf("the refresh token was rejected (%s)", e.Code)
-}
-
-// IsNeedsLogin reports whether err means the integration must log in again.
-func IsNeedsLogin(err error) bool {
-	var n *NeedsLoginError
-	return errors.As(err, &n)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/testbed"
@@ -47,7 +48,7 @@ func newE2E(t *testing.T, cfg entraemu.Config) *e2e {
 	}
 	x := &e2e{emu: emu, vault: vault.NewMemory(), target: testbed.NewConfigDir(t), tenant: emu.Tenants()[0]}
 	runner := azcli.New(azcli.Options{Env: testbed.AZEnv(emu, x.target), StateDir: ws.Dir(), Stdout: io.Discard, Stderr: io.Discard})
-	x.m = &Manager{WS: ws, Vault: x.vault, AZ: azLogin{runner}, Engine: engine.NewAZ(runner), Files: AZFiles{}, TargetDir: x.target}
+	x.m = &Manager{WS: ws, Vault: x.vault, AZ: azLogin{runner}, Engine: engine.NewAZ(runner, filepath.Join(ws.Dir(), "az")), Files: AZFiles{}, TargetDir: x.target}
 	return x
 }
 
@@ -221,7 +222,7 @@ func TestE2EReloginRevokeLogout(t *testing.T) {
 	}
 	stBefore, _ := x.m.WS.Load()
 	_, err = x.m.Start(ctx, added.ID)
-	if !engine.IsNeedsLogin(err) || !strings.Contains(err.Error(), `"emu"`) {
+	if !azure.IsNeedsLogin(err) || !strings.Contains(err.Error(), `"emu"`) {
 		t.Fatalf("want needs-login naming the integration, got %v", err)
 	}
 	if after := dirFiles(t, x.target); !equalMaps(files, after) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 )
 
@@ -155,6 +156,10 @@ func (r fakeRunner) Login(ctx context.Context, req LoginRequest) error {
 	return os.WriteFile(filepath.Join(req.ConfigDir, "azureProfile.json"), data, 0o600)
 }
 
+// fakeEngine implements the engine contract production uses: it redeems
+// the refresh token handed to it, hands the newest one to Keep, then writes
+// the account and an access token into the cache, and the refresh token
+// only when Keep failed.
 type fakeEngine struct{ s *fakeServer }
 
 func (fakeEngine) Name() string { return "fake" }
@@ -163,22 +168,30 @@ func (e fakeEngine) Redeem(ctx context.Context, req engine.Request) (engine.Resu
 	s := e.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := readFakeCache(req.ConfigDir)
-	if c.Account == nil {
-		return engine.Result{}, errors.New("no account in cache")
+	if req.Account == nil || len(req.Subscription) == 0 {
+		return engine.Result{}, errors.New("no account or subscription in the request")
 	}
-	secret := secretOf(c.RT)
+	secret := secretOf(req.RefreshToken)
 	if s.revoked || !s.valid[secret] {
-		return engine.Result{}, &engine.NeedsLoginError{Code: "invalid_grant", Description: "AADSTS70008: revoked"}
+		return engine.Result{}, &azure.NeedsLoginError{Code: "invalid_grant", Description: "AADSTS70008: revoked"}
 	}
 	s.redeems++
+	newRT := req.RefreshToken
 	if s.strict {
 		delete(s.valid, secret)
-		c.RT = s.issue()
+		newRT = s.issue()
 	}
-	c.AT = fmt.Sprintf("at-%d", s.redeems)
+	keepErr := req.Keep(newRT)
+	c := readFakeCache(req.ConfigDir)
+	c.Account, c.RT, c.AT = req.Account, nil, fmt.Sprintf("at-%d", s.redeems)
+	if keepErr != nil {
+		c.RT = newRT
+	}
 	if err := writeFakeCache(req.ConfigDir, c); err != nil {
-		return engine.Result{}, err
+		return engine.Result{}, errors.Join(keepErr, err)
+	}
+	if keepErr != nil {
+		return engine.Result{}, keepErr
 	}
 	return engine.Result{ExpiresOn: s.now().Add(s.lifetime)}, nil
 }
@@ -209,7 +222,7 @@ func (r fakeRunner) RefreshSubscriptions(ctx context.Context, dir string) error 
 	c := readFakeCache(dir)
 	secret := secretOf(c.RT)
 	if s.revoked || !s.valid[secret] {
-		return &engine.NeedsLoginError{Code: "invalid_grant", Description: "AADSTS70008: revoked"}
+		return &azure.NeedsLoginError{Code: "invalid_grant", Description: "AADSTS70008: revoked"}
 	}
 	if s.strict {
 		delete(s.valid, secret)

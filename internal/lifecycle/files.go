@@ -25,11 +25,14 @@ type Files interface {
 	WriteProfile(dir string, cloudName string, sub json.RawMessage) error
 	// PutCredentials writes the account entry and the refresh-token entry
 	// into the token cache after dropping the account's access tokens,
-	// keeping every other entry (start step 3, rotate's "remove access
-	// token" and "insert the refresh token back").
+	// keeping every other entry: what `az account list --refresh` needs
+	// in a sync's private dir (the engines take the refresh token from the
+	// vault instead, engine.Request).
 	PutCredentials(dir string, account, refreshToken json.RawMessage) error
 	// TakeRefreshToken returns the account's refresh-token entry from the
-	// cache and removes it from the file (start steps 7–8).
+	// cache and removes it from the file: a token left in a dir by a
+	// crash or a refusing vault, recovered before the next redemption or
+	// rescued before az logout.
 	TakeRefreshToken(dir string, homeAccountID string) (json.RawMessage, error)
 	// SetLocation writes `[defaults] location` in the dir's config (start
 	// step 9); an empty location leaves the file alone.

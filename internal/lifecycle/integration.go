@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -35,8 +35,8 @@ type IntegrationSpec struct {
 	Alias    string
 	Tenant   string // tenant GUID or domain
 	Location string // e.g. westeurope; "" for none
-	// Cloud is the Azure cloud (engine.AzureCloud when zero).
-	Cloud engine.Cloud
+	// Cloud is the Azure cloud (azure.AzureCloud when zero).
+	Cloud azure.Cloud
 	// Resources are extra resources to prefetch tokens for.
 	Resources []string
 }
@@ -99,7 +99,7 @@ func (m *Manager) CreateIntegration(ctx context.Context, spec IntegrationSpec) (
 		return nil, err
 	}
 	if spec.Cloud.Name == "" {
-		spec.Cloud = engine.AzureCloud
+		spec.Cloud = azure.AzureCloud
 	}
 	var out workspace.Integration
 	err := m.WS.Update(ctx, func(st *workspace.State) error {
@@ -362,7 +362,7 @@ func (m *Manager) Sync(ctx context.Context, name string) (*LoginReport, error) {
 	// Step 2 without interaction: az redeems the refresh token and lists
 	// the subscriptions again.
 	if err := m.Refresher.RefreshSubscriptions(ctx, dir); err != nil {
-		if engine.IsNeedsLogin(err) {
+		if azure.IsNeedsLogin(err) {
 			return nil, m.needsLogin(ctx, &in, err)
 		}
 		return nil, fmt.Errorf("re-read the subscriptions of %q: %w", in.Alias, err)

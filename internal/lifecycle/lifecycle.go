@@ -12,9 +12,11 @@
 // Failure rule: a procedure that fails leaves the state file, the vault and
 // the config dir's files as they were. Vault and state writes happen only
 // once the step that could fail has succeeded, and a start or rotation
-// snapshots the config dir's files and puts them back on failure. The one
-// exception is deliberate: a refresh token the endpoint rejects marks its
-// integration "needs-login", so `azkeep integration list` shows what to fix.
+// snapshots the config dir's files and puts them back on failure. Two
+// exceptions are deliberate: a refresh token the endpoint rejects marks its
+// integration "needs-login", so `azkeep integration list` shows what to fix;
+// and a rotated refresh token the vault refuses stays in the config dir
+// (not put back over), since it may be the only valid one.
 package lifecycle
 
 import (

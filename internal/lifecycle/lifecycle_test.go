@@ -6,10 +6,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azure"
+	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/vault"
@@ -224,7 +227,7 @@ func TestRejectedRefreshTokenLeavesEverythingAsItWas(t *testing.T) {
 	stBefore, _ := r.m.WS.Load()
 
 	_, err := r.m.Start(ctx, "Prod")
-	if !engine.IsNeedsLogin(err) || !strings.Contains(err.Error(), `"contoso"`) || hint.Of(err) != "run azkeep integration login contoso" {
+	if !azure.IsNeedsLogin(err) || !strings.Contains(err.Error(), `"contoso"`) || hint.Of(err) != "run azkeep integration login contoso" {
 		t.Fatalf("want a needs-login error naming the integration and the fix, got %v (hint %q)", err, hint.Of(err))
 	}
 	if after := dirFiles(t, r.target); !equalMaps(files, after) {
@@ -541,7 +544,7 @@ func TestSyncWithoutLogin(t *testing.T) {
 	// A rejected refresh token: needs-login, the fix named, vault as it was.
 	r.srv.revoked = true
 	before, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
-	if _, err := r.m.Sync(ctx, "contoso"); !engine.IsNeedsLogin(err) || hint.Of(err) != "run azkeep integration login contoso" {
+	if _, err := r.m.Sync(ctx, "contoso"); !azure.IsNeedsLogin(err) || hint.Of(err) != "run azkeep integration login contoso" {
 		t.Fatalf("sync with a revoked token: %v", err)
 	}
 	if after, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token")); !bytes.Equal(before, after) {
@@ -598,5 +601,87 @@ func TestVaultFailureOnStartKeepsTheNewToken(t *testing.T) {
 	}
 	if c := readFakeCache(r.target); c.RT != nil {
 		t.Fatal("refresh token left on disk")
+	}
+}
+
+// spyEngine shows each request to see before the fake engine redeems it.
+type spyEngine struct {
+	fakeEngine
+	see func(engine.Request)
+}
+
+func (e spyEngine) Redeem(ctx context.Context, req engine.Request) (engine.Result, error) {
+	e.see(req)
+	return e.fakeEngine.Redeem(ctx, req)
+}
+
+// The refresh token never touches the per-session dir: the procedure runs
+// in a scratch dir holding the dir's settings, with the extra resources,
+// and only its result is copied over; a failure leaves the dir as it was,
+// and no scratch dir stays.
+func TestMaterializeIntoAPerSessionDir(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	r.loggedIn(t)
+	base := filepath.Join(t.TempDir(), "exec")
+	d, err := childproc.NewDir(base, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := d.Path
+	os.WriteFile(filepath.Join(dest, "config"), []byte("[core]\ncollect_telemetry = no\n"), 0o600)
+	ownerBefore, _ := os.ReadFile(filepath.Join(dest, childproc.OwnerFile))
+
+	var scratchSeen string
+	r.m.Engine = spyEngine{fakeEngine{r.srv}, func(req engine.Request) {
+		scratchSeen = req.ConfigDir
+		if req.ConfigDir == dest {
+			t.Error("materialised straight into the per-session dir")
+		}
+		if data, _ := os.ReadFile(filepath.Join(req.ConfigDir, "config")); !strings.Contains(string(data), "collect_telemetry") {
+			t.Error("the scratch dir lacks the dir's settings")
+		}
+		if !slices.Contains(req.Resources, "https://vault.azure.net") {
+			t.Errorf("resources %v lack the extra one", req.Resources)
+		}
+	}}
+	mat, err := r.m.MaterializeInto(context.Background(), "Dev", dest, base, "https://vault.azure.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mat.ConfigDir != dest {
+		t.Errorf("ConfigDir %s, want %s", mat.ConfigDir, dest)
+	}
+	if _, err := os.Stat(scratchSeen); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("scratch dir left: %v", err)
+	}
+	if c := readFakeCache(dest); c.AT == "" || c.RT != nil {
+		t.Errorf("dest cache: %+v", c)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "azureProfile.json")); err != nil {
+		t.Error("profile not copied")
+	}
+	if owner, _ := os.ReadFile(filepath.Join(dest, childproc.OwnerFile)); string(owner) != string(ownerBefore) {
+		t.Error("the dir's owner file was overwritten")
+	}
+	for _, name := range []string{"msal_token_cache.json", "azureProfile.json"} {
+		if fi, _ := os.Stat(filepath.Join(dest, name)); fi == nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s not 0600", name)
+		}
+	}
+
+	// A failure leaves dest as it was and no scratch dir.
+	r.m.Engine = fakeEngine{r.srv}
+	before := dirFiles(t, dest)
+	r.srv.revoked = true
+	if _, err := r.m.MaterializeInto(context.Background(), "Dev", dest, base); err == nil {
+		t.Fatal("error lost")
+	}
+	if after := dirFiles(t, dest); !equalMaps(before, after) {
+		t.Error("a failed redemption changed the per-session dir")
+	}
+	entries, _ := os.ReadDir(base)
+	if len(entries) != 1 {
+		t.Errorf("dirs under %s: %v (want the exec dir only)", base, entries)
 	}
 }

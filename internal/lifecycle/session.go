@@ -2,14 +2,17 @@ package lifecycle
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
@@ -28,13 +31,18 @@ type Materialized struct {
 	Rotated bool
 }
 
-// Materialize writes session query into the Azure CLI config dir dir — the
-// target dir or any private per-session dir (azkeep exec) — with a fresh
-// access token and no refresh token: start steps 1–8 and the location of
-// step 9, without the bookkeeping that makes it the target's active
-// session. It holds the procedures' lock, so it may be called from any
-// process at any time to refresh a dir.
+// Materialize writes session query into the Azure CLI config dir dir with
+// a fresh access token and no refresh token: start steps 1–8 and the
+// location of step 9, without the bookkeeping that makes it the target's
+// active session. It holds the procedures' lock, so it may be called from
+// any process at any time to refresh a dir.
 func (m *Manager) Materialize(ctx context.Context, query, dir string) (*Materialized, error) {
+	return m.materializeQuery(ctx, query, dir, nil)
+}
+
+// materializeQuery is Materialize with extra resources to fetch besides
+// the integration's.
+func (m *Manager) materializeQuery(ctx context.Context, query, dir string, extra []string) (*Materialized, error) {
 	st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
@@ -44,7 +52,7 @@ func (m *Manager) Materialize(ctx context.Context, query, dir string) (*Material
 	if err != nil {
 		return nil, err
 	}
-	return m.materialize(ctx, in, s, dir)
+	return m.materialize(ctx, in, s, dir, extra)
 }
 
 func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session, *workspace.Integration, error) {
@@ -59,10 +67,12 @@ func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session
 	return s, in, nil
 }
 
-// materialize is Materialize with the lock held. On failure the dir's
-// files are put back as they were and neither vault nor state changed
-// (except the needs-login mark).
-func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s *workspace.Session, dir string) (_ *Materialized, err error) {
+// materialize is Materialize with the lock held: start steps 1–8 and the
+// file part of step 9 in dir, extra being resources to fetch besides the
+// integration's. On failure the dir's files are put back as they were and
+// neither vault nor state changed (except the needs-login mark), unless
+// the error wraps errKeptOnDisk.
+func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s *workspace.Session, dir string, extra []string) (_ *Materialized, err error) {
 	if in.Status == workspace.NeedsLogin {
 		return nil, hint.New(fmt.Errorf("integration %q needs a new login (its refresh token was rejected)", in.Alias), "run azkeep integration login "+in.Alias)
 	}
@@ -74,9 +84,8 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	if err != nil {
 		return nil, err
 	}
-	keep := false
 	defer func() {
-		if err != nil && !keep {
+		if err != nil && !errors.Is(err, errKeptOnDisk) {
 			if rerr := snap.restore(); rerr != nil {
 				err = errors.Join(err, fmt.Errorf("and restoring %s failed: %w", dir, rerr))
 			}
@@ -106,74 +115,67 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	}
 
 	// Recovery: a refresh token of this account resting in the dir was
-	// left by a crash between steps 4 and 8, or by a vault that refused
-	// step 7; either way it is newer than the vault's (refresh tokens may
-	// be single-use), so it is the one to redeem.
+	// left by a crash, or by a vault that refused step 7; either way it is
+	// newer than the vault's (refresh tokens may be single-use), so it is
+	// the one to redeem.
 	vaultRT := rt
 	if left, err := m.Files.TakeRefreshToken(dir, in.HomeAccountID); err == nil && len(left) > 0 && !sameJSON(left, rt) {
 		rt = left
-	}
-
-	req := engine.Request{
-		ConfigDir:      dir,
-		Cloud:          in.Cloud,
-		TenantID:       firstNonEmpty(s.TenantID, in.TenantID),
-		SubscriptionID: s.SubscriptionID,
-		HomeAccountID:  in.HomeAccountID,
-		Resources:      in.Resources,
-		Subscription:   sub,
-	}
-	if d, ok := engine.DirectOf(m.Engine); ok {
-		out, err := m.materializeDirect(ctx, d, req, in, s, account, rt, vaultRT)
-		if errors.Is(err, errKeptOnDisk) {
-			keep = true
-		}
-		return out, err
 	}
 
 	// Step 2: azureProfile.json holds this subscription alone, as default.
 	if err := m.Files.WriteProfile(dir, in.Cloud.Name, sub); err != nil {
 		return nil, fmt.Errorf("write azureProfile.json in %s: %w", dir, err)
 	}
-	// Step 3: account and refresh token into the token cache (the
-	// account's old access tokens go: rotate's "remove access token").
-	if err := m.Files.PutCredentials(dir, account, rt); err != nil {
-		return nil, fmt.Errorf("write the token cache in %s: %w", dir, err)
-	}
 
-	// Steps 4–5: redeem the refresh token for the subscription; the cache
-	// now holds the access token and id token.
+	// Steps 3–8 are the engine's (engine.Engine.Redeem): it redeems the
+	// refresh token handed to it, so the token never rests in dir, and
+	// writes the account, access and id tokens into dir's cache in one
+	// update.
+	rotated := false
+	var vaultErr error
+	req := engine.Request{
+		ConfigDir:      dir,
+		Cloud:          in.Cloud,
+		TenantID:       cmp.Or(s.TenantID, in.TenantID),
+		SubscriptionID: s.SubscriptionID,
+		HomeAccountID:  in.HomeAccountID,
+		Resources:      append(slices.Clip(in.Resources), extra...),
+		Subscription:   sub,
+		Account:        account,
+		RefreshToken:   rt,
+		// Step 7: the endpoint may have rotated the refresh token; the
+		// vault keeps the newest, before the engine writes dir. Once the
+		// endpoint has answered, the token may be the only valid one
+		// (single-use): its store is not cancelled with ctx. If it fails,
+		// the engine writes the token into dir rather than lose it.
+		Keep: func(newRT []byte) error {
+			if sameJSON(newRT, vaultRT) {
+				return nil
+			}
+			vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fileTimeout)
+			defer cancel()
+			if vaultErr = m.Vault.Set(vctx, VaultKey(in.ID, itemRefreshToken), newRT); vaultErr != nil {
+				return vaultErr
+			}
+			rotated = true
+			return nil
+		},
+	}
 	res, err := m.Engine.Redeem(ctx, req)
 	if err != nil {
-		if engine.IsNeedsLogin(err) {
+		switch {
+		case vaultErr != nil:
+			return nil, hint.New(fmt.Errorf("store the rotated refresh token of %q in the vault (%s): %w: %w", in.Alias, m.Vault.Name(), err, errKeptOnDisk),
+				"the new refresh token was left in "+dir+"; fix the vault and run azkeep session rotate --force")
+		case azure.IsNeedsLogin(err):
 			return nil, m.needsLogin(ctx, in, err)
 		}
 		return nil, fmt.Errorf("get an access token for %s (%s) with engine %s: %w", s.SubscriptionName, s.SubscriptionID, m.Engine.Name(), err)
 	}
 
 	// Step 6: the expiry is returned to the caller, who records it.
-	out := &Materialized{Session: *s, Integration: *in, ConfigDir: dir, ExpiresAt: res.ExpiresOn}
-
-	// Step 8 (read first, so step 7 can fail safely): take the refresh
-	// token out of the cache: no refresh token rests on disk.
-	newRT, err := m.Files.TakeRefreshToken(dir, in.HomeAccountID)
-	if err != nil {
-		return nil, fmt.Errorf("remove the refresh token from the token cache in %s: %w", dir, err)
-	}
-	// Step 7: the endpoint may have rotated the refresh token; the vault
-	// keeps the newest. If the vault write fails, the (possibly single-
-	// use) new token goes back to disk rather than being lost.
-	if len(newRT) > 0 && !sameJSON(newRT, vaultRT) {
-		if verr := m.Vault.Set(ctx, VaultKey(in.ID, itemRefreshToken), newRT); verr != nil {
-			keep = true
-			if perr := m.Files.PutCredentials(dir, account, newRT); perr != nil {
-				verr = errors.Join(verr, perr)
-			}
-			return nil, hint.New(fmt.Errorf("store the rotated refresh token of %q in the vault (%s): %w: %w", in.Alias, m.Vault.Name(), verr, errKeptOnDisk),
-				"the new refresh token was left in "+dir+"; fix the vault and run azkeep session rotate --force")
-		}
-		out.Rotated = true
-	}
+	out := &Materialized{Session: *s, Integration: *in, ConfigDir: dir, ExpiresAt: res.ExpiresOn, Rotated: rotated}
 
 	// Step 9 (file part): the integration's default location.
 	if err := m.Files.SetLocation(dir, in.Location); err != nil {
@@ -185,61 +187,6 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 // errKeptOnDisk marks a failure after which the dir must not be restored:
 // it holds a refresh token the vault refused, which may be the only copy.
 var errKeptOnDisk = errors.New("refresh token kept on disk")
-
-// materializeDirect is steps 2–9 with an engine that redeems the refresh
-// token it is handed (engine.Direct): the refresh token never rests in dir,
-// the cache is written once, and azureProfile.json is written while the
-// token request is in flight. The caller's snapshot puts dir back on
-// failure unless the error wraps errKeptOnDisk.
-func (m *Manager) materializeDirect(ctx context.Context, d engine.Direct, req engine.Request, in *workspace.Integration, s *workspace.Session,
-	account, rt, vaultRT []byte) (*Materialized, error) {
-	dir := req.ConfigDir
-	// Step 2, beside steps 4–5: the files differ and a failure of either
-	// restores both (the snapshot).
-	profErr := make(chan error, 1)
-	go func() { profErr <- m.Files.WriteProfile(dir, in.Cloud.Name, req.Subscription) }()
-
-	// Step 7 inside steps 3–8: the engine hands the newest refresh token
-	// over before it writes the cache. Once the endpoint has answered, the
-	// token may be the only valid one (single-use): its store is not
-	// cancelled with ctx.
-	rotated := false
-	var vaultErr error
-	keep := func(newRT []byte) error {
-		if sameJSON(newRT, vaultRT) {
-			return nil
-		}
-		vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fileTimeout)
-		defer cancel()
-		if vaultErr = m.Vault.Set(vctx, VaultKey(in.ID, itemRefreshToken), newRT); vaultErr != nil {
-			return vaultErr
-		}
-		rotated = true
-		return nil
-	}
-	res, err := d.RedeemDirect(ctx, req, account, rt, keep)
-	if perr := <-profErr; perr != nil && err == nil {
-		// The vault holds the newest refresh token; the snapshot puts
-		// the dir back.
-		return nil, fmt.Errorf("write azureProfile.json in %s: %w", dir, perr)
-	}
-	if err != nil {
-		switch {
-		case vaultErr != nil:
-			return nil, hint.New(fmt.Errorf("store the rotated refresh token of %q in the vault (%s): %w: %w", in.Alias, m.Vault.Name(), err, errKeptOnDisk),
-				"the new refresh token was left in "+dir+"; fix the vault and run azkeep session rotate --force")
-		case engine.IsNeedsLogin(err):
-			return nil, m.needsLogin(ctx, in, err)
-		}
-		return nil, fmt.Errorf("get an access token for %s (%s) with engine %s: %w", s.SubscriptionName, s.SubscriptionID, m.Engine.Name(), err)
-	}
-	out := &Materialized{Session: *s, Integration: *in, ConfigDir: dir, ExpiresAt: res.ExpiresOn, Rotated: rotated}
-	// Step 9 (file part): the integration's default location.
-	if err := m.Files.SetLocation(dir, in.Location); err != nil {
-		return nil, fmt.Errorf("write the default location in %s: %w", dir, err)
-	}
-	return out, nil
-}
 
 // prepareConfigDir creates the config dir dir (0700) when missing and
 // snapshots its files, so that a failed start or rotation can put them back.
@@ -270,15 +217,6 @@ func (m *Manager) rescueRefreshToken(ctx context.Context, in *workspace.Integrat
 	if err := m.Vault.Set(ctx, VaultKey(in.ID, itemRefreshToken), c); err != nil {
 		fmt.Fprintf(m.errOut(), "azkeep: warning: could not rescue the refresh token of %q left in %s: %v\n", in.Alias, dir, err)
 	}
-}
-
-func firstNonEmpty(a ...string) string {
-	for _, s := range a {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // Start runs the seed's "start session" procedure in the target dir.
@@ -326,36 +264,20 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 	}
 
 	// While the start is in flight the session is "pending" (other
-	// shells and the agent see it); a failure puts the status back. With
-	// an engine that takes its refresh token directly (native), the whole
-	// start is a few milliseconds of which one fsynced write is a large
-	// part: the state file is written while the vault is read and the
-	// token requested, not before.
-	pending := make(chan error, 1)
+	// shells and the agent see it); a failure puts the status back.
 	if s.Status != workspace.Active {
-		if _, direct := engine.DirectOf(m.Engine); direct {
-			go func() { pending <- m.setStatus(ctx, s.ID, workspace.Pending) }()
-		} else if err := m.setStatus(ctx, s.ID, workspace.Pending); err != nil {
+		if err := m.setStatus(ctx, s.ID, workspace.Pending); err != nil {
 			return nil, err
-		} else {
-			pending <- nil
 		}
 		defer func() {
 			if !ok {
 				_ = m.setStatus(ctx, s.ID, s.Status)
 			}
 		}()
-	} else {
-		pending <- nil
 	}
 
 	// Steps 1–8 and the location of step 9.
-	mat, err := m.materialize(ctx, in, s, target)
-	if perr := <-pending; perr != nil && err == nil {
-		// The tokens are in the dir and the vault holds the newest
-		// refresh token; the snapshot puts the dir back.
-		err = perr
-	}
+	mat, err := m.materialize(ctx, in, s, target, nil)
 	if err != nil {
 		keptOnDisk = errors.Is(err, errKeptOnDisk)
 		return nil, err
@@ -459,7 +381,7 @@ func (m *Manager) Rotate(ctx context.Context, query string, force bool) (*Rotate
 	}
 	// Step 4: remove the access token, put the refresh token back, redo
 	// start steps 6–9.
-	mat, err := m.materialize(ctx, in, s, s.ConfigDir)
+	mat, err := m.materialize(ctx, in, s, s.ConfigDir, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,9 @@
 //	401 no X-IDENTITY-HEADER (WWW-Authenticate names it)
 //	403 a wrong X-IDENTITY-HEADER (constant-time compare)
 //	404 a path other than the endpoint's
-//	400 a missing resource, another api-version, or a user-assigned identity
+//	400 a missing or malformed resource, another api-version, or a
+//	    user-assigned identity (an empty client_id, object_id, mi_res_id or
+//	    principal_id names none: the session's identity is served)
 //	400 invalid_grant when the session's refresh token was rejected
 //	502 any other failure to get a token upstream
 //
@@ -43,8 +45,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 )
 
 // APIVersion is the App Service managed-identity API version served.
@@ -58,7 +61,7 @@ const HeaderName = "X-IDENTITY-HEADER"
 
 // TokenSource returns an access token for resource (e.g.
 // "https://management.azure.com/" or "https://vault.azure.net") and its expiry.
-// An error wrapping *engine.NeedsLoginError is answered as invalid_grant.
+// An error wrapping *azure.NeedsLoginError is answered as invalid_grant.
 type TokenSource func(ctx context.Context, resource string) (token string, expiresOn time.Time, err error)
 
 // Options tune a Server. The zero value is usable.
@@ -234,15 +237,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
 	if resource == "" {
 		return fail(w, http.StatusBadRequest, "invalid_request", "missing resource parameter")
 	}
+	if !validResource(resource) {
+		return fail(w, http.StatusBadRequest, "invalid_request", "the resource parameter is not a resource URI or id")
+	}
+	// An empty identity parameter names no identity: azidentity sends
+	// client_id= for the system-assigned one, which is the session's.
 	for _, k := range []string{"client_id", "mi_res_id", "principal_id", "object_id"} {
-		if q.Has(k) {
+		if q.Get(k) != "" {
 			return fail(w, http.StatusBadRequest, "invalid_request",
 				"user-assigned identities are not served: the endpoint serves the azkeep session only (unset AZURE_CLIENT_ID)")
 		}
 	}
 	token, exp, err := s.token(r.Context(), resource)
 	if err != nil {
-		if engine.IsNeedsLogin(err) {
+		if azure.IsNeedsLogin(err) {
 			return fail(w, http.StatusBadRequest, "invalid_grant", "the azkeep session needs a new login")
 		}
 		return fail(w, http.StatusBadGateway, "temporarily_unavailable", "could not get a token for the session")
@@ -278,6 +286,25 @@ func (s *Server) token(ctx context.Context, resource string) (string, time.Time,
 	}
 	s.cache[resource] = cached{token: tok, expiresOn: exp}
 	return tok, exp, nil
+}
+
+// maxResource bounds a resource parameter; real ones (URIs, app ids) are
+// far shorter.
+const maxResource = 2048
+
+// validResource reports whether resource can be a resource URI or an
+// application id: bounded, without white space or control characters. A
+// malformed one is the client's error (400), not a failure upstream.
+func validResource(resource string) bool {
+	if len(resource) > maxResource {
+		return false
+	}
+	for _, r := range resource {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func fail(w http.ResponseWriter, status int, code, desc string) int {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 )
 
 const fakeToken = "eyJ0eXAiOiJKV1QifQ.fake-access-token-for-tests"
@@ -133,6 +133,15 @@ func TestRefusals(t *testing.T) {
 		{"no resource", func(r *http.Request) { r.URL.RawQuery = "api-version=2019-08-01" }, 400},
 		{"old api", func(r *http.Request) { r.URL.RawQuery = "api-version=2017-09-01&resource=x" }, 400},
 		{"user assigned", func(r *http.Request) { r.URL.RawQuery += "&client_id=abc" }, 400},
+		{"user assigned by object id", func(r *http.Request) { r.URL.RawQuery += "&object_id=abc" }, 400},
+		// A resource with a line break or a space is the client's mistake
+		// (or an attack on a log): 400, never a 5xx that invites a retry.
+		{"resource with CR LF", func(r *http.Request) {
+			r.URL.RawQuery = "api-version=2019-08-01&resource=https%3A%2F%2Fvault.azure.net%0D%0AX-Evil%3A%201"
+		}, 400},
+		{"resource with a space", func(r *http.Request) { r.URL.RawQuery = "api-version=2019-08-01&resource=https%3A%2F%2Fa%20b" }, 400},
+		{"resource with NUL", func(r *http.Request) { r.URL.RawQuery = "api-version=2019-08-01&resource=a%00b" }, 400},
+		{"resource too long", func(r *http.Request) { r.URL.RawQuery = "api-version=2019-08-01&resource=" + strings.Repeat("a", 4097) }, 400},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -153,6 +162,22 @@ func TestRefusals(t *testing.T) {
 	}
 	if len(src.calls) != 0 {
 		t.Fatalf("token source consulted %d times for refused requests", len(src.calls))
+	}
+}
+
+// Regression: azidentity (as Terraform's azapi provider uses it) sends
+// client_id= empty for the system-assigned identity; an empty identity
+// parameter means the session's own identity and must be served.
+func TestEmptyIdentityParametersAreTheSessionsIdentity(t *testing.T) {
+	src := &fakeSource{exp: time.Now().Add(time.Hour)}
+	s := start(t, src.get, Options{})
+	for _, k := range []string{"client_id", "object_id", "mi_res_id", "principal_id"} {
+		t.Run(k, func(t *testing.T) {
+			resp, body := get(t, s, func(r *http.Request) { r.URL.RawQuery += "&" + k + "=" })
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d with empty %s: %s", resp.StatusCode, k, body)
+			}
+		})
 	}
 }
 
@@ -185,7 +210,7 @@ func TestNonLoopbackPeer(t *testing.T) {
 }
 
 func TestSourceErrors(t *testing.T) {
-	src := &fakeSource{err: fmt.Errorf("redeem: %w", &engine.NeedsLoginError{Code: "invalid_grant"})}
+	src := &fakeSource{err: fmt.Errorf("redeem: %w", &azure.NeedsLoginError{Code: "invalid_grant"})}
 	s := start(t, src.get, Options{})
 	resp, body := get(t, s, nil)
 	if resp.StatusCode != 400 || !bytes.Contains(body, []byte(`"invalid_grant"`)) {

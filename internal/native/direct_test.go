@@ -3,6 +3,7 @@ package native
 import (
 	"context"
 	"errors"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,8 +32,16 @@ func (v *flakyVault) Set(ctx context.Context, key string, data []byte) error {
 	return v.Memory.Set(ctx, key, data)
 }
 
-// directRig is the lifecycle on the native engine (which redeems
-// directly) against the emulator, logged in to its first tenant.
+// deviceLogin is the lifecycle's Runner on Login (the CLI's nativeLogin
+// for the demo is the same).
+type deviceLogin struct{ client *http.Client }
+
+func (d deviceLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
+	_, err := Login(ctx, LoginOptions{ConfigDir: req.ConfigDir, Tenant: req.Tenant, Client: d.client, Prompt: req.Err, MaxInterval: 10 * time.Millisecond})
+	return err
+}
+
+// directRig is the lifecycle on the native engine against the emulator, logged in to its first tenant.
 func directRig(t *testing.T, cfg entraemu.Config) (*lifecycle.Manager, *entraemu.Emulator, *flakyVault, string) {
 	t.Helper()
 	emu := testbed.Emulator(t, cfg)
@@ -44,7 +53,7 @@ func directRig(t *testing.T, cfg entraemu.Config) (*lifecycle.Manager, *entraemu
 	v := &flakyVault{Memory: vault.NewMemory()}
 	m := &lifecycle.Manager{
 		WS: ws, Vault: v, Files: lifecycle.AZFiles{}, Engine: &Engine{Client: emu.Client()},
-		AZ:        LoginRunner{Client: emu.Client(), MaxInterval: 10 * time.Millisecond},
+		AZ:        deviceLogin{emu.Client()},
 		TargetDir: target,
 	}
 	ctx := context.Background()

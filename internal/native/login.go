@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/hint"
 )
 
@@ -27,7 +27,7 @@ type LoginOptions struct {
 	// Tenant is the tenant id or domain (`az login --tenant`).
 	Tenant string
 	// Cloud is the cloud (AzureCloud when zero).
-	Cloud engine.Cloud
+	Cloud azure.Cloud
 	// Client sends the requests (http.DefaultClient when nil).
 	Client *http.Client
 	// Prompt receives the device-code instructions (the user's terminal).
@@ -112,7 +112,7 @@ func Login(ctx context.Context, opts LoginOptions) (LoginResult, error) {
 	}
 	deadline := now().Add(expires)
 	form := url.Values{
-		"client_id":   {engine.AzureCLIClientID},
+		"client_id":   {azure.AzureCLIClientID},
 		"grant_type":  {deviceCodeGrant},
 		"device_code": {dc.DeviceCode},
 		"client_info": {"1"},
@@ -166,7 +166,7 @@ func Login(ctx context.Context, opts LoginOptions) (LoginResult, error) {
 	if err := updateCache(opts.ConfigDir, func(c *azconfig.TokenCache) error {
 		var err error
 		ents, err = c.Add(azconfig.TokenEvent{
-			ClientID:    engine.AzureCLIClientID,
+			ClientID:    azure.AzureCLIClientID,
 			Environment: env,
 			Realm:       opts.Tenant,
 			Scopes:      strings.Fields(scope),
@@ -186,7 +186,7 @@ func Login(ctx context.Context, opts LoginOptions) (LoginResult, error) {
 	}
 	cloudName := opts.Cloud.Name
 	if cloudName == "" {
-		cloudName = engine.AzureCloud.Name
+		cloudName = azure.AzureCloud.Name
 	}
 	if err := writeLoginProfile(ctx, opts.ConfigDir, cloudName, opts.Tenant, res.Username, subs); err != nil {
 		return LoginResult{}, err
@@ -195,7 +195,7 @@ func Login(ctx context.Context, opts LoginOptions) (LoginResult, error) {
 }
 
 func requestDeviceCode(ctx context.Context, client *http.Client, endpoint, scope string) (*deviceCodeResponse, error) {
-	form := url.Values{"client_id": {engine.AzureCLIClientID}, "scope": {scope}}
+	form := url.Values{"client_id": {azure.AzureCLIClientID}, "scope": {scope}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
@@ -235,10 +235,10 @@ type armSubscription struct {
 }
 
 // listSubscriptions pages through GET <arm>/subscriptions.
-func listSubscriptions(ctx context.Context, client *http.Client, cloud engine.Cloud, accessToken string) ([]armSubscription, error) {
+func listSubscriptions(ctx context.Context, client *http.Client, cloud azure.Cloud, accessToken string) ([]armSubscription, error) {
 	armURL := cloud.ARMEndpoint
 	if armURL == "" {
-		armURL = engine.AzureCloud.ARMEndpoint
+		armURL = azure.AzureCloud.ARMEndpoint
 	}
 	next := strings.TrimRight(armURL, "/") + "/subscriptions?api-version=2019-11-01"
 	var all []armSubscription

@@ -19,6 +19,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/azconfig/azconfigtest"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 )
 
@@ -72,7 +73,7 @@ func (f *fakeIDP) serve(w http.ResponseWriter, r *http.Request) {
 	f.grants = append(f.grants, r.PostForm)
 	// What az 2.45 sends with every refresh grant.
 	want := map[string]string{
-		"client_id":   engine.AzureCLIClientID,
+		"client_id":   azure.AzureCLIClientID,
 		"grant_type":  "refresh_token",
 		"client_info": "1",
 		"claims":      `{"access_token": {"xms_cc": {"values": ["CP1"]}}}`,
@@ -113,18 +114,19 @@ func (f *fakeIDP) serve(w http.ResponseWriter, r *http.Request) {
 		"ext_expires_in": 3599,
 		"access_token":   fmt.Sprintf("at-%d", f.n),
 		"refresh_token":  next,
-		"id_token":       "eyJhbGciOiJub25lIn0." + b64(map[string]any{"aud": engine.AzureCLIClientID, "oid": testUID, "tid": testTenant, "preferred_username": "ada@contoso.example"}) + ".",
+		"id_token":       "eyJhbGciOiJub25lIn0." + b64(map[string]any{"aud": azure.AzureCLIClientID, "oid": testUID, "tid": testTenant, "preferred_username": "ada@contoso.example"}) + ".",
 		"client_info":    b64(map[string]string{"uid": testUID, "utid": testTenant}),
 	})
 }
 
-// seedCache writes what the lifecycle writes before Redeem (start step 3):
-// the account and the refresh token.
-func seedCache(t *testing.T, dir, env string) {
+// seedCache writes what az login leaves: the account and the refresh token
+// (splitSeed turns it into the vault's items; a target dir seeded with it
+// holds a stale login).
+func seedCache(t testing.TB, dir, env string) {
 	t.Helper()
 	err := azconfig.UpdateTokenCache(context.Background(), dir, func(c *azconfig.TokenCache) error {
 		c.PutAccount(&azconfig.Account{HomeAccountID: testHome, Environment: env, Realm: testTenant, LocalAccountID: testUID, Username: "ada@contoso.example", AuthorityType: "MSSTS"})
-		c.PutRefreshToken(&azconfig.RefreshToken{CredentialType: "RefreshToken", Secret: "rt-0", HomeAccountID: testHome, Environment: env, ClientID: engine.AzureCLIClientID,
+		c.PutRefreshToken(&azconfig.RefreshToken{CredentialType: "RefreshToken", Secret: "rt-0", HomeAccountID: testHome, Environment: env, ClientID: azure.AzureCLIClientID,
 			Target: "https://management.core.windows.net//user_impersonation https://management.core.windows.net//.default", LastModificationTime: "1700000000"})
 		return nil
 	})
@@ -133,24 +135,53 @@ func seedCache(t *testing.T, dir, env string) {
 	}
 }
 
-func request(dir, authority string) engine.Request {
+// request asks to redeem the vault's items of seedCache's login against
+// the endpoint at authority for dir; Keep records the refresh token in
+// *kept (kept may be nil).
+func request(t testing.TB, dir, authority string, kept *[]byte) engine.Request {
+	t.Helper()
+	account, rt := splitSeed(t, strings.TrimPrefix(authority, "http://"))
 	return engine.Request{
 		ConfigDir:      dir,
-		Cloud:          engine.Cloud{Name: "AzureCloud", AuthorityHost: authority, ARMResource: "https://management.core.windows.net/"},
+		Cloud:          azure.Cloud{Name: "AzureCloud", AuthorityHost: authority, ARMResource: "https://management.core.windows.net/"},
 		TenantID:       testTenant,
 		SubscriptionID: "sub",
 		HomeAccountID:  testHome,
+		Account:        account,
+		RefreshToken:   rt,
+		Keep: func(b []byte) error {
+			if kept != nil {
+				*kept = b
+			}
+			return nil
+		},
 	}
+}
+
+// keptRefreshToken is the one refresh token entry of a kept fragment.
+func keptRefreshToken(t *testing.T, kept []byte) *azconfig.RefreshToken {
+	t.Helper()
+	c, err := azconfig.ParseTokenCache(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RefreshTokens.Len() != 1 {
+		t.Fatalf("%d refresh tokens kept, want 1", c.RefreshTokens.Len())
+	}
+	for _, rt := range c.RefreshTokens.All() {
+		return rt
+	}
+	return nil
 }
 
 func TestRedeemWritesWhatAzWrites(t *testing.T) {
 	idp, srv := newFakeIDP(t)
 	dir := t.TempDir()
 	env := strings.TrimPrefix(srv.URL, "http://")
-	seedCache(t, dir, env)
 	now := time.Unix(1800000000, 0)
 	e := &Engine{Client: srv.Client(), Now: func() time.Time { return now }}
-	req := request(dir, srv.URL)
+	var kept []byte
+	req := request(t, dir, srv.URL, &kept)
 	req.Resources = []string{"https://vault.azure.net", "https://management.core.windows.net/", "https://graph.microsoft.com"}
 
 	res, err := e.Redeem(context.Background(), req)
@@ -180,23 +211,24 @@ func TestRedeemWritesWhatAzWrites(t *testing.T) {
 	}
 	for i, res := range []string{"https://management.core.windows.net//", "https://vault.azure.net/", "https://graph.microsoft.com/"} {
 		target := res + "user_impersonation " + res + ".default"
-		key := strings.ToLower(testHome + "-" + env + "-accesstoken-" + engine.AzureCLIClientID + "-" + testTenant + "-" + target)
+		key := strings.ToLower(testHome + "-" + env + "-accesstoken-" + azure.AzureCLIClientID + "-" + testTenant + "-" + target)
 		at, ok := c.AccessTokens.Get(key)
 		if !ok {
 			t.Fatalf("no access token under %q; have %v", key, c.AccessTokens.Keys())
 		}
 		if at.Secret != fmt.Sprintf("at-%d", i+1) || at.Target != target || at.Realm != testTenant || at.TokenType != "Bearer" ||
-			at.CachedAt != "1800000000" || at.ExpiresOn != "1800003599" || at.ExtendedExpiresOn != "1800003599" || at.ClientID != engine.AzureCLIClientID {
+			at.CachedAt != "1800000000" || at.ExpiresOn != "1800003599" || at.ExtendedExpiresOn != "1800003599" || at.ClientID != azure.AzureCLIClientID {
 			t.Errorf("access token %d = %+v", i, at)
 		}
 	}
-	// The refresh token entry is updated in place: same key, the last
-	// rotated secret.
-	if c.RefreshTokens.Len() != 1 {
-		t.Fatalf("%d refresh tokens", c.RefreshTokens.Len())
+	// The refresh token entry is updated in place, and kept, not written:
+	// same key, the last rotated secret.
+	if c.RefreshTokens.Len() != 0 {
+		t.Fatalf("%d refresh tokens in the cache", c.RefreshTokens.Len())
 	}
-	rt, _ := c.RefreshToken(testHome, env, engine.AzureCLIClientID)
-	if rt.Secret != "rt-3" || rt.LastModificationTime != "1800000000" {
+	_, seeded := splitSeed(t, env)
+	rt := keptRefreshToken(t, kept)
+	if rt.Secret != "rt-3" || rt.LastModificationTime != "1800000000" || rt.Key() != keptRefreshToken(t, seeded).Key() {
 		t.Errorf("refresh token = %s at %s", rt.Secret, rt.LastModificationTime)
 	}
 	if c.IDTokens.Len() != 1 || c.Accounts.Len() != 1 || c.AppMetadata.Len() != 1 {
@@ -216,8 +248,8 @@ func TestRedeemRejectedNeedsLoginAndLeavesCache(t *testing.T) {
 			dir := t.TempDir()
 			seedCache(t, dir, strings.TrimPrefix(srv.URL, "http://"))
 			before, _ := os.ReadFile(filepath.Join(dir, azconfig.TokenCacheJSON))
-			_, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), request(dir, srv.URL))
-			var nl *engine.NeedsLoginError
+			_, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), request(t, dir, srv.URL, nil))
+			var nl *azure.NeedsLoginError
 			if !errors.As(err, &nl) || nl.Code != code {
 				t.Fatalf("err = %v, want NeedsLoginError %s", err, code)
 			}
@@ -236,10 +268,9 @@ func TestRedeemServerErrorIsTemporary(t *testing.T) {
 	idp, srv := newFakeIDP(t)
 	idp.fail["https://management.core.windows.net//.default offline_access openid profile"] = [2]any{503, "temporarily_unavailable"}
 	dir := t.TempDir()
-	seedCache(t, dir, strings.TrimPrefix(srv.URL, "http://"))
-	_, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), request(dir, srv.URL))
+	_, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), request(t, dir, srv.URL, nil))
 	var pe *ProtocolError
-	if !errors.As(err, &pe) || !pe.Temporary() || engine.IsNeedsLogin(err) {
+	if !errors.As(err, &pe) || !pe.Temporary() || azure.IsNeedsLogin(err) {
 		t.Fatalf("err = %v, want a temporary ProtocolError", err)
 	}
 }
@@ -249,18 +280,14 @@ func TestRedeemServerErrorIsTemporary(t *testing.T) {
 func TestPrefetchFailureKeepsRotatedRefreshToken(t *testing.T) {
 	idp, srv := newFakeIDP(t)
 	idp.fail["https://graph.microsoft.com/.default offline_access openid profile"] = [2]any{400, "invalid_scope"}
-	dir := t.TempDir()
-	env := strings.TrimPrefix(srv.URL, "http://")
-	seedCache(t, dir, env)
 	var warn bytes.Buffer
-	req := request(dir, srv.URL)
+	var kept []byte
+	req := request(t, t.TempDir(), srv.URL, &kept)
 	req.Resources = []string{"https://graph.microsoft.com"}
 	if _, err := (&Engine{Client: srv.Client(), Warn: &warn}).Redeem(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := azconfig.LoadTokenCache(dir)
-	rt, _ := c.RefreshToken(testHome, env, engine.AzureCLIClientID)
-	if rt.Secret != "rt-1" {
+	if rt := keptRefreshToken(t, kept); rt.Secret != "rt-1" {
 		t.Errorf("refresh token %q, want the rotated rt-1", rt.Secret)
 	}
 	if !strings.Contains(warn.String(), "https://graph.microsoft.com") {
@@ -270,7 +297,9 @@ func TestPrefetchFailureKeepsRotatedRefreshToken(t *testing.T) {
 
 func TestRedeemWithoutRefreshToken(t *testing.T) {
 	_, srv := newFakeIDP(t)
-	_, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), request(t.TempDir(), srv.URL))
+	req := request(t, t.TempDir(), srv.URL, nil)
+	req.RefreshToken = []byte("{}")
+	_, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), req)
 	if err == nil || !strings.Contains(err.Error(), "no refresh token") {
 		t.Fatalf("err = %v", err)
 	}
@@ -334,15 +363,8 @@ func BenchmarkRedeem(b *testing.B) {
 		})
 	}))
 	defer srv.Close()
-	env := strings.TrimPrefix(srv.URL, "http://")
-	if err := azconfig.UpdateTokenCache(context.Background(), dir, func(c *azconfig.TokenCache) error {
-		c.PutRefreshToken(&azconfig.RefreshToken{CredentialType: "RefreshToken", Secret: "rt", HomeAccountID: testHome, Environment: env, ClientID: engine.AzureCLIClientID, Target: "x", LastModificationTime: "1"})
-		return nil
-	}); err != nil {
-		b.Fatal(err)
-	}
 	e := &Engine{Client: srv.Client()}
-	req := request(dir, srv.URL)
+	req := request(b, dir, srv.URL, nil)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := e.Redeem(context.Background(), req); err != nil {
@@ -351,47 +373,9 @@ func BenchmarkRedeem(b *testing.B) {
 	}
 }
 
-// A concurrent az redeemed the refresh token between Redeem's read of the
-// cache and its request (and wrote the rotated one back): Redeem retries
-// once with the cache's new token instead of marking the integration lost.
-func TestRedeemRetriesAfterAConcurrentAzRotation(t *testing.T) {
-	idp, srv := newFakeIDP(t)
-	dir := t.TempDir()
-	env := strings.TrimPrefix(srv.URL, "http://")
-	seedCache(t, dir, env)
-	once := sync.Once{}
-	idp.before = func() {
-		once.Do(func() {
-			// "az" redeems rt-0 and writes rt-az into the cache.
-			idp.mu.Lock()
-			delete(idp.live, "rt-0")
-			idp.live["rt-az"] = true
-			idp.mu.Unlock()
-			err := azconfig.UpdateTokenCache(context.Background(), dir, func(c *azconfig.TokenCache) error {
-				rt, _ := c.RefreshToken(testHome, env, engine.AzureCLIClientID)
-				rt.Secret = "rt-az"
-				return nil
-			})
-			if err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	if _, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), request(dir, srv.URL)); err != nil {
-		t.Fatalf("Redeem: %v", err)
-	}
-	if got := idp.grants[len(idp.grants)-1].Get("refresh_token"); got != "rt-az" {
-		t.Errorf("retried with %q, want the cache's rt-az", got)
-	}
-	c, _ := azconfig.LoadTokenCache(dir)
-	if rt, _ := c.RefreshToken(testHome, env, engine.AzureCLIClientID); rt.Secret != "rt-1" {
-		t.Errorf("cache refresh token %q, want the rotated rt-1", rt.Secret)
-	}
-}
-
 // splitSeed returns what the vault holds after a login for the seed cache:
 // the account fragment and the refresh-token fragment.
-func splitSeed(t *testing.T, env string) (account, rt []byte) {
+func splitSeed(t testing.TB, env string) (account, rt []byte) {
 	t.Helper()
 	dir := t.TempDir()
 	seedCache(t, dir, env)
@@ -399,89 +383,54 @@ func splitSeed(t *testing.T, env string) (account, rt []byte) {
 	return account, rt
 }
 
-// TestRedeemDirectMatchesRedeemThenTake: RedeemDirect leaves byte for byte
-// the cache that the file path leaves (account and refresh token written,
-// Redeem, refresh token taken out), and hands keep the same refresh-token
-// fragment the file path moves to the vault, without ever writing a
-// refresh token.
-func TestRedeemDirectMatchesRedeemThenTake(t *testing.T) {
-	idp, srv := newFakeIDP(t)
+// TestRedeemKeepsBeforeWriting: keep gets the rotated refresh token
+// before the cache is written, and the cache of a dir that held the
+// account's stale tokens then holds the new access tokens and no refresh
+// token at all.
+func TestRedeemKeepsBeforeWriting(t *testing.T) {
+	_, srv := newFakeIDP(t)
 	env := strings.TrimPrefix(srv.URL, "http://")
-	now := time.Unix(1800000000, 0)
-	e := &Engine{Client: srv.Client(), Now: func() time.Time { return now }}
-	reset := func() {
-		idp.mu.Lock()
-		idp.live, idp.n, idp.grants = map[string]bool{"rt-0": true}, 0, nil
-		idp.mu.Unlock()
-	}
-	resources := []string{"https://vault.azure.net", "https://graph.microsoft.com"}
-
-	// The file path.
-	fileDir := t.TempDir()
-	seedCache(t, fileDir, env)
-	req := request(fileDir, srv.URL)
-	req.Resources = resources
-	want, err := e.Redeem(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var taken []byte
-	err = azconfig.UpdateTokenCache(context.Background(), fileDir, func(c *azconfig.TokenCache) error {
-		rf := &azconfig.TokenCache{}
-		for _, r := range c.RefreshTokens.All() {
-			rf.PutRefreshToken(r)
-		}
-		c.RemoveRefreshTokens(testHome)
-		taken, err = rf.Marshal()
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// The direct path, in a dir that held the account's stale tokens.
-	reset()
-	account, rt := splitSeed(t, env)
 	dir := t.TempDir()
 	seedCache(t, dir, env)
+	req := request(t, dir, srv.URL, nil)
+	req.Resources = []string{"https://vault.azure.net", "https://graph.microsoft.com"}
 	var kept []byte
-	req.ConfigDir = dir
-	got, err := e.RedeemDirect(context.Background(), req, account, rt, func(b []byte) error {
+	req.Keep = func(b []byte) error {
 		kept = b
 		if c, _ := azconfig.LoadTokenCache(dir); c.RefreshTokens.Len() != 1 || c.AccessTokens.Len() != 0 {
 			t.Error("keep ran after the cache was written")
 		}
 		return nil
-	})
+	}
+	if _, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if rt := keptRefreshToken(t, kept); rt.Secret != "rt-3" {
+		t.Errorf("kept %q, want the last rotated rt-3", rt.Secret)
+	}
+	c, err := azconfig.LoadTokenCache(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.ExpiresOn.Equal(want.ExpiresOn) {
-		t.Errorf("ExpiresOn %v, want %v", got.ExpiresOn, want.ExpiresOn)
+	if c.AccessTokens.Len() != 3 || c.Accounts.Len() != 1 || c.RefreshTokens.Len() != 0 {
+		t.Errorf("cache: %d access tokens, %d accounts, %d refresh tokens", c.AccessTokens.Len(), c.Accounts.Len(), c.RefreshTokens.Len())
 	}
-	if !bytes.Equal(kept, taken) {
-		t.Errorf("kept refresh token\n%s\nwant\n%s", kept, taken)
-	}
-	a, _ := os.ReadFile(filepath.Join(fileDir, azconfig.TokenCacheJSON))
-	b, _ := os.ReadFile(filepath.Join(dir, azconfig.TokenCacheJSON))
-	if !bytes.Equal(a, b) {
-		t.Errorf("direct cache\n%s\nfile-path cache\n%s", b, a)
-	}
-	if bytes.Contains(b, []byte("rt-")) {
+	if b, _ := os.ReadFile(filepath.Join(dir, azconfig.TokenCacheJSON)); bytes.Contains(b, []byte("rt-")) {
 		t.Error("a refresh token reached the cache")
 	}
 }
 
-// TestRedeemDirectKeepFailureLeavesTokenOnDisk: when the vault refuses
-// the rotated refresh token, it goes into the cache rather than being lost,
+// TestRedeemKeepFailureLeavesTokenOnDisk: when the vault refuses the
+// rotated refresh token, it goes into the cache rather than being lost,
 // and the error is the vault's.
-func TestRedeemDirectKeepFailureLeavesTokenOnDisk(t *testing.T) {
+func TestRedeemKeepFailureLeavesTokenOnDisk(t *testing.T) {
 	_, srv := newFakeIDP(t)
 	env := strings.TrimPrefix(srv.URL, "http://")
-	account, rt := splitSeed(t, env)
 	dir := t.TempDir()
 	locked := errors.New("collection is locked")
-	_, err := (&Engine{Client: srv.Client()}).RedeemDirect(context.Background(), request(dir, srv.URL), account, rt, func([]byte) error { return locked })
+	req := request(t, dir, srv.URL, nil)
+	req.Keep = func([]byte) error { return locked }
+	_, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), req)
 	if !errors.Is(err, locked) {
 		t.Fatalf("err = %v, want the vault's", err)
 	}
@@ -489,24 +438,24 @@ func TestRedeemDirectKeepFailureLeavesTokenOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, ok := c.RefreshToken(testHome, env, engine.AzureCLIClientID); !ok || r.Secret != "rt-1" {
+	if r, ok := c.RefreshToken(testHome, env, azure.AzureCLIClientID); !ok || r.Secret != "rt-1" {
 		t.Errorf("refresh token on disk: %v %v, want the rotated rt-1", r, ok)
 	}
 }
 
-// TestRedeemDirectRejectedWritesNothing: a rejected refresh token is a
+// TestRedeemRejectedWritesNothing: a rejected refresh token is a
 // needs-login error, keep is not called and the cache is not touched.
-func TestRedeemDirectRejectedWritesNothing(t *testing.T) {
+func TestRedeemRejectedWritesNothing(t *testing.T) {
 	idp, srv := newFakeIDP(t)
-	env := strings.TrimPrefix(srv.URL, "http://")
-	account, rt := splitSeed(t, env)
 	idp.live = map[string]bool{}
 	dir := t.TempDir()
-	_, err := (&Engine{Client: srv.Client()}).RedeemDirect(context.Background(), request(dir, srv.URL), account, rt, func([]byte) error {
+	req := request(t, dir, srv.URL, nil)
+	req.Keep = func([]byte) error {
 		t.Error("keep called for a rejected token")
 		return nil
-	})
-	if !engine.IsNeedsLogin(err) {
+	}
+	_, err := (&Engine{Client: srv.Client()}).Redeem(context.Background(), req)
+	if !azure.IsNeedsLogin(err) {
 		t.Fatalf("err = %v, want needs-login", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, azconfig.TokenCacheJSON)); err == nil {

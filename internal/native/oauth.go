@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 )
 
 // caeClaims is the claims parameter az 2.45 sends with every token request:
@@ -35,7 +35,7 @@ func ResourceScope(resource string) string { return resource + "/.default" }
 func requestScope(resource string) string { return ResourceScope(resource) + " " + reservedScopes }
 
 // ProtocolError is an error answer of the token or device-code endpoint
-// that does not mean "log in again" (those are *engine.NeedsLoginError).
+// that does not mean "log in again" (those are *azure.NeedsLoginError).
 type ProtocolError struct {
 	Status      int
 	Code        string
@@ -71,20 +71,20 @@ var needsLoginCodes = map[string]bool{
 }
 
 // tokenEndpoint is <authority>/<tenant>/oauth2/v2.0/token.
-func tokenEndpoint(cloud engine.Cloud, tenant string) string {
+func tokenEndpoint(cloud azure.Cloud, tenant string) string {
 	return strings.TrimRight(authorityHost(cloud), "/") + "/" + url.PathEscape(tenant) + "/oauth2/v2.0/token"
 }
 
-func authorityHost(cloud engine.Cloud) string {
+func authorityHost(cloud azure.Cloud) string {
 	if cloud.AuthorityHost == "" {
-		return engine.AzureCloud.AuthorityHost
+		return azure.AzureCloud.AuthorityHost
 	}
 	return cloud.AuthorityHost
 }
 
 // environment is the cache's "environment" of an authority: its host, as
 // MSAL Python's authority.instance.
-func environment(cloud engine.Cloud) (string, error) {
+func environment(cloud azure.Cloud) (string, error) {
 	u, err := url.Parse(authorityHost(cloud))
 	if err != nil || u.Host == "" {
 		return "", fmt.Errorf("cloud %q has an invalid authority host %q", cloud.Name, cloud.AuthorityHost)
@@ -138,7 +138,7 @@ func postForm(ctx context.Context, client *http.Client, endpoint string, form ur
 // errorOf maps an OAuth error answer to the error azkeep returns.
 func errorOf(tr *azconfig.TokenResponse, status int) error {
 	if needsLoginCodes[tr.Error] {
-		return &engine.NeedsLoginError{Code: tr.Error, Description: firstLine(tr.ErrorDescription)}
+		return &azure.NeedsLoginError{Code: tr.Error, Description: firstLine(tr.ErrorDescription)}
 	}
 	return &ProtocolError{Status: status, Code: tr.Error, Description: tr.ErrorDescription}
 }

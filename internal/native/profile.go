@@ -62,9 +62,3 @@ func subscriptionID(s armSubscription) string {
 	}
 	return s.ID[strings.LastIndex(s.ID, "/")+1:]
 }
-
-// clearProfile empties the profile's subscriptions as az logout does
-// (installationId and unknown members stay).
-func clearProfile(ctx context.Context, dir string) error {
-	return azconfig.ClearSubscriptions(ctx, dir)
-}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azconfig/azconfigtest"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/lifecycle"
@@ -44,8 +46,8 @@ func tokenPosts(emu *entraemu.Emulator) []entraemu.Request {
 	return out
 }
 
-// Native is a drop-in: after a native redemption (refresh token then
-// stripped, as the lifecycle does), the real az serves ARM and every
+// Native is a drop-in: after a native redemption (the refresh token kept
+// out of the dir), the real az serves ARM and every
 // prefetched resource from the cache with no token request, az account show
 // works, and a native logout leaves az logged out.
 func TestRealAZServesNativeTokensFromCache(t *testing.T) {
@@ -60,23 +62,15 @@ func TestRealAZServesNativeTokensFromCache(t *testing.T) {
 	// dir has done before (a fresh dir makes az fetch discovery).
 	testbed.MustAZ(t, emu, dir, "account", "get-access-token", "--output", "json")
 
+	req := vaultRequest(t, dir, login.HomeAccountID)
+	req.TenantID, req.SubscriptionID, req.Resources = ten.ID, ten.Subscriptions[0].ID, prefetch
 	eng := &native.Engine{Client: emu.Client()}
-	res, err := eng.Redeem(context.Background(), engine.Request{
-		ConfigDir: dir, Cloud: engine.AzureCloud, TenantID: ten.ID,
-		SubscriptionID: ten.Subscriptions[0].ID, HomeAccountID: login.HomeAccountID, Resources: prefetch,
-	})
+	res, err := eng.Redeem(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Until(res.ExpiresOn); d < 50*time.Minute || d > time.Hour+time.Minute {
 		t.Errorf("ExpiresOn in %v", d)
-	}
-	// seed, start step 8: the lifecycle strips the refresh token.
-	if err := azconfig.UpdateTokenCache(context.Background(), dir, func(c *azconfig.TokenCache) error {
-		c.RemoveRefreshTokens("")
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
 
 	emu.ResetRequests()
@@ -135,15 +129,25 @@ func TestNativeEntriesMatchAzEntries(t *testing.T) {
 	}
 	// az redeems the refresh token for the vault resource...
 	testbed.MustAZ(t, emu, azDir, "account", "get-access-token", "--resource", "https://vault.azure.net", "--output", "json")
-	// ...and native does the same.
-	if _, err := (&native.Engine{Client: emu.Client()}).Redeem(context.Background(), engine.Request{
-		ConfigDir: natDir, Cloud: engine.AzureCloud, TenantID: ten.ID, HomeAccountID: login.HomeAccountID,
-		Resources: []string{"https://vault.azure.net"},
-	}); err != nil {
+	// ...and native does the same, keeping the refresh token out of the
+	// dir: its entry is compared where it went.
+	req := vaultRequest(t, natDir, login.HomeAccountID)
+	req.TenantID, req.Resources = ten.ID, []string{"https://vault.azure.net"}
+	var kept []byte
+	req.Keep = func(b []byte) error { kept = b; return nil }
+	if _, err := (&native.Engine{Client: emu.Client()}).Redeem(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
 	azC := rawCache(t, azDir)
 	natC := rawCache(t, natDir)
+	if len(natC["RefreshToken"]) != 0 {
+		t.Errorf("native wrote %d refresh tokens into the dir", len(natC["RefreshToken"]))
+	}
+	var frag map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(kept, &frag); err != nil {
+		t.Fatal(err)
+	}
+	natC["RefreshToken"] = frag["RefreshToken"]
 	if len(azC["AccessToken"]) != 1 || len(azC["RefreshToken"]) != 1 {
 		t.Fatalf("az wrote %d access and %d refresh tokens", len(azC["AccessToken"]), len(azC["RefreshToken"]))
 	}
@@ -183,6 +187,22 @@ func TestNativeLogoutLeavesWhatAzLogoutLeaves(t *testing.T) {
 			t.Errorf("%s: az left %q (%v), native %q (%v)", name, a, err1, n, err2)
 		}
 	}
+}
+
+// vaultRequest turns the login in dir into what the vault keeps and asks
+// to redeem it for dir, whose cache then holds the login's other entries
+// but no refresh token.
+func vaultRequest(t *testing.T, dir, home string) engine.Request {
+	t.Helper()
+	_, account, rt := azconfigtest.VaultItems(t, dir)
+	if err := azconfig.UpdateTokenCache(context.Background(), dir, func(c *azconfig.TokenCache) error {
+		c.RemoveRefreshTokens("")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return engine.Request{ConfigDir: dir, Cloud: azure.AzureCloud, HomeAccountID: home, Account: account, RefreshToken: rt,
+		Keep: func([]byte) error { return nil }}
 }
 
 func rawCache(t *testing.T, dir string) map[string]map[string]json.RawMessage {
@@ -249,8 +269,8 @@ func member(t *testing.T, raw json.RawMessage, name string) string {
 }
 
 // The demo's path: a client built from the emulator's environment alone
-// reaches it (proxy and CA), and the LoginRunner signs in through it.
-func TestLoginRunnerWithClientFromEnv(t *testing.T) {
+// reaches it (proxy and CA), and Login signs in through it.
+func TestLoginWithClientFromEnv(t *testing.T) {
 	emu := testbed.Emulator(t, entraemu.Config{})
 	client, err := native.ClientFromEnv(emu.Env())
 	if err != nil {
@@ -258,8 +278,8 @@ func TestLoginRunnerWithClientFromEnv(t *testing.T) {
 	}
 	dir := testbed.NewConfigDir(t)
 	var prompt strings.Builder
-	err = native.LoginRunner{Client: client, MaxInterval: 20 * time.Millisecond}.Login(context.Background(), lifecycle.LoginRequest{
-		ConfigDir: dir, Tenant: emu.Tenants()[0].Domain, DeviceCode: true, Err: &prompt,
+	_, err = native.Login(context.Background(), native.LoginOptions{
+		ConfigDir: dir, Tenant: emu.Tenants()[0].Domain, Client: client, Prompt: &prompt, MaxInterval: 20 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

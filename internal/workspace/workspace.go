@@ -28,7 +28,7 @@ import (
 
 	fastjson "github.com/segmentio/encoding/json"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
 )
@@ -75,7 +75,7 @@ type Integration struct {
 	// TenantID is the tenant's GUID, learnt at login.
 	TenantID string            `json:"tenant_id,omitempty"`
 	Location string            `json:"location,omitempty"`
-	Cloud    engine.Cloud      `json:"cloud"`
+	Cloud    azure.Cloud       `json:"cloud"`
 	Status   IntegrationStatus `json:"status"`
 	// Resources are extra resources whose access tokens are fetched on
 	// start and rotation besides ARM (e.g. https://vault.azure.net).

@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/hint"
 )
 
@@ -32,7 +32,7 @@ func TestRoundTripAndPermissions(t *testing.T) {
 	ctx := context.Background()
 	exp := time.Date(2026, 11, 29, 7, 0, 0, 0, time.UTC)
 	err := w.Update(ctx, func(st *State) error {
-		st.Integrations = append(st.Integrations, Integration{ID: "i1", Alias: "contoso", Tenant: "contoso.onmicrosoft.com", Cloud: engine.AzureCloud, Status: Online})
+		st.Integrations = append(st.Integrations, Integration{ID: "i1", Alias: "contoso", Tenant: "contoso.onmicrosoft.com", Cloud: azure.AzureCloud, Status: Online})
 		st.SyncSessions("i1", []Subscription{{ID: "AAAA-1", Name: "Dev", TenantID: "t"}})
 		st.Sessions[0].Status = Active
 		st.Sessions[0].ExpiresAt = exp
@@ -209,7 +209,7 @@ func fill(b testing.TB, w *Workspace, n int) {
 	err := w.Update(context.Background(), func(st *State) error {
 		for i := 0; i < n/100; i++ {
 			id := fmt.Sprintf("int%04d", i)
-			st.Integrations = append(st.Integrations, Integration{ID: id, Alias: id, Cloud: engine.AzureCloud, Status: Online})
+			st.Integrations = append(st.Integrations, Integration{ID: id, Alias: id, Cloud: azure.AzureCloud, Status: Online})
 			subs := make([]Subscription, 100)
 			for j := range subs {
 				subs[j] = Subscription{ID: fmt.Sprintf("%08d-0000-0000-0000-%012d", i, j), Name: fmt.Sprintf("sub %d/%d", i, j), TenantID: "t"}
@@ -286,7 +286,7 @@ func BenchmarkResolve10k(b *testing.B) {
 func FuzzDecodeMatchesStdlib(f *testing.F) {
 	w := &Workspace{dir: "/nonexistent"}
 	seed, _ := json.MarshalIndent(State{Schema: 1,
-		Integrations: []Integration{{ID: "i1", Alias: "contoso", Tenant: "contoso.example", Cloud: engine.AzureCloud, Status: Online,
+		Integrations: []Integration{{ID: "i1", Alias: "contoso", Tenant: "contoso.example", Cloud: azure.AzureCloud, Status: Online,
 			Resources: []string{"https://vault.azure.net"}, CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}},
 		Sessions: []Session{{ID: "s1", SubscriptionID: "aaaa", SubscriptionName: "Dev \u00e9 \"q\"", IntegrationID: "i1", Status: Active,
 			ConfigDir: "/home/u/.azure", ExpiresAt: time.Date(2026, 1, 2, 4, 4, 5, 0, time.UTC)}},
@@ -348,7 +348,7 @@ func TestFastPathReadsWhatAzkeepWrites(t *testing.T) {
 		now := time.Date(2026, 11, 29, 7, 0, 0, 123456789, time.UTC)
 		err := w.Update(context.Background(), func(st *State) error {
 			st.Integrations = append(st.Integrations, Integration{ID: "i1", Alias: "contoso", Tenant: "contoso.example", TenantID: "t1",
-				Location: "westeurope", Cloud: engine.AzureCloud, Status: Online, Resources: []string{"https://vault.azure.net"},
+				Location: "westeurope", Cloud: azure.AzureCloud, Status: Online, Resources: []string{"https://vault.azure.net"},
 				Username: "ada@contoso.example", HomeAccountID: "u.t1", CreatedAt: now, LoggedInAt: now})
 			st.SyncSessions("i1", []Subscription{{ID: "AAAA", Name: "Dev", TenantID: "t1"}, {ID: "BBBB", Name: name, TenantID: "t1"}})
 			st.Sessions[1].Status, st.Sessions[1].ConfigDir = Active, "/home/ada/.azure"
@@ -388,7 +388,7 @@ func TestFastPathReadsWhatAzkeepWrites(t *testing.T) {
 func TestLongListReadInTwo(t *testing.T) {
 	st := State{Schema: 1}
 	for i := range 60 {
-		st.Integrations = append(st.Integrations, Integration{ID: fmt.Sprintf("i%d", i), Alias: fmt.Sprintf("a%d", i), Cloud: engine.AzureCloud, Status: Online})
+		st.Integrations = append(st.Integrations, Integration{ID: fmt.Sprintf("i%d", i), Alias: fmt.Sprintf("a%d", i), Cloud: azure.AzureCloud, Status: Online})
 	}
 	for i := range 3000 {
 		name := fmt.Sprintf("sub %d", i)

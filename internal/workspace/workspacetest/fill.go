@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
 
@@ -26,7 +26,7 @@ func Fill(tb testing.TB, home string, n, active int) {
 	err = ws.Update(context.Background(), func(st *workspace.State) error {
 		for i := 0; i*100 < n; i++ {
 			in := workspace.Integration{ID: workspace.NewID(), Alias: fmt.Sprintf("tenant-%03d", i), Tenant: fmt.Sprintf("t%03d.example", i),
-				TenantID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Cloud: engine.AzureCloud, Status: workspace.Online, CreatedAt: now}
+				TenantID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Cloud: azure.AzureCloud, Status: workspace.Online, CreatedAt: now}
 			st.Integrations = append(st.Integrations, in)
 			for j := 0; j < 100 && i*100+j < n; j++ {
 				k := i*100 + j

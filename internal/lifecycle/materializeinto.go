@@ -1,4 +1,4 @@
-package cli
+package lifecycle
 
 import (
 	"context"
@@ -11,35 +11,33 @@ import (
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/fileutil"
-	"github.com/azkeep/azkeep/internal/lifecycle"
 )
 
-// redeemAside materialises a session for a per-session dir without the
-// refresh token ever touching that dir. The seed's start procedure puts the
-// refresh token into the cache (step 3), redeems it and strips it again
-// (step 8); for the target dir that is the seed, but a per-session dir is
-// read by the child at any moment. So the procedure runs in a private
-// scratch dir (0700, next to the exec dirs, owned by this process so the
-// sweep removes it after a crash), and only its result — access tokens,
-// account, profile, settings — is copied into dest, each file atomically,
-// the token cache under the lock az takes.
-func redeemAside(ctx context.Context, base, dest string, materialize func(ctx context.Context, dir string) (*lifecycle.Materialized, error)) (*lifecycle.Materialized, error) {
-	scratch, err := childproc.NewDir(base, "redeem")
+// MaterializeInto is Materialize for a per-session dir (azkeep exec,
+// azkeep env), which a child process reads at any moment: the procedure
+// runs in a private scratch dir (0700, under scratchBase, owned by this
+// process so that childproc.Sweep removes it after a crash), and only its
+// result — access tokens, account, profile, settings — is copied into dir,
+// each file atomically, the token cache under the lock az takes. extra are
+// resources to fetch besides the integration's (the managed-identity
+// endpoint of azkeep exec --server serves any resource on demand).
+func (m *Manager) MaterializeInto(ctx context.Context, query, dir, scratchBase string, extra ...string) (*Materialized, error) {
+	scratch, err := childproc.NewDir(scratchBase, "redeem")
 	if err != nil {
 		return nil, err
 	}
 	defer scratch.Remove()
-	if err := copyConfigFiles(ctx, dest, scratch.Path); err != nil {
+	if err := copyConfigFiles(ctx, dir, scratch.Path); err != nil {
 		return nil, fmt.Errorf("prepare a private dir to redeem in: %w", err)
 	}
-	mat, err := materialize(ctx, scratch.Path)
+	mat, err := m.materializeQuery(ctx, query, scratch.Path, extra)
 	if err != nil {
 		return nil, err
 	}
-	if err := copyConfigFiles(ctx, scratch.Path, dest); err != nil {
-		return nil, fmt.Errorf("update %s: %w", dest, err)
+	if err := copyConfigFiles(ctx, scratch.Path, dir); err != nil {
+		return nil, fmt.Errorf("update %s: %w", dir, err)
 	}
-	mat.ConfigDir = dest
+	mat.ConfigDir = dir
 	return mat, nil
 }
 

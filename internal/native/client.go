@@ -1,7 +1,7 @@
 package native
 
 import (
-	"context"
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -11,32 +11,7 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/azkeep/azkeep/internal/engine"
-	"github.com/azkeep/azkeep/internal/lifecycle"
 )
-
-// LoginRunner is a lifecycle.Runner that signs in natively by device code
-// instead of running `az login` (the demo on a machine without az). It
-// writes the files az login writes, so lifecycle.Files.ReadLogin reads them.
-type LoginRunner struct {
-	Client *http.Client
-	Cloud  engine.Cloud
-	// MaxInterval caps the device-code polling interval (0: as asked).
-	MaxInterval time.Duration
-}
-
-var _ lifecycle.Runner = LoginRunner{}
-
-// Login signs in to req.Tenant, writing into req.ConfigDir; the device
-// code instructions go to req.Err, as az prints them.
-func (r LoginRunner) Login(ctx context.Context, req lifecycle.LoginRequest) error {
-	_, err := Login(ctx, LoginOptions{
-		ConfigDir: req.ConfigDir, Tenant: req.Tenant, Cloud: r.Cloud, Client: r.Client,
-		Prompt: req.Err, MaxInterval: r.MaxInterval,
-	})
-	return err
-}
 
 // bypassProxy reports whether NO_PROXY (comma-separated hosts, domain
 // suffixes with or without a leading dot, or "*") exempts host.
@@ -76,12 +51,12 @@ func ClientFromEnv(env []string) (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil
-	if p := firstNonEmpty(get("HTTPS_PROXY"), get("https_proxy")); p != "" {
+	if p := cmp.Or(get("HTTPS_PROXY"), get("https_proxy")); p != "" {
 		u, err := url.Parse(p)
 		if err != nil {
 			return nil, fmt.Errorf("HTTPS_PROXY=%q is not a URL: %w", p, err)
 		}
-		noProxy := firstNonEmpty(get("NO_PROXY"), get("no_proxy"))
+		noProxy := cmp.Or(get("NO_PROXY"), get("no_proxy"))
 		tr.Proxy = func(r *http.Request) (*url.URL, error) {
 			if bypassProxy(r.URL.Hostname(), noProxy) {
 				return nil, nil
@@ -89,7 +64,7 @@ func ClientFromEnv(env []string) (*http.Client, error) {
 			return u, nil
 		}
 	}
-	if ca := firstNonEmpty(get("SSL_CERT_FILE"), get("REQUESTS_CA_BUNDLE")); ca != "" {
+	if ca := cmp.Or(get("SSL_CERT_FILE"), get("REQUESTS_CA_BUNDLE")); ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
 			return nil, fmt.Errorf("CA bundle: %w", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/azconfig/azconfigtest"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/testbed"
@@ -37,12 +38,13 @@ func vaultItems(t *testing.T, dir, subID string) (home string, account, rt, sub 
 	return home, account, rt, sub
 }
 
-// The staged az engine against the real az: the refresh token never enters
-// the target dir, az then serves ARM and the prefetched resource from the
-// target's cache without a request, the rotated refresh token reaches keep,
-// the staging dir keeps no token, and a revoked refresh token is a
-// needs-login error that leaves no token in either dir.
-func TestStagedAZWithRealAZ(t *testing.T) {
+// The az engine against the real az: one refresh grant per resource, the
+// refresh token never enters the target dir, az then serves ARM and the
+// prefetched resource from the target's cache without a request, the
+// expiry is the cached ARM token's, the rotated refresh token reaches
+// keep, the staging dir keeps no token, and a revoked refresh token is a
+// needs-login error naming AADSTS that leaves no token in either dir.
+func TestAZWithRealAZ(t *testing.T) {
 	testbed.RequireAZ(t)
 	emu := testbed.Emulator(t, entraemu.Config{TokenLifetime: 30 * time.Minute, StrictRefresh: true})
 	tenant := emu.Tenants()[0]
@@ -60,12 +62,14 @@ func TestStagedAZWithRealAZ(t *testing.T) {
 		t.Fatal(err)
 	}
 	staging := filepath.Join(t.TempDir(), "az")
-	eng := engine.NewAZStaged(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, "")}), staging)
-	req := engine.Request{ConfigDir: target, Cloud: engine.AzureCloud, TenantID: tenant.ID, SubscriptionID: sub.ID,
-		HomeAccountID: home, Resources: []string{"https://vault.azure.net"}, Subscription: subJSON}
+	eng := engine.NewAZ(azcli.New(azcli.Options{Env: testbed.AZEnv(emu, "")}), staging)
+	req := engine.Request{ConfigDir: target, Cloud: azure.AzureCloud, TenantID: tenant.ID, SubscriptionID: sub.ID,
+		HomeAccountID: home, Resources: []string{"https://vault.azure.net"}, Subscription: subJSON, Account: account}
 
 	var kept []byte
-	res, err := eng.RedeemDirect(context.Background(), req, account, rt, func(b []byte) error {
+	emu.ResetRequests()
+	req.RefreshToken = rt
+	req.Keep = func(b []byte) error {
 		kept = b
 		for _, f := range testbed.ScanSecrets(target) {
 			if f.Kind == testbed.KindRefreshToken {
@@ -73,9 +77,24 @@ func TestStagedAZWithRealAZ(t *testing.T) {
 			}
 		}
 		return nil
-	})
+	}
+	res, err := eng.Redeem(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := len(emu.TokenRequests("refresh_token")); n != 2 {
+		t.Errorf("%d refresh grants, want 2 (ARM, vault)", n)
+	}
+	c, err := azconfig.LoadTokenCache(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, ok := c.AccessTokenFor(home, tenant.ID, "https://management.core.windows.net//.default")
+	if !ok {
+		t.Fatal("no ARM access token in the cache")
+	}
+	if exp, _ := at.ExpiresAt(); !exp.Equal(res.ExpiresOn) {
+		t.Errorf("cache %v, result %v", exp, res.ExpiresOn)
 	}
 	if d := time.Until(res.ExpiresOn); d < 29*time.Minute || d > 31*time.Minute {
 		t.Errorf("expires in %v", d)
@@ -104,15 +123,21 @@ func TestStagedAZWithRealAZ(t *testing.T) {
 	}
 
 	// The next redemption with the rotated token, then a revoked one.
-	if _, err := eng.RedeemDirect(context.Background(), req, account, kept, func(b []byte) error { kept = b; return nil }); err != nil {
+	req.RefreshToken, req.Keep = kept, func(b []byte) error { kept = b; return nil }
+	if _, err := eng.Redeem(context.Background(), req); err != nil {
 		t.Fatalf("second redemption: %v", err)
 	}
 	if err := emu.RevokeUser(tenant.Users[0].Username); err != nil {
 		t.Fatal(err)
 	}
-	_, err = eng.RedeemDirect(context.Background(), req, account, kept, func([]byte) error { t.Error("keep after a rejection"); return nil })
-	if !engine.IsNeedsLogin(err) {
+	req.RefreshToken, req.Keep = kept, func([]byte) error { t.Error("keep after a rejection"); return nil }
+	_, err = eng.Redeem(context.Background(), req)
+	var nl *azure.NeedsLoginError
+	if !errorsAs(err, &nl) {
 		t.Fatalf("revoked: %v", err)
+	}
+	if nl.Code != "invalid_grant" || nl.Description == "" {
+		t.Errorf("needs login %+v", nl)
 	}
 	for _, dir := range []string{target, staging} {
 		for _, f := range testbed.ScanSecrets(dir) {
