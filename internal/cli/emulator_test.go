@@ -12,7 +12,7 @@ import (
 )
 
 // The first line of `azkeep emulator --output json` is the contract scripts
-// depend on (issue 2): env with the three variables, tenants with users and
+// depend on: env with the three variables, tenants with users and
 // subscriptions.
 func TestEmulatorJSONFirstLine(t *testing.T) {
 	pr, pw := io.Pipe()

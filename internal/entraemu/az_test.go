@@ -1,7 +1,8 @@
 package entraemu_test
 
-// End-to-end tests with the real Azure CLI 2.45: the "Done when" list of
-// issue 2. One emulator serves the whole file (tests run one after another
+// End-to-end tests with the real Azure CLI 2.45: every kind of login, token
+// redemption, rejected and rotated refresh tokens, faults and the 5-minute
+// rule against the emulator, which never dials out. One emulator serves the whole file (tests run one after another
 // and use distinct users); each test has its own AZURE_CONFIG_DIR.
 
 import (

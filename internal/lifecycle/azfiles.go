@@ -103,8 +103,8 @@ func (AZFiles) WriteProfile(dir, cloudName string, raw json.RawMessage) error {
 	if cloudName == "" {
 		cloudName = azconfig.DefaultCloud
 	}
-	// DESIGN: clouds.config records the active subscription too; keep the
-	// two consistent.
+	// az records the active subscription in clouds.config as well
+	// (testdata/az245/account-set); keep the two consistent.
 	return azconfig.SetCloudSubscription(dir, cloudName, sub.ID)
 }
 

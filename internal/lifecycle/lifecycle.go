@@ -3,8 +3,8 @@
 // rotate it, stop it, log the integration out, delete it.
 //
 // Each procedure is a method of Manager and each step a commented block
-// numbered as /work/shared/DESIGN.md (and the seed) numbers it, so a reader
-// can hold the code next to the spec. Everything the procedures touch comes
+// numbered as docs/procedures.md (and the seed, Leapp's "Azure credentials
+// generation") numbers it, so a reader can hold the code next to that file. Everything the procedures touch comes
 // in through Manager's fields: the workspace (state file), the vault, the az
 // runner (interactive login), the token engine, the Azure CLI's files, a
 // clock and IO streams; unit tests pass vault.NewMemory and fakes.

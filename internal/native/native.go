@@ -3,8 +3,8 @@
 // instead of a Python process, and the token-cache entries az would write
 // for the answer, so that az then serves the token from its cache.
 //
-// What az sends, and so what Redeem sends (DESIGN.md, observed through a
-// proxy): POST <authority>/<tenant>/oauth2/v2.0/token with
+// What az sends, and so what Redeem sends (observed through the emulator's
+// proxy; docs/testing.md lists what each az command sends): POST <authority>/<tenant>/oauth2/v2.0/token with
 // client_id=04b07795-… (the Azure CLI), grant_type=refresh_token,
 // client_info=1, scope="<resource>/.default offline_access openid profile",
 // the CAE claims value asking for capability CP1, and the header
