@@ -24,11 +24,9 @@ type AZRunner interface {
 	// off, stdout secret). Failures are typed, a rejected refresh token
 	// being an *azure.NeedsLoginError.
 	RunIn(ctx context.Context, configDir string, token bool, args ...string) ([]byte, error)
-}
-
-// PrivateRunner is an AZRunner that can run a token call in a config dir
-// only azkeep uses (*azcli.Runner): MSAL's HTTP cache then stays on.
-type PrivateRunner interface {
+	// RunPrivate runs a token call in a config dir only azkeep uses (the
+	// staging dir): MSAL's HTTP cache then stays on, and is deleted after
+	// a failure.
 	RunPrivate(ctx context.Context, configDir string, args ...string) ([]byte, error)
 }
 
@@ -160,18 +158,7 @@ func (a *AZ) Redeem(ctx context.Context, req Request) (Result, error) {
 // and clouds, broker off) with the session's subscription alone in the
 // profile and a token cache holding only the account and refresh token.
 func (a *AZ) prepare(ctx context.Context, req Request, af, rf *azconfig.TokenCache) error {
-	for _, name := range []string{azconfig.ConfigFile, "clouds.config"} {
-		if err := copyOrRemove(filepath.Join(req.ConfigDir, name), filepath.Join(a.Dir, name)); err != nil {
-			return err
-		}
-	}
-	// Without it az checks for a newer version over the network.
-	if _, err := os.Stat(filepath.Join(a.Dir, "versionCheck.json")); errors.Is(err, fs.ErrNotExist) {
-		if err := copyOrRemove(filepath.Join(req.ConfigDir, "versionCheck.json"), filepath.Join(a.Dir, "versionCheck.json")); err != nil {
-			return err
-		}
-	}
-	if err := azconfig.DisableBroker(a.Dir); err != nil {
+	if err := azconfig.PrepareDir(a.Dir, req.ConfigDir); err != nil {
 		return err
 	}
 	var sub azconfig.Subscription
@@ -199,28 +186,7 @@ func (a *AZ) prepare(ctx context.Context, req Request, af, rf *azconfig.TokenCac
 }
 
 func (a *AZ) run(ctx context.Context, args ...string) ([]byte, error) {
-	if pr, ok := a.runner.(PrivateRunner); ok {
-		return pr.RunPrivate(ctx, a.Dir, args...)
-	}
-	return a.runner.RunIn(ctx, a.Dir, true, args...)
-}
-
-// copyOrRemove makes dst a copy of src, or absent when src is.
-func copyOrRemove(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if old, err := os.ReadFile(dst); err == nil && string(old) == string(data) {
-		return nil
-	}
-	return fileutil.WriteAtomic(dst, data, fileutil.FilePerm)
+	return a.runner.RunPrivate(ctx, a.Dir, args...)
 }
 
 // removeTokenCache deletes the staging dir's token cache (and its lock

@@ -15,8 +15,8 @@ import (
 	"github.com/azkeep/azkeep/internal/testbed"
 )
 
-// The CLI's az runner is the az engine's runner, staging dir included.
-var _ engine.PrivateRunner = (*azcli.Runner)(nil)
+// The CLI's az runner is the az engine's runner.
+var _ engine.AZRunner = (*azcli.Runner)(nil)
 
 // The az engine's Logout against the real az: az logout, then again with
 // nothing logged in.

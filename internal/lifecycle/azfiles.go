@@ -5,14 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
-	"github.com/azkeep/azkeep/internal/fileutil"
 )
 
 // AZFiles is Files on the Azure CLI's real files, through internal/azconfig.
@@ -187,21 +183,5 @@ func (AZFiles) SetLocation(dir, location string) error {
 
 // LoginDirConfig implements Files.
 func (AZFiles) LoginDirConfig(loginDir, targetDir string) error {
-	// versionCheck.json too: without it az checks for a newer version
-	// over the network on its first run in the dir.
-	for _, name := range []string{"config", "clouds.config", "versionCheck.json"} {
-		data, err := os.ReadFile(filepath.Join(targetDir, name))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := fileutil.WriteAtomic(filepath.Join(loginDir, name), data, fileutil.FilePerm); err != nil {
-			return err
-		}
-	}
-	// On Windows az would hand the tokens to the WAM broker and never
-	// write them to the cache azkeep reads.
-	return azconfig.DisableBroker(loginDir)
+	return azconfig.PrepareDir(loginDir, targetDir)
 }
