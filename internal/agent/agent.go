@@ -45,8 +45,8 @@ type Item struct {
 	NeedsLogin bool
 }
 
-// Source is what the scheduler drives; internal/lifecycle provides the
-// real one (NewLifecycleSource).
+// Source is what the scheduler drives; LifecycleSource (source.go) is the
+// real one, over internal/lifecycle.
 type Source interface {
 	// Plan lists the active sessions and when each is due.
 	Plan(ctx context.Context) ([]Item, error)
