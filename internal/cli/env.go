@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/azkeep/azkeep/internal/agent"
-	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 	"github.com/azkeep/azkeep/internal/shellenv"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -120,9 +120,9 @@ func envRun(ctx context.Context, e *execEnv, resolve resolveFunc, sh shellenv.Sh
 	if err != nil {
 		return err
 	}
-	dir := childproc.PersistentDir(e.Home, s.ID)
+	dir := sessiondir.PersistentDir(e.Home, s.ID)
 	mat := &lifecycle.Materialized{Session: *s, Integration: *in, ConfigDir: dir}
-	list, _ := childproc.ListPersistent(e.Home)
+	list, _ := sessiondir.ListPersistent(e.Home)
 	fresh := false
 	for _, p := range list {
 		if p.Dir == dir && p.SessionID == s.ID && p.ExpiresAt.After(e.Now().Add(e.Window)) {
@@ -142,7 +142,7 @@ func envRun(ctx context.Context, e *execEnv, resolve resolveFunc, sh shellenv.Sh
 		if err != nil {
 			return err
 		}
-		if err := childproc.WriteMarker(dir, childproc.Marker{SessionID: s.ID, ExpiresAt: mat.ExpiresAt}); err != nil {
+		if err := sessiondir.WriteMarker(dir, sessiondir.Marker{SessionID: s.ID, ExpiresAt: mat.ExpiresAt}); err != nil {
 			return err
 		}
 	}
@@ -261,7 +261,7 @@ func (s envDirSource) window() time.Duration {
 // integration, re-sync) or whose integration is logged out: their access
 // tokens must not outlive the logout. It returns the dirs removed.
 func pruneEnvDirs(st *workspace.State, home string) []string {
-	dirs, _ := childproc.ListPersistent(home)
+	dirs, _ := sessiondir.ListPersistent(home)
 	var removed []string
 	for _, p := range dirs {
 		sess := st.SessionByID(p.SessionID)
@@ -285,7 +285,7 @@ func (s envDirSource) Plan(ctx context.Context) ([]agent.Item, error) {
 		return nil, err
 	}
 	pruneEnvDirs(st, s.home)
-	dirs, err := childproc.ListPersistent(s.home)
+	dirs, err := sessiondir.ListPersistent(s.home)
 	if err != nil || len(dirs) == 0 {
 		return nil, err
 	}
@@ -311,12 +311,12 @@ func (s envDirSource) Plan(ctx context.Context) ([]agent.Item, error) {
 
 // Rotate renews one persistent dir if it is due.
 func (s envDirSource) Rotate(ctx context.Context, id string) (time.Time, error) {
-	dir := childproc.PersistentDir(s.home, strings.TrimPrefix(id, envItemPrefix))
+	dir := sessiondir.PersistentDir(s.home, strings.TrimPrefix(id, envItemPrefix))
 	now := time.Now()
 	if s.m.Now != nil {
 		now = s.m.Now()
 	}
-	exp, err := childproc.RefreshDir(ctx, dir, s.window(), now, func(ctx context.Context, q, d string) (time.Time, error) {
+	exp, err := sessiondir.Refresh(ctx, dir, s.window(), now, func(ctx context.Context, q, d string) (time.Time, error) {
 		mat, err := redeemAside(ctx, execBase(s.home), d, func(ctx context.Context, scratch string) (*lifecycle.Materialized, error) {
 			return s.m.Materialize(ctx, q, scratch)
 		})

@@ -35,12 +35,12 @@ import (
 
 	"github.com/azkeep/azkeep/internal/agent"
 	"github.com/azkeep/azkeep/internal/azcli"
-	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/native"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 	"github.com/azkeep/azkeep/internal/testbed"
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
@@ -606,7 +606,7 @@ func TestExecSigkillLeavesDirForNextRun(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("want the killed exec's dir, got %v", entries)
 	}
-	if removed, _ := childproc.Sweep(execBase(home)); len(removed) != 0 {
+	if removed, _ := sessiondir.Sweep(execBase(home)); len(removed) != 0 {
 		t.Fatalf("swept a dir whose child still runs: %v", removed)
 	}
 	syscall.Kill(childPid, syscall.SIGKILL)
@@ -660,7 +660,7 @@ func TestEnvDirsAgentSource(t *testing.T) {
 	if err != nil || len(items) != 1 || !strings.HasPrefix(items[0].ID, envItemPrefix) {
 		t.Fatalf("plan %+v, %v", items, err)
 	}
-	before, _ := childproc.ReadMarker(childproc.PersistentDir(b.home, strings.TrimPrefix(items[0].ID, envItemPrefix)))
+	before, _ := sessiondir.ReadMarker(sessiondir.PersistentDir(b.home, strings.TrimPrefix(items[0].ID, envItemPrefix)))
 	if want := before.ExpiresAt.Add(-lifecycle.DefaultWindow); !items[0].Due.Equal(want) {
 		t.Fatalf("due %v, want %v", items[0].Due, want)
 	}
@@ -670,8 +670,8 @@ func TestEnvDirsAgentSource(t *testing.T) {
 		t.Fatalf("rotate when not due: %v %v", next, err)
 	}
 	// Due (the marker says it expires now): renewed.
-	dir := childproc.PersistentDir(b.home, before.SessionID)
-	childproc.WriteMarker(dir, childproc.Marker{SessionID: before.SessionID, ExpiresAt: time.Now()})
+	dir := sessiondir.PersistentDir(b.home, before.SessionID)
+	sessiondir.WriteMarker(dir, sessiondir.Marker{SessionID: before.SessionID, ExpiresAt: time.Now()})
 	next, err = src.Rotate(context.Background(), items[0].ID)
 	if err != nil || !next.After(time.Now()) {
 		t.Fatalf("rotate when due: %v %v", next, err)

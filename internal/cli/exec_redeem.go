@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
-	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 )
 
 // redeemAside materialises a session for a per-session dir without the
@@ -24,7 +24,7 @@ import (
 // account, profile, settings — is copied into dest, each file atomically,
 // the token cache under the lock az takes.
 func redeemAside(ctx context.Context, base, dest string, materialize func(ctx context.Context, dir string) (*lifecycle.Materialized, error)) (*lifecycle.Materialized, error) {
-	scratch, err := childproc.NewDir(base, "redeem")
+	scratch, err := sessiondir.New(base, "redeem")
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +86,6 @@ func copyConfigFiles(ctx context.Context, src, dst string) error {
 }
 
 func skipCopy(name string) bool {
-	return name == childproc.OwnerFile || name == childproc.MarkerFile ||
+	return name == sessiondir.OwnerFile || name == sessiondir.MarkerFile ||
 		strings.HasPrefix(name, ".") || strings.HasSuffix(name, azconfig.LockSuffix)
 }

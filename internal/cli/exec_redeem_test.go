@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 )
 
 // The refresh token never touches the per-session dir: the procedure runs
@@ -18,13 +18,13 @@ import (
 func TestRedeemAsideNeverWritesTheRefreshTokenIntoDest(t *testing.T) {
 	home := t.TempDir()
 	base := execBase(home)
-	d, err := childproc.NewDir(base, "s")
+	d, err := sessiondir.New(base, "s")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dest := d.Path
 	os.WriteFile(filepath.Join(dest, "config"), []byte("[core]\ncollect_telemetry = no\n"), 0o600)
-	ownerBefore, _ := os.ReadFile(filepath.Join(dest, childproc.OwnerFile))
+	ownerBefore, _ := os.ReadFile(filepath.Join(dest, sessiondir.OwnerFile))
 
 	var scratchSeen string
 	mat, err := redeemAside(context.Background(), base, dest, func(ctx context.Context, dir string) (*lifecycle.Materialized, error) {
@@ -58,7 +58,7 @@ func TestRedeemAsideNeverWritesTheRefreshTokenIntoDest(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dest, "azureProfile.json")); err != nil {
 		t.Error("profile not copied")
 	}
-	if owner, _ := os.ReadFile(filepath.Join(dest, childproc.OwnerFile)); string(owner) != string(ownerBefore) {
+	if owner, _ := os.ReadFile(filepath.Join(dest, sessiondir.OwnerFile)); string(owner) != string(ownerBefore) {
 		t.Error("the dir's owner file was overwritten")
 	}
 	for _, name := range []string{"msal_token_cache.json", "azureProfile.json"} {

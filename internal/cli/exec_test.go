@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 	"github.com/azkeep/azkeep/internal/shellenv"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -129,7 +129,7 @@ func TestExecSweepsStaleDirs(t *testing.T) {
 	dead.Run()
 	stale := filepath.Join(execBase(e.Home), "s-stale")
 	os.MkdirAll(stale, 0o700)
-	os.WriteFile(filepath.Join(stale, childproc.OwnerFile), []byte(strings.TrimSpace(
+	os.WriteFile(filepath.Join(stale, sessiondir.OwnerFile), []byte(strings.TrimSpace(
 		// pid only: no start time to compare
 		itoa(dead.Process.Pid))+"\n"), 0o600)
 	if err := execRun(context.Background(), e, execOptions{Session: "prod", Command: []string{"true"}}); err != nil {
@@ -163,7 +163,7 @@ func TestExecRenewsBySessionID(t *testing.T) {
 
 func TestNesting(t *testing.T) {
 	execDir, envDir := t.TempDir(), t.TempDir()
-	os.WriteFile(filepath.Join(execDir, childproc.OwnerFile), []byte("1\n"), 0o600)
+	os.WriteFile(filepath.Join(execDir, sessiondir.OwnerFile), []byte("1\n"), 0o600)
 	for _, c := range []struct {
 		nested       bool
 		session, dir string
@@ -298,7 +298,7 @@ func TestEnvRunReusesAFreshDir(t *testing.T) {
 	if f.calls != 1 {
 		t.Fatalf("materialised %d times, want 1 (second run finds the dir fresh)", f.calls)
 	}
-	dir := childproc.PersistentDir(e.Home, "sess-1")
+	dir := sessiondir.PersistentDir(e.Home, "sess-1")
 	for _, want := range []string{"set -e AZURE_CLIENT_SECRET;", "set -gx AZURE_CONFIG_DIR '" + dir + "';", "set -gx ARM_TENANT_ID 'tenant-1';", "set -gx " + prevConfigDirEnv + " '/home/u/.azure';"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -334,16 +334,16 @@ func TestPruneEnvDirs(t *testing.T) {
 		Sessions:     []workspace.Session{{ID: "s-on", IntegrationID: "on"}, {ID: "s-off", IntegrationID: "off"}, {ID: "s-nl", IntegrationID: "nl"}},
 	}
 	for _, id := range []string{"s-on", "s-off", "s-nl", "s-gone"} {
-		dir := childproc.PersistentDir(home, id)
+		dir := sessiondir.PersistentDir(home, id)
 		os.MkdirAll(dir, 0o700)
-		childproc.WriteMarker(dir, childproc.Marker{SessionID: id, ExpiresAt: time.Now().Add(time.Hour)})
+		sessiondir.WriteMarker(dir, sessiondir.Marker{SessionID: id, ExpiresAt: time.Now().Add(time.Hour)})
 	}
 	removed := pruneEnvDirs(st, home)
 	if len(removed) != 2 {
 		t.Fatalf("removed %v, want the logged-out integration's and the vanished session's", removed)
 	}
 	for id, kept := range map[string]bool{"s-on": true, "s-nl": true, "s-off": false, "s-gone": false} {
-		_, err := os.Stat(childproc.PersistentDir(home, id))
+		_, err := os.Stat(sessiondir.PersistentDir(home, id))
 		if (err == nil) != kept {
 			t.Errorf("%s: kept=%v, want %v", id, err == nil, kept)
 		}
