@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 
 	"github.com/azkeep/azkeep/internal/hint"
 )
@@ -18,7 +19,7 @@ import (
 // Run starts cmd, calls started with the child's pid (to record it next to
 // the per-session dir), relays the forwarded signals while it runs, and
 // waits. A child that exits 0 gives nil; any other status gives
-// *hint.ExitError with the child's code (128+n for a child killed by signal
+// *ExitError with the child's code (128+n for a child killed by signal
 // n, as shells report it), so azkeep exits with the child's status. A
 // failing started is a warning written to warn (nil: dropped): the child
 // runs already.
@@ -71,5 +72,13 @@ func exitStatus(cmd *exec.Cmd, waitErr error) error {
 	if code == 0 {
 		return nil
 	}
-	return &hint.ExitError{Code: code}
+	return &ExitError{Code: code}
 }
+
+// ExitError is a child's non-zero exit status: the CLI exits with Code and
+// prints nothing, since the child has said what went wrong (azkeep demo
+// returns one too, after printing its own report). Not to be confused with
+// azcli.ExitError: az failing under azkeep.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return "exit status " + strconv.Itoa(e.Code) }

@@ -61,7 +61,7 @@ func exitCode(t *testing.T, err error) int {
 	if err == nil {
 		return 0
 	}
-	var e *hint.ExitError
+	var e *ExitError
 	if !errors.As(err, &e) {
 		t.Fatalf("not an ExitError: %v", err)
 	}
@@ -85,6 +85,14 @@ func TestExitCodePassesThrough(t *testing.T) {
 // A failing started callback is a warning on the stream azkeep was given
 // (it went to os.Stderr, bypassing the injected streams), and the child
 // still runs to its end.
+func TestExitErrorText(t *testing.T) {
+	for code, want := range map[int]string{0: "exit status 0", 3: "exit status 3", 130: "exit status 130", -1: "exit status -1"} {
+		if got := (&ExitError{Code: code}).Error(); got != want {
+			t.Errorf("%d: %q", code, got)
+		}
+	}
+}
+
 func TestStartedFailureWarnsOnTheGivenStream(t *testing.T) {
 	var warn bytes.Buffer
 	err := Run(helper(t, "exit3"), func(int) error { return errors.New("cannot record the child") }, &warn)

@@ -35,9 +35,9 @@ import (
 
 	"github.com/azkeep/azkeep/internal/agent"
 	"github.com/azkeep/azkeep/internal/azcli"
+	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
-	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/native"
 	"github.com/azkeep/azkeep/internal/sessiondir"
@@ -292,7 +292,7 @@ func TestExecE2EExitCodeAndSigint(t *testing.T) {
 	var out, errw bytes.Buffer
 	err := execRun(context.Background(), b.execEnv(&out, &errw), execOptions{Session: sub,
 		Command: []string{"bash", "-c", `az account show --query id -o tsv; echo "$AZURE_CONFIG_DIR"; exit 3`}})
-	var exit *hint.ExitError
+	var exit *childproc.ExitError
 	if !errors.As(err, &exit) || exit.Code != 3 {
 		t.Fatalf("err %v, want exit 3; stderr %s", err, errw.String())
 	}

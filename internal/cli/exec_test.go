@@ -8,11 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/sessiondir"
@@ -76,7 +78,7 @@ func TestExecRunsChildWithSessionEnv(t *testing.T) {
 		`echo "dir=$AZURE_CONFIG_DIR"; echo "sub=$AZURE_SUBSCRIPTION_ID $ARM_SUBSCRIPTION_ID"; echo "tenant=$AZURE_TENANT_ID $ARM_TENANT_ID";` +
 			`echo "session=$AZKEEP_SESSION"; echo "secret=${AZURE_CLIENT_SECRET-unset} ${ARM_CLIENT_ID-unset} keep=$KEEP"; echo "id=${IDENTITY_ENDPOINT-unset}";` +
 			`cat "$AZURE_CONFIG_DIR/azureProfile.json"; echo; exit 3`}})
-	var exit *hint.ExitError
+	var exit *childproc.ExitError
 	if !errors.As(err, &exit) || exit.Code != 3 {
 		t.Fatalf("err %v, want exit 3; stderr %s", err, errw.String())
 	}
@@ -131,17 +133,13 @@ func TestExecSweepsStaleDirs(t *testing.T) {
 	os.MkdirAll(stale, 0o700)
 	os.WriteFile(filepath.Join(stale, sessiondir.OwnerFile), []byte(strings.TrimSpace(
 		// pid only: no start time to compare
-		itoa(dead.Process.Pid))+"\n"), 0o600)
+		strconv.Itoa(dead.Process.Pid))+"\n"), 0o600)
 	if err := execRun(context.Background(), e, execOptions{Session: "prod", Command: []string{"true"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("stale dir kept: %v", err)
 	}
-}
-
-func itoa(n int) string {
-	return strings.TrimPrefix((&hint.ExitError{Code: n}).Error(), "exit status ")
 }
 
 // The renewal while the child runs names the session by id: a subscription
