@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/azkeep/azkeep/internal/agent"
 	"github.com/azkeep/azkeep/internal/hint"
@@ -171,13 +172,11 @@ func evalHint(sh shellenv.Shell, query string) string {
 	return `eval "$(azkeep env ` + arg + `)"`
 }
 
+// isTerminal reports whether w is a terminal (a console on Windows); a
+// pipe, a file or /dev/null is not.
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // envScript unsets the conflicting variables the shell has, remembers its

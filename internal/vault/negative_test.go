@@ -383,3 +383,29 @@ func TestFileSlowPassphrasePrompt(t *testing.T) {
 		t.Errorf("asked %d times, want once per store", prompts)
 	}
 }
+
+// PromptPassphrase takes $AZKEEP_VAULT_PASSPHRASE first, and asks only on a
+// terminal: a pipe (or no file at all) gets the fix instead of a prompt.
+func TestPromptPassphraseWithoutATerminal(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	t.Setenv(PassphraseEnv, "from-env")
+	var out strings.Builder
+	if p, err := PromptPassphrase(r, &out, "passphrase: ")(); err != nil || string(p) != "from-env" {
+		t.Fatalf("with the env var: %q, %v", p, err)
+	}
+	t.Setenv(PassphraseEnv, "")
+	for _, tty := range []*os.File{r, nil} {
+		p, err := PromptPassphrase(tty, &out, "passphrase: ")()
+		if err == nil || p != nil || !strings.Contains(hint.Of(err), PassphraseEnv) {
+			t.Errorf("tty %v: %q, %v (hint %q)", tty, p, err, hint.Of(err))
+		}
+	}
+	if out.Len() != 0 {
+		t.Errorf("prompted without a terminal: %q", out.String())
+	}
+}
