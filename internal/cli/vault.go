@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,13 +27,11 @@ func vaultOptions(g *Globals) (vault.Options, error) {
 		tty = f
 	}
 	opts.Passphrase = vault.PromptPassphrase(tty, g.IO.Err, "azkeep: passphrase for the file vault: ")
-	if s := os.Getenv(VaultTimeoutEnv); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return opts, &usageError{hint.New(fmt.Errorf("%s=%q is not a duration", VaultTimeoutEnv, s), "use a Go duration such as 5s or 1m")}
-		}
-		opts.Timeout = d
+	d, err := vault.TimeoutFromEnv()
+	if err != nil {
+		return opts, &usageError{err}
 	}
+	opts.Timeout = d
 	return opts, nil
 }
 

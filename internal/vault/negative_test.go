@@ -409,3 +409,27 @@ func TestPromptPassphraseWithoutATerminal(t *testing.T) {
 		t.Errorf("prompted without a terminal: %q", out.String())
 	}
 }
+
+// TimeoutFromEnv is the one parser of $AZKEEP_VAULT_TIMEOUT; Open refuses a
+// bad value instead of silently taking the default.
+func TestTimeoutFromEnv(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": 0, "90s": 90 * time.Second} {
+		t.Setenv(TimeoutEnv, v)
+		if d, err := TimeoutFromEnv(); err != nil || d != want {
+			t.Errorf("%q: %v, %v", v, d, err)
+		}
+	}
+	for _, v := range []string{"x", "0", "-1s"} {
+		t.Setenv(TimeoutEnv, v)
+		if _, err := TimeoutFromEnv(); err == nil || hint.Of(err) == "" {
+			t.Errorf("%q accepted: %v", v, err)
+		}
+		if _, err := Open(File, Options{Home: t.TempDir()}); err == nil {
+			t.Errorf("Open with %s=%q succeeded", TimeoutEnv, v)
+		}
+	}
+	t.Setenv(TimeoutEnv, "x")
+	if _, err := Open(File, Options{Home: t.TempDir(), Timeout: time.Second}); err != nil {
+		t.Errorf("an explicit Timeout still reads the env: %v", err)
+	}
+}
