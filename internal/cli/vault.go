@@ -266,7 +266,7 @@ func vaultMigrate(ctx context.Context, from, to string, opts vault.Options) (Vau
 		return rep, err
 	}
 	selected := false
-	r, err := vault.MigrateWithReport(ctx, src, dst, vault.MigrateOptions{AfterCopy: func() error {
+	r, err := vault.Migrate(ctx, src, dst, vault.MigrateOptions{AfterCopy: func() error {
 		// Everything is in the target: use it from now on, before the
 		// source loses anything.
 		if err := vault.Select(opts.Home, to); err != nil {
