@@ -13,6 +13,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/testbed"
 	"github.com/azkeep/azkeep/internal/vault"
@@ -76,7 +77,7 @@ func scriptParams() testscript.Params {
 				env.Setenv("PASSWORD_STORE_DIR", dir)
 				env.Setenv("GNUPGHOME", gpg)
 			}
-			if az, err := testbed.FindAZ(); err == nil {
+			if az, err := azcli.Find(); err == nil {
 				env.Setenv("REAL_AZ", az)
 			}
 			st := &scriptState{snaps: map[string]map[string]string{}}
