@@ -18,6 +18,9 @@
 // The agent and the CLI share nothing but the state file and its locks:
 // a rotation started by the CLI (lazy rotation) and one by the agent
 // serialise on the lifecycle's lock, and the second finds nothing due.
+//
+// Install and Uninstall (service.go) run the agent as a user service under
+// systemd or launchd.
 package agent
 
 import (
