@@ -246,7 +246,7 @@ func Uninstall(ctx context.Context, o ServiceOptions) error {
 	}
 	for _, c := range cmds {
 		if err := o.Run(ctx, c[0], c[1:]...); err != nil {
-			fmt.Fprintf(out, "azkeep: warning: %v\n", err)
+			fmt.Fprintf(o.Err, "azkeep: warning: %v\n", err)
 		}
 	}
 	if err := os.Remove(path); err != nil {

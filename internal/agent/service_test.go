@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,5 +133,33 @@ func TestServiceDirDefaults(t *testing.T) {
 		if !strings.HasPrefix(out.String(), "# "+c.want+"\n") {
 			t.Errorf("%s xdg=%q: %s", c.goos, c.xdg, out.String())
 		}
+	}
+}
+
+// A service-manager command that fails during uninstall is a warning on
+// Err (it went to stdout), and the unit is removed anyway.
+func TestUninstallWarnsOnErr(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, SystemdUnit), []byte("[Unit]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errw bytes.Buffer
+	o := ServiceOptions{GOOS: "linux", Dir: dir, Out: &out, Err: &errw, Run: func(_ context.Context, name string, args ...string) error {
+		if len(args) > 1 && args[1] == "disable" {
+			return errors.New("systemctl --user disable: no session bus")
+		}
+		return nil
+	}}
+	if err := Uninstall(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if errw.String() != "azkeep: warning: systemctl --user disable: no session bus\n" {
+		t.Errorf("stderr %q", errw.String())
+	}
+	if strings.Contains(out.String(), "warning") || !strings.Contains(out.String(), "removed ") {
+		t.Errorf("stdout %q", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, SystemdUnit)); !os.IsNotExist(err) {
+		t.Error("unit still there")
 	}
 }
