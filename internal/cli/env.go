@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,7 +78,7 @@ back). The shell is taken from $SHELL unless --shell names it.`,
 				if err != nil {
 					return nil, nil, err
 				}
-				pruneEnvDirs(st, g.Home)
+				agent.PruneEnvDirs(st, g.Home)
 				s, err := st.Session(query)
 				if err != nil {
 					return nil, nil, err
@@ -238,122 +237,17 @@ func cutEnv(kv string) (string, string, bool) {
 	return "", "", false
 }
 
-// envDirSource is the agent's view of the persistent dirs of azkeep env:
-// each is an item due at its token's expiry − window, renewed by
-// Materialize into the same dir. Item ids are "env:<session-id>", apart
-// from the target dir's sessions.
-type envDirSource struct {
-	m    *lifecycle.Manager
-	home string
-}
-
-const envItemPrefix = "env:"
-
-func (s envDirSource) window() time.Duration {
-	if s.m.Window > 0 {
-		return s.m.Window
-	}
-	return lifecycle.DefaultWindow
-}
-
-// pruneEnvDirs removes the persistent dirs whose session is gone (deleted
-// integration, re-sync) or whose integration is logged out: their access
-// tokens must not outlive the logout. It returns the dirs removed.
-func pruneEnvDirs(st *workspace.State, home string) []string {
-	dirs, _ := sessiondir.ListPersistent(home)
-	var removed []string
-	for _, p := range dirs {
-		sess := st.SessionByID(p.SessionID)
-		if sess != nil {
-			if in := st.IntegrationByID(sess.IntegrationID); in != nil && in.Status != workspace.Offline {
-				continue
-			}
-		}
-		if os.RemoveAll(p.Dir) == nil {
-			removed = append(removed, p.Dir)
-		}
-	}
-	return removed
-}
-
-// Plan lists the persistent dirs whose session still exists (and prunes
-// the others).
-func (s envDirSource) Plan(ctx context.Context) ([]agent.Item, error) {
-	st, err := s.m.WS.Load()
-	if err != nil {
-		return nil, err
-	}
-	pruneEnvDirs(st, s.home)
-	dirs, err := sessiondir.ListPersistent(s.home)
-	if err != nil || len(dirs) == 0 {
-		return nil, err
-	}
-	var items []agent.Item
-	for _, p := range dirs {
-		sess := st.SessionByID(p.SessionID)
-		if sess == nil {
-			continue // session gone (logout, delete, re-sync): nothing to renew
-		}
-		it := agent.Item{
-			ID:    envItemPrefix + p.SessionID,
-			Label: sess.SubscriptionName + " (" + p.Dir + ")",
-			Due:   p.ExpiresAt.Add(-s.window()),
-		}
-		if in := st.IntegrationByID(sess.IntegrationID); in != nil {
-			it.Integration, it.IntegrationAlias = in.ID, in.Alias
-			it.NeedsLogin = in.Status == workspace.NeedsLogin
-		}
-		items = append(items, it)
-	}
-	return items, nil
-}
-
-// Rotate renews one persistent dir if it is due.
-func (s envDirSource) Rotate(ctx context.Context, id string) (time.Time, error) {
-	dir := sessiondir.PersistentDir(s.home, strings.TrimPrefix(id, envItemPrefix))
-	now := time.Now()
-	if s.m.Now != nil {
-		now = s.m.Now()
-	}
-	exp, err := sessiondir.Refresh(ctx, dir, s.window(), now, func(ctx context.Context, q, d string) (time.Time, error) {
-		mat, err := redeemAside(ctx, execBase(s.home), d, func(ctx context.Context, scratch string) (*lifecycle.Materialized, error) {
-			return s.m.Materialize(ctx, q, scratch)
+// withEnvDirs adds the persistent dirs of azkeep env to the agent's source,
+// renewed as exec renews its dirs: redeemed aside, so that no refresh token
+// touches the persistent dir.
+func withEnvDirs(target agent.Source, m *lifecycle.Manager, home string) agent.Source {
+	return agent.WithEnvDirs(target, agent.EnvDirSource{M: m, Home: home, Materialize: func(ctx context.Context, q, dir string) (time.Time, error) {
+		mat, err := redeemAside(ctx, execBase(home), dir, func(ctx context.Context, scratch string) (*lifecycle.Materialized, error) {
+			return m.Materialize(ctx, q, scratch)
 		})
 		if err != nil {
 			return time.Time{}, err
 		}
 		return mat.ExpiresAt, nil
-	})
-	if err != nil {
-		return time.Time{}, err
-	}
-	return exp.Add(-s.window()), nil
-}
-
-// multiSource drives the target dir's sessions and the env dirs together.
-type multiSource struct {
-	target agent.Source
-	env    envDirSource
-}
-
-// withEnvDirs adds the persistent dirs of azkeep env to the agent's source:
-// agent.New(withEnvDirs(agent.LifecycleSource{M: m}, m, home), …).
-func withEnvDirs(target agent.Source, m *lifecycle.Manager, home string) agent.Source {
-	return multiSource{target: target, env: envDirSource{m: m, home: home}}
-}
-
-func (s multiSource) Plan(ctx context.Context) ([]agent.Item, error) {
-	items, err := s.target.Plan(ctx)
-	if err != nil {
-		return nil, err
-	}
-	env, err := s.env.Plan(ctx)
-	return append(items, env...), err
-}
-
-func (s multiSource) Rotate(ctx context.Context, id string) (time.Time, error) {
-	if strings.HasPrefix(id, envItemPrefix) {
-		return s.env.Rotate(ctx, id)
-	}
-	return s.target.Rotate(ctx, id)
+	}})
 }

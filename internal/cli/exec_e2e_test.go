@@ -657,10 +657,10 @@ func TestEnvDirsAgentSource(t *testing.T) {
 	}
 	src := withEnvDirs(staticSource{}, b.m, b.home)
 	items, err := src.Plan(context.Background())
-	if err != nil || len(items) != 1 || !strings.HasPrefix(items[0].ID, envItemPrefix) {
+	if err != nil || len(items) != 1 || !strings.HasPrefix(items[0].ID, agent.EnvItemPrefix) {
 		t.Fatalf("plan %+v, %v", items, err)
 	}
-	before, _ := sessiondir.ReadMarker(sessiondir.PersistentDir(b.home, strings.TrimPrefix(items[0].ID, envItemPrefix)))
+	before, _ := sessiondir.ReadMarker(sessiondir.PersistentDir(b.home, strings.TrimPrefix(items[0].ID, agent.EnvItemPrefix)))
 	if want := before.ExpiresAt.Add(-lifecycle.DefaultWindow); !items[0].Due.Equal(want) {
 		t.Fatalf("due %v, want %v", items[0].Due, want)
 	}
