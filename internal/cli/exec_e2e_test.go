@@ -125,32 +125,11 @@ func (b *execBed) execEnv(out, errw io.Writer, extraEnv ...string) *execEnv {
 
 func dirContents(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	m := map[string]string{}
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			data, _ := os.ReadFile(p)
-			m[p] = string(data)
-		}
-		return nil
-	})
-	return m
-}
-
-func jwtClaims(t *testing.T, tok string) map[string]any {
-	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) < 2 {
-		t.Fatalf("not a JWT (%d parts)", len(parts))
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	m, err := testbed.DirSnapshot(dir, true)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
 	}
-	var c map[string]any
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return m
 }
 
 // Two execs on two tenants at the same time: each child's az sees its own
@@ -261,7 +240,11 @@ exit 9`
 		if err := json.Unmarshal(data, &tok); err != nil {
 			t.Fatalf("exec %d: get-access-token: %v", i, err)
 		}
-		if tid := jwtClaims(t, tok.AccessToken)["tid"]; tid != tn.ID || tok.Subscription != tn.Subscriptions[0].ID {
+		c, err := entraemu.ParseClaims(tok.AccessToken)
+		if err != nil {
+			t.Fatalf("exec %d: %v", i, err)
+		}
+		if tid := c.String("tid"); tid != tn.ID || tok.Subscription != tn.Subscriptions[0].ID {
 			t.Errorf("exec %d: token of tenant %v for %s, want %s / %s", i, tid, tok.Subscription, tn.ID, tn.Subscriptions[0].ID)
 		}
 		found := testbed.ScanSecrets(filepath.Join(dir, "snapshot"))
@@ -725,13 +708,7 @@ func TestExecE2EServerWithPythonSDK(t *testing.T) {
 	}
 	// ARM and vault.azure.net (an integration resource) are in the exec
 	// dir from the start: the endpoint serves them without a new grant.
-	var grants int
-	for _, r := range b.emu.Requests() {
-		if r.GrantType != "" {
-			grants++
-		}
-	}
-	if grants != 2 {
+	if grants := len(b.emu.TokenRequests("")); grants != 2 {
 		t.Errorf("%d token grants during the exec, want 2 (the start's ARM and vault)", grants)
 	}
 	for _, cred := range []string{"mi", "dac"} {
