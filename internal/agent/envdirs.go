@@ -76,10 +76,7 @@ func (s EnvDirSource) Plan(ctx context.Context) ([]Item, error) {
 			Label: sess.SubscriptionName + " (" + p.Dir + ")",
 			Due:   p.ExpiresAt.Add(-s.window()),
 		}
-		if in := st.IntegrationByID(sess.IntegrationID); in != nil {
-			it.Integration, it.IntegrationAlias = in.ID, in.Alias
-			it.NeedsLogin = in.Status == workspace.NeedsLogin
-		}
+		it.setIntegration(st, sess.IntegrationID)
 		items = append(items, it)
 	}
 	return items, nil
