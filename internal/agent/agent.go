@@ -18,6 +18,9 @@
 // The agent and the CLI share nothing but the state file and its locks:
 // a rotation started by the CLI (lazy rotation) and one by the agent
 // serialise on the lifecycle's lock, and the second finds nothing due.
+//
+// Install and Uninstall (service.go) run the agent as a user service under
+// systemd or launchd.
 package agent
 
 import (
@@ -45,8 +48,8 @@ type Item struct {
 	NeedsLogin bool
 }
 
-// Source is what the scheduler drives; internal/lifecycle provides the
-// real one (NewLifecycleSource).
+// Source is what the scheduler drives; LifecycleSource (source.go) is the
+// real one, over internal/lifecycle.
 type Source interface {
 	// Plan lists the active sessions and when each is due.
 	Plan(ctx context.Context) ([]Item, error)

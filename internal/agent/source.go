@@ -32,10 +32,7 @@ func (l LifecycleSource) Plan(ctx context.Context) ([]Item, error) {
 			Label: s.SubscriptionName + " (" + s.ConfigDir + ")",
 			Due:   l.M.NextRotation(s),
 		}
-		if in := st.IntegrationByID(s.IntegrationID); in != nil {
-			it.Integration, it.IntegrationAlias = in.ID, in.Alias
-			it.NeedsLogin = in.Status == workspace.NeedsLogin
-		}
+		it.setIntegration(st, s.IntegrationID)
 		items = append(items, it)
 	}
 	return items, nil
@@ -48,4 +45,13 @@ func (l LifecycleSource) Rotate(ctx context.Context, id string) (time.Time, erro
 		return time.Time{}, err
 	}
 	return r.NextRotation, nil
+}
+
+// setIntegration names the item's integration and whether it needs a new
+// login.
+func (it *Item) setIntegration(st *workspace.State, integrationID string) {
+	if in := st.IntegrationByID(integrationID); in != nil {
+		it.Integration, it.IntegrationAlias = in.ID, in.Alias
+		it.NeedsLogin = in.Status == workspace.NeedsLogin
+	}
 }

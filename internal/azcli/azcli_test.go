@@ -13,7 +13,6 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/hint"
-	"github.com/azkeep/azkeep/internal/testbed"
 )
 
 // The test binary doubles as a fake az: with AZCLI_FAKE set it behaves as
@@ -290,25 +289,6 @@ func TestVersionParsing(t *testing.T) {
 	}
 	if compareVersions("2.9.0", "2.30.0") >= 0 || compareVersions("2.30.0", "2.30") != 0 || compareVersions("2.45.0", MinVersion) <= 0 {
 		t.Error("compareVersions")
-	}
-}
-
-// The real az, where installed: version and a typed error for a dir with
-// no login.
-func TestRealAZ(t *testing.T) {
-	testbed.RequireAZ(t)
-	if testing.Short() {
-		t.Skip("slow")
-	}
-	r := New(Options{Env: append(os.Environ(), "AZURE_CORE_COLLECT_TELEMETRY=false")})
-	v, err := r.Version(context.Background())
-	if err != nil || compareVersions(v, MinVersion) < 0 {
-		t.Fatalf("%q %v", v, err)
-	}
-	dir := t.TempDir()
-	_, err = r.Run(context.Background(), Call{Args: []string{"account", "get-access-token", "--output", "json"}, ConfigDir: dir, Token: true, Throwaway: true})
-	if !azure.IsNeedsLogin(err) {
-		t.Fatalf("fresh dir: %v", err)
 	}
 }
 

@@ -1,11 +1,14 @@
-package azcli
+package azcli_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/testbed"
 )
@@ -17,9 +20,9 @@ func TestRealLoginDeviceCode(t *testing.T) {
 	emu := testbed.Emulator(t, entraemu.Config{})
 	tenant := emu.Tenants()[0]
 	dir := testbed.NewConfigDir(t)
-	r := New(Options{Env: testbed.AZEnv(emu, "")})
+	r := azcli.New(azcli.Options{Env: testbed.AZEnv(emu, "")})
 	var out, errb strings.Builder
-	err := r.Login(context.Background(), LoginOptions{ConfigDir: dir, Tenant: tenant.ID, DeviceCode: true, Throwaway: true,
+	err := r.Login(context.Background(), azcli.LoginOptions{ConfigDir: dir, Tenant: tenant.ID, DeviceCode: true, Throwaway: true,
 		In: strings.NewReader(""), Out: &out, Err: &errb})
 	if err != nil {
 		t.Fatalf("login: %v\nstderr: %s", err, errb.String())
@@ -40,5 +43,24 @@ func TestRealLoginDeviceCode(t *testing.T) {
 	}
 	if len(p.Subscriptions) != len(tenant.Subscriptions) {
 		t.Errorf("%d subscriptions", len(p.Subscriptions))
+	}
+}
+
+// The real az, where installed: version and a typed error for a dir with
+// no login.
+func TestRealAZ(t *testing.T) {
+	testbed.RequireAZ(t)
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	r := azcli.New(azcli.Options{Env: append(os.Environ(), "AZURE_CORE_COLLECT_TELEMETRY=false")})
+	// Check fails on an az older than MinVersion.
+	if err := r.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, err := r.Run(context.Background(), azcli.Call{Args: []string{"account", "get-access-token", "--output", "json"}, ConfigDir: dir, Token: true, Throwaway: true})
+	if !azure.IsNeedsLogin(err) {
+		t.Fatalf("fresh dir: %v", err)
 	}
 }

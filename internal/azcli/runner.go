@@ -61,9 +61,6 @@ type Options struct {
 	// Log, when set, receives one line per call: the command (no values
 	// that could be secret), the config dir, the exit status and duration.
 	Log func(string)
-	// SkipVersionCheck disables the version check (tests of other packages
-	// with a fake az).
-	SkipVersionCheck bool
 	// StateDir, when set, is where a passed version check is remembered
 	// (VersionCacheFile) for 24 h while the az install is unchanged, so
 	// short-lived azkeep commands skip the 1–3 s `az version` run.
@@ -152,10 +149,6 @@ func (r *Runner) Check(ctx context.Context) error {
 }
 
 func (r *Runner) checkIn(ctx context.Context, configDir string) error {
-	if r.opts.SkipVersionCheck {
-		_, err := r.Path()
-		return err
-	}
 	_, err := r.versionIn(ctx, configDir)
 	return err
 }

@@ -200,35 +200,6 @@ func SetDefaultLocation(dir, location string) error {
 	})
 }
 
-// DefaultLocation reads `[defaults] location`.
-func DefaultLocation(dir string) (string, error) {
-	return getINI(dir, ConfigFile, "defaults", "location")
-}
-
-// ActiveCloud reads `[cloud] name` from config: the cloud az uses
-// (DefaultCloud when unset).
-func ActiveCloud(dir string) (string, error) {
-	v, err := getINI(dir, ConfigFile, "cloud", "name")
-	if v == "" && err == nil {
-		v = DefaultCloud
-	}
-	return v, err
-}
-
-// SetActiveCloud writes `[cloud] name`, as `az cloud set` does.
-func SetActiveCloud(dir, cloud string) error {
-	return UpdateINI(dir, ConfigFile, func(f *INI) error {
-		f.Set("cloud", "name", cloud)
-		return nil
-	})
-}
-
-// CloudSubscription reads `[<cloud>] subscription` from clouds.config: the
-// active subscription az records besides isDefault in azureProfile.json.
-func CloudSubscription(dir, cloud string) (string, error) {
-	return getINI(dir, CloudsFile, cloud, "subscription")
-}
-
 // SetCloudSubscription writes `[<cloud>] subscription = <id>` in
 // clouds.config, as az login and az account set do; "" removes it, as
 // az logout does.
@@ -254,17 +225,6 @@ const (
 	CoreAllowBroker = "allow_broker"
 )
 
-// SetCore writes `[core] <key> = <value>`, as `az config set core.<key>=<value>`.
-func SetCore(dir, key, value string) error {
-	return UpdateINI(dir, ConfigFile, func(f *INI) error {
-		f.Set("core", key, value)
-		return nil
-	})
-}
-
-// Core reads `[core] <key>`.
-func Core(dir, key string) (string, error) { return getINI(dir, ConfigFile, "core", key) }
-
 // DisableBroker switches the Windows WAM broker off in dir's config (both
 // the current and the preview setting), so `az login` there writes its
 // tokens to the token cache where azkeep can take them.
@@ -275,6 +235,23 @@ func DisableBroker(dir string) error {
 		return nil
 	})
 }
+
+// Single-setting readers. azkeep reads config and clouds.config whole
+// (LoadINI); these serve the tests of packages that check what was written.
+
+// DefaultLocation reads `[defaults] location`.
+func DefaultLocation(dir string) (string, error) {
+	return getINI(dir, ConfigFile, "defaults", "location")
+}
+
+// CloudSubscription reads `[<cloud>] subscription` from clouds.config: the
+// active subscription az records besides isDefault in azureProfile.json.
+func CloudSubscription(dir, cloud string) (string, error) {
+	return getINI(dir, CloudsFile, cloud, "subscription")
+}
+
+// Core reads `[core] <key>`.
+func Core(dir, key string) (string, error) { return getINI(dir, ConfigFile, "core", key) }
 
 func getINI(dir, name, section, key string) (string, error) {
 	f, err := LoadINI(filepath.Join(dir, name))

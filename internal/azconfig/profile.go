@@ -244,16 +244,6 @@ func (p *Profile) Marshal() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Default returns the subscription marked isDefault.
-func (p *Profile) Default() (*Subscription, bool) {
-	for _, s := range p.Subscriptions {
-		if s.IsDefault {
-			return s, true
-		}
-	}
-	return nil, false
-}
-
 // Find returns the subscription with this id (case-insensitive).
 func (p *Profile) Find(id string) (*Subscription, bool) {
 	for _, s := range p.Subscriptions {
@@ -262,17 +252,6 @@ func (p *Profile) Find(id string) (*Subscription, bool) {
 		}
 	}
 	return nil, false
-}
-
-// ForTenant returns the subscriptions of tenantID.
-func (p *Profile) ForTenant(tenantID string) []*Subscription {
-	var out []*Subscription
-	for _, s := range p.Subscriptions {
-		if strings.EqualFold(s.TenantID, tenantID) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // SetSingle makes sub the profile's only subscription, as default (seed,

@@ -1,4 +1,4 @@
-package azconfig
+package azconfig_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/testbed"
 )
@@ -51,8 +52,8 @@ func TestConcurrentWithRealAZ(t *testing.T) {
 			}
 			n++
 			time.Sleep(5 * time.Millisecond)
-			err := UpdateTokenCache(ctx, dir, func(c *TokenCache) error {
-				c.PutAccount(&Account{HomeAccountID: fmt.Sprintf("u%d.t", i), Environment: "login.example", Realm: "t", AuthorityType: AuthorityMSSTS})
+			err := azconfig.UpdateTokenCache(ctx, dir, func(c *azconfig.TokenCache) error {
+				c.PutAccount(&azconfig.Account{HomeAccountID: fmt.Sprintf("u%d.t", i), Environment: "login.example", Realm: "t", AuthorityType: azconfig.AuthorityMSSTS})
 				return nil
 			})
 			if err != nil {
@@ -62,7 +63,7 @@ func TestConcurrentWithRealAZ(t *testing.T) {
 	}()
 	wg.Wait()
 	t.Logf("%d azkeep rewrites while az ran", n)
-	c, err := LoadTokenCache(dir)
+	c, err := azconfig.LoadTokenCache(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,13 +4,13 @@ package childproc
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"syscall"
@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	case "trap":
 		// Report each forwarded signal and exit with 10+signo on INT/TERM/HUP.
 		ch := make(chan os.Signal, 4)
-		signal.Notify(ch, Forwarded...)
+		signal.Notify(ch, forwardedSignals...)
 		fmt.Println("ready")
 		for s := range ch {
 			n := int(s.(syscall.Signal))
@@ -61,7 +61,7 @@ func exitCode(t *testing.T, err error) int {
 	if err == nil {
 		return 0
 	}
-	var e *hint.ExitError
+	var e *ExitError
 	if !errors.As(err, &e) {
 		t.Fatalf("not an ExitError: %v", err)
 	}
@@ -70,26 +70,48 @@ func exitCode(t *testing.T, err error) int {
 
 func TestExitCodePassesThrough(t *testing.T) {
 	var pid int
-	err := Run(helper(t, "exit3"), func(p int) error { pid = p; return nil })
+	err := Run(helper(t, "exit3"), func(p int) error { pid = p; return nil }, nil)
 	if got := exitCode(t, err); got != 3 {
 		t.Fatalf("exit %d, want 3", got)
 	}
 	if pid == 0 {
 		t.Fatal("started not called")
 	}
-	if err := Run(exec.Command("true"), nil); err != nil {
+	if err := Run(exec.Command("true"), nil, nil); err != nil {
 		t.Fatalf("true: %v", err)
 	}
 }
 
+// A failing started callback is a warning on the stream azkeep was given
+// (it went to os.Stderr, bypassing the injected streams), and the child
+// still runs to its end.
+func TestExitErrorText(t *testing.T) {
+	for code, want := range map[int]string{0: "exit status 0", 3: "exit status 3", 130: "exit status 130", -1: "exit status -1"} {
+		if got := (&ExitError{Code: code}).Error(); got != want {
+			t.Errorf("%d: %q", code, got)
+		}
+	}
+}
+
+func TestStartedFailureWarnsOnTheGivenStream(t *testing.T) {
+	var warn bytes.Buffer
+	err := Run(helper(t, "exit3"), func(int) error { return errors.New("cannot record the child") }, &warn)
+	if got := exitCode(t, err); got != 3 {
+		t.Fatalf("exit %d, want 3", got)
+	}
+	if warn.String() != "azkeep: warning: cannot record the child\n" {
+		t.Fatalf("warning %q", warn.String())
+	}
+}
+
 func TestKilledChildReports128PlusSignal(t *testing.T) {
-	if got := exitCode(t, Run(helper(t, "selfkill"), nil)); got != 128+9 {
+	if got := exitCode(t, Run(helper(t, "selfkill"), nil, nil)); got != 128+9 {
 		t.Fatalf("exit %d, want 137", got)
 	}
 }
 
 func TestCommandNotFound(t *testing.T) {
-	err := Run(exec.Command("azkeep-no-such-command-xyz"), nil)
+	err := Run(exec.Command("azkeep-no-such-command-xyz"), nil, nil)
 	if err == nil || hint.Of(err) == "" {
 		t.Fatalf("want an error with a hint, got %v", err)
 	}
@@ -123,7 +145,7 @@ func TestSignalsReachChild(t *testing.T) {
 				}
 				got <- lines
 			}()
-			err := Run(cmd, nil)
+			err := Run(cmd, nil, nil)
 			pw.Close()
 			if code := exitCode(t, err); code != 10+int(sig) {
 				t.Fatalf("exit %d, want %d", code, 10+int(sig))
@@ -139,104 +161,5 @@ func TestSignalsReachChild(t *testing.T) {
 				t.Fatalf("child saw %v, want %v", lines, want)
 			}
 		})
-	}
-}
-
-func TestDirLifecycle(t *testing.T) {
-	base := filepath.Join(t.TempDir(), "exec")
-	d, err := NewDir(base, "prod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{base, d.Path} {
-		fi, err := os.Stat(p)
-		if err != nil || fi.Mode().Perm() != 0o700 {
-			t.Fatalf("%s: %v %v", p, fi.Mode(), err)
-		}
-	}
-	if err := d.SetChild(os.Getpid()); err != nil {
-		t.Fatal(err)
-	}
-	procs, err := readOwner(filepath.Join(d.Path, OwnerFile))
-	if err != nil || len(procs) != 2 || procs[0].pid != os.Getpid() {
-		t.Fatalf("owner %v %v", procs, err)
-	}
-	// Owned by a live process: kept.
-	if removed, err := Sweep(base); err != nil || len(removed) != 0 {
-		t.Fatalf("sweep removed %v, %v", removed, err)
-	}
-	if err := d.Remove(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(d.Path); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("dir still there: %v", err)
-	}
-}
-
-func deadPid(t *testing.T) int {
-	t.Helper()
-	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd.Process.Pid
-}
-
-func writeOwnerFile(t *testing.T, dir string, lines string) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, OwnerFile), []byte(lines), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestSweep(t *testing.T) {
-	base := t.TempDir()
-	me := self()
-	dead := deadPid(t)
-	cases := map[string]struct {
-		owner string // "" = no owner file
-		old   bool
-		kept  bool
-	}{
-		"dead-azkeep":                 {owner: fmt.Sprintf("%d x\n", dead), kept: false},
-		"dead-azkeep-live-child":      {owner: fmt.Sprintf("%d x\n%d %s\n", dead, me.pid, me.start), kept: true},
-		"live-azkeep":                 {owner: fmt.Sprintf("%d %s\n", me.pid, me.start), kept: true},
-		"reused-pid":                  {owner: fmt.Sprintf("%d 1\n", me.pid), kept: me.start == ""},
-		"no-owner-young":              {kept: true},
-		"no-owner-old":                {old: true, kept: false},
-		"garbage-owner-old":           {owner: "not a pid\n", old: true, kept: false},
-		"dead-azkeep-and-child":       {owner: fmt.Sprintf("%d\n%d\n", dead, dead), kept: false},
-		"live-azkeep-without-a-start": {owner: fmt.Sprintf("%d\n", me.pid), kept: true},
-	}
-	for name, c := range cases {
-		dir := filepath.Join(base, name)
-		if c.owner != "" {
-			writeOwnerFile(t, dir, c.owner)
-		} else if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if c.old {
-			old := time.Now().Add(-time.Hour)
-			os.Chtimes(dir, old, old)
-		}
-	}
-	os.WriteFile(filepath.Join(base, "a-file"), nil, 0o600)
-	if _, err := Sweep(base); err != nil {
-		t.Fatal(err)
-	}
-	for name, c := range cases {
-		_, err := os.Stat(filepath.Join(base, name))
-		if kept := err == nil; kept != c.kept {
-			t.Errorf("%s: kept=%v, want %v", name, kept, c.kept)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(base, "a-file")); err != nil {
-		t.Error("sweep touched a plain file")
-	}
-	if removed, err := Sweep(filepath.Join(base, "missing")); err != nil || removed != nil {
-		t.Fatalf("missing base: %v %v", removed, err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// forwardedSignals are relayed to the child. It is an explicit list:
+// signal.Notify with no list would also relay the Go runtime's own SIGURG.
 var forwardedSignals = []os.Signal{
 	syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGWINCH,
 }

@@ -1,24 +1,15 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
-	"text/template"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/azkeep/azkeep/internal/agent"
-	"github.com/azkeep/azkeep/internal/fileutil"
-	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -62,7 +53,7 @@ nothing breaks while the agent is not running; the agent makes it certain.
 		},
 	}
 	cmd.Flags().StringVar(&opts.Window, "window", "", "rotation window, e.g. 20m (default $"+lifecycle.WindowEnv+", else 20m; must exceed 5m)")
-	cmd.AddCommand(NewCmdAgentStatus(f, nil), newAgentInstallCmd(f), newAgentUninstallCmd(f))
+	cmd.AddCommand(NewCmdAgentStatus(f, nil), NewCmdAgentInstall(f, nil), NewCmdAgentUninstall(f, nil))
 	return cmd
 }
 
@@ -230,31 +221,16 @@ func agentStatusRun(ctx context.Context, opts *AgentStatusOptions) error {
 
 // --- install / uninstall ----------------------------------------------------
 
-// serviceName names the user service on every OS.
-const (
-	systemdUnit  = "azkeep-agent.service"
-	launchdLabel = "dev.azkeep.agent"
-)
-
-// agentInstallOptions say where and how the service is installed. Tests
-// set GOOS, Dir and Run so that nothing touches the user's real service
-// manager.
-type agentInstallOptions struct {
-	GOOS string
-	// Dir is where the unit or plist goes (default: the user's systemd
-	// unit dir, or ~/Library/LaunchAgents).
-	Dir string
-	// Exe is the azkeep binary the service runs (default: this one).
-	Exe string
-	// DryRun prints the file and the commands without doing either.
-	DryRun bool
-	// Run runs a service-manager command (default: exec).
-	Run func(ctx context.Context, name string, args ...string) error
+// AgentInstallOptions are the inputs of `agent install` and `uninstall`.
+type AgentInstallOptions struct {
+	IO      IO
+	Globals *Globals
+	Service agent.ServiceOptions
 }
 
-func newAgentInstallCmd(f *Factory) *cobra.Command {
-	g := f.Globals
-	var o agentInstallOptions
+// NewCmdAgentInstall builds `agent install`.
+func NewCmdAgentInstall(f *Factory, runF func(context.Context, *AgentInstallOptions) error) *cobra.Command {
+	opts := &AgentInstallOptions{IO: f.IO, Globals: f.Globals}
 	cmd := &cobra.Command{
 		Use:   "install",
 		Short: "Run the agent as a user service (systemd on Linux, launchd on macOS)",
@@ -264,57 +240,44 @@ engine and window, and load it. Elsewhere, print the steps. --dry-run prints
 the file and the commands only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return agentInstall(cmd.Context(), g, f.IO.Out, o)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return agentInstall(cmd.Context(), opts.Globals, opts.IO, opts.Service)
 		},
 	}
-	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the service file and commands, change nothing")
+	cmd.Flags().BoolVar(&opts.Service.DryRun, "dry-run", false, "print the service file and commands, change nothing")
 	return cmd
 }
 
-func newAgentUninstallCmd(f *Factory) *cobra.Command {
-	var o agentInstallOptions
+// NewCmdAgentUninstall builds `agent uninstall`.
+func NewCmdAgentUninstall(f *Factory, runF func(context.Context, *AgentInstallOptions) error) *cobra.Command {
+	opts := &AgentInstallOptions{IO: f.IO, Globals: f.Globals}
 	cmd := &cobra.Command{
 		Use:   "uninstall",
 		Short: "Stop and remove the agent's user service",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return agentUninstall(cmd.Context(), f.IO.Out, o)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			o := opts.Service
+			o.Out, o.Err = opts.IO.Out, opts.IO.Err
+			return agent.Uninstall(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the commands, change nothing")
+	cmd.Flags().BoolVar(&opts.Service.DryRun, "dry-run", false, "print the commands, change nothing")
 	return cmd
 }
 
-func (o *agentInstallOptions) defaults() error {
-	if o.GOOS == "" {
-		o.GOOS = runtime.GOOS
+// agentInstall installs the service for this shell's home, dir, vault,
+// engine and window, reporting to streams unless o names others.
+func agentInstall(ctx context.Context, g *Globals, streams IO, o agent.ServiceOptions) error {
+	o.Home, o.Env = g.Home, serviceEnv(g)
+	if o.Out == nil {
+		o.Out, o.Err = streams.Out, streams.Err
 	}
-	if o.Run == nil {
-		o.Run = func(ctx context.Context, name string, args ...string) error {
-			out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-			}
-			return nil
-		}
-	}
-	if o.Dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return err
-		}
-		switch o.GOOS {
-		case "linux":
-			cfg := os.Getenv("XDG_CONFIG_HOME")
-			if cfg == "" {
-				cfg = filepath.Join(home, ".config")
-			}
-			o.Dir = filepath.Join(cfg, "systemd", "user")
-		case "darwin":
-			o.Dir = filepath.Join(home, "Library", "LaunchAgents")
-		}
-	}
-	return nil
+	return agent.Install(ctx, o)
 }
 
 // serviceEnv is what the service needs to act on the same home, dir,
@@ -331,165 +294,4 @@ func serviceEnv(g *Globals) [][2]string {
 		env = append(env, [2]string{lifecycle.WindowEnv, w})
 	}
 	return env
-}
-
-var systemdTmpl = template.Must(template.New("unit").Parse(`[Unit]
-Description=azkeep agent: keeps Azure CLI sessions fresh
-Documentation=https://github.com/azkeep/azkeep
-
-[Service]
-Type=simple
-ExecStart={{.Exe}} agent
-{{- range .Env}}
-Environment={{index . 0}}={{index . 1}}
-{{- end}}
-Restart=on-failure
-RestartSec=10s
-
-[Install]
-WantedBy=default.target
-`))
-
-var launchdTmpl = template.Must(template.New("plist").Parse(`<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<plist version="1.0">
-<dict>
-  <key>Label</key><string>{{.Label}}</string>
-  <key>ProgramArguments</key>
-  <array><string>{{.Exe}}</string><string>agent</string></array>
-  <key>EnvironmentVariables</key>
-  <dict>
-{{- range .Env}}
-    <key>{{index . 0}}</key><string>{{index . 1}}</string>
-{{- end}}
-  </dict>
-  <key>RunAtLoad</key><true/>
-  <key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>
-  <key>StandardErrorPath</key><string>{{.Log}}</string>
-</dict>
-</plist>
-`))
-
-// checkServiceValue refuses values a unit file or plist cannot hold as is.
-func checkServiceValue(v string) error {
-	if strings.ContainsAny(v, "\n\r\"\\%$<>&") {
-		return hint.New(fmt.Errorf("%q cannot go into a service file as is", v), "use paths without quotes, backslashes, %, $, <, > or &")
-	}
-	return nil
-}
-
-func agentInstall(ctx context.Context, g *Globals, out io.Writer, o agentInstallOptions) error {
-	if err := o.defaults(); err != nil {
-		return err
-	}
-	if o.Exe == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		o.Exe = exe
-	}
-	env := serviceEnv(g)
-	if o.GOOS == "linux" || o.GOOS == "darwin" {
-		for _, v := range append([][2]string{{"", o.Exe}}, env...) {
-			if err := checkServiceValue(v[1]); err != nil {
-				return err
-			}
-		}
-	}
-	var (
-		path, body string
-		cmds       [][]string
-	)
-	var b bytes.Buffer
-	switch o.GOOS {
-	case "linux":
-		path = filepath.Join(o.Dir, systemdUnit)
-		if err := systemdTmpl.Execute(&b, map[string]any{"Exe": o.Exe, "Env": env}); err != nil {
-			return err
-		}
-		cmds = [][]string{{"systemctl", "--user", "daemon-reload"}, {"systemctl", "--user", "enable", "--now", systemdUnit}}
-	case "darwin":
-		path = filepath.Join(o.Dir, launchdLabel+".plist")
-		if err := launchdTmpl.Execute(&b, map[string]any{"Exe": o.Exe, "Env": env, "Label": launchdLabel, "Log": filepath.Join(g.Home, agent.LogFile)}); err != nil {
-			return err
-		}
-		cmds = [][]string{{"launchctl", "load", "-w", path}}
-	default:
-		fmt.Fprintf(out, `azkeep cannot install a service on %s. Run the agent at log-on instead:
-  - Windows: Task Scheduler, "At log on", program %s, arguments "agent",
-    with these environment variables set for your user:
-`, o.GOOS, o.Exe)
-		for _, e := range env {
-			fmt.Fprintf(out, "      %s=%s\n", e[0], e[1])
-		}
-		fmt.Fprintln(out, "  - or keep `azkeep agent` running in a terminal.")
-		return nil
-	}
-	body = b.String()
-	if o.DryRun {
-		fmt.Fprintf(out, "# %s\n%s\n", path, body)
-		for _, c := range cmds {
-			fmt.Fprintln(out, strings.Join(c, " "))
-		}
-		return nil
-	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
-		return err
-	}
-	// No secret goes in the file; 0644 is what service managers expect.
-	if err := fileutil.WriteAtomic(path, []byte(body), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "wrote %s\n", path)
-	for _, c := range cmds {
-		if err := o.Run(ctx, c[0], c[1:]...); err != nil {
-			return hint.New(fmt.Errorf("the service file is written but loading it failed: %w", err), "run: "+strings.Join(c, " "))
-		}
-		fmt.Fprintf(out, "ran %s\n", strings.Join(c, " "))
-	}
-	return nil
-}
-
-func agentUninstall(ctx context.Context, out io.Writer, o agentInstallOptions) error {
-	if err := o.defaults(); err != nil {
-		return err
-	}
-	var path string
-	var cmds [][]string
-	switch o.GOOS {
-	case "linux":
-		path = filepath.Join(o.Dir, systemdUnit)
-		cmds = [][]string{{"systemctl", "--user", "disable", "--now", systemdUnit}}
-	case "darwin":
-		path = filepath.Join(o.Dir, launchdLabel+".plist")
-		cmds = [][]string{{"launchctl", "unload", "-w", path}}
-	default:
-		fmt.Fprintf(out, "azkeep installs no service on %s; remove the log-on task you created\n", o.GOOS)
-		return nil
-	}
-	if o.DryRun {
-		for _, c := range cmds {
-			fmt.Fprintln(out, strings.Join(c, " "))
-		}
-		fmt.Fprintf(out, "rm %s\n", path)
-		return nil
-	}
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(out, "no agent service installed (%s does not exist)\n", path)
-		return nil
-	}
-	for _, c := range cmds {
-		if err := o.Run(ctx, c[0], c[1:]...); err != nil {
-			fmt.Fprintf(out, "azkeep: warning: %v\n", err)
-		}
-	}
-	if err := os.Remove(path); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "removed %s\n", path)
-	if o.GOOS == "linux" {
-		_ = o.Run(ctx, "systemctl", "--user", "daemon-reload")
-	}
-	return nil
 }

@@ -14,16 +14,17 @@ import (
 	"github.com/azkeep/azkeep/internal/workspace"
 )
 
+// agent install puts this shell's home, config dir, vault and engine into
+// the unit (internal/agent writes and loads it).
 func TestAgentInstallSystemdUnitInTempDir(t *testing.T) {
 	dir := t.TempDir()
 	g := &Globals{Home: "/home/ada/.config/azkeep", ConfigDir: "/home/ada/.azure", Vault: "secret-service", Engine: "native"}
 	var ran []string
-	o := agentInstallOptions{GOOS: "linux", Dir: dir, Exe: "/usr/local/bin/azkeep", Run: func(_ context.Context, name string, args ...string) error {
+	o := agent.ServiceOptions{GOOS: "linux", Dir: dir, Exe: "/usr/local/bin/azkeep", Out: &bytes.Buffer{}, Run: func(_ context.Context, name string, args ...string) error {
 		ran = append(ran, name+" "+strings.Join(args, " "))
 		return nil
 	}}
-	var out bytes.Buffer
-	if err := agentInstall(context.Background(), g, &out, o); err != nil {
+	if err := agentInstall(context.Background(), g, IO{}, o); err != nil {
 		t.Fatal(err)
 	}
 	unit, err := os.ReadFile(filepath.Join(dir, "azkeep-agent.service"))
@@ -44,81 +45,6 @@ func TestAgentInstallSystemdUnitInTempDir(t *testing.T) {
 	}
 	if strings.Join(ran, ";") != "systemctl --user daemon-reload;systemctl --user enable --now azkeep-agent.service" {
 		t.Errorf("ran %q", ran)
-	}
-	ran = nil
-	out.Reset()
-	if err := agentUninstall(context.Background(), &out, o); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "azkeep-agent.service")); !os.IsNotExist(err) {
-		t.Error("unit still there")
-	}
-	if ran[0] != "systemctl --user disable --now azkeep-agent.service" {
-		t.Errorf("ran %q", ran)
-	}
-}
-
-func TestAgentInstallLaunchdAndElsewhere(t *testing.T) {
-	dir := t.TempDir()
-	g := &Globals{Home: "/Users/ada/Library/Application Support/azkeep", ConfigDir: "/Users/ada/.azure"}
-	var ran []string
-	run := func(_ context.Context, name string, args ...string) error {
-		ran = append(ran, name+" "+strings.Join(args, " "))
-		return nil
-	}
-	var out bytes.Buffer
-	if err := agentInstall(context.Background(), g, &out, agentInstallOptions{GOOS: "darwin", Dir: dir, Exe: "/opt/azkeep", Run: run}); err != nil {
-		t.Fatal(err)
-	}
-	plist, err := os.ReadFile(filepath.Join(dir, "dev.azkeep.agent.plist"))
-	if err != nil || !strings.Contains(string(plist), "<string>/opt/azkeep</string><string>agent</string>") ||
-		!strings.Contains(string(plist), "<key>AZURE_CONFIG_DIR</key><string>/Users/ada/.azure</string>") {
-		t.Fatalf("plist %v:\n%s", err, plist)
-	}
-	if len(ran) != 1 || !strings.HasPrefix(ran[0], "launchctl load -w ") {
-		t.Errorf("ran %q", ran)
-	}
-	out.Reset()
-	ran = nil
-	if err := agentInstall(context.Background(), g, &out, agentInstallOptions{GOOS: "windows", Dir: dir, Exe: `C:\azkeep.exe`, Run: run}); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "Task Scheduler") || !strings.Contains(out.String(), `C:\azkeep.exe`) {
-		t.Errorf("windows steps: %s", out.String())
-	}
-	out.Reset()
-	if err := agentInstall(context.Background(), g, &out, agentInstallOptions{GOOS: "plan9", Dir: dir, Exe: "/bin/azkeep", Run: run}); err != nil {
-		t.Fatal(err)
-	}
-	if len(ran) != 0 || !strings.Contains(out.String(), "cannot install a service on plan9") {
-		t.Errorf("ran %q, out %s", ran, out.String())
-	}
-}
-
-func TestAgentInstallDryRunWritesNothing(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "units")
-	g := &Globals{Home: "/h", ConfigDir: "/c"}
-	var out bytes.Buffer
-	o := agentInstallOptions{GOOS: "linux", Dir: dir, Exe: "/bin/azkeep", DryRun: true, Run: func(context.Context, string, ...string) error {
-		t.Fatal("dry run ran a command")
-		return nil
-	}}
-	if err := agentInstall(context.Background(), g, &out, o); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Error("dry run created the unit dir")
-	}
-	if !strings.Contains(out.String(), "systemctl --user enable --now azkeep-agent.service") {
-		t.Errorf("out %s", out.String())
-	}
-}
-
-func TestAgentInstallRefusesUnquotablePaths(t *testing.T) {
-	g := &Globals{Home: "/h\nExecStartPre=/bin/evil", ConfigDir: "/c"}
-	err := agentInstall(context.Background(), g, &bytes.Buffer{}, agentInstallOptions{GOOS: "linux", Dir: t.TempDir(), Exe: "/bin/azkeep", Run: func(context.Context, string, ...string) error { return nil }})
-	if err == nil {
-		t.Fatal("a newline in AZKEEP_HOME went into the unit")
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
@@ -191,7 +192,7 @@ func demoRun(ctx context.Context, o *DemoOptions) (err error) {
 	total := time.Since(d.start)
 	if d.failed > 0 {
 		fmt.Fprintf(out, "\nFAIL  azkeep demo: %d of %d steps failed (%.1fs)\n", d.failed, d.steps, total.Seconds())
-		return &hint.ExitError{Code: ExitError}
+		return &childproc.ExitError{Code: ExitError}
 	}
 	if d.azPath == "" {
 		fmt.Fprintf(out, "\nPASS  azkeep demo: %d steps in %.1fs. The files az reads held the session, and no refresh token rested on disk.\n", d.steps, total.Seconds())

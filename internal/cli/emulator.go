@@ -12,6 +12,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/shellenv"
 )
 
 // EmulatorOptions are the inputs of `emulator`.
@@ -137,12 +138,9 @@ func emulatorRun(ctx context.Context, opts *EmulatorOptions) error {
 	return nil
 }
 
-// shellQuote quotes s for POSIX shells.
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
 func printEmulatorText(w io.Writer, info entraemu.Snapshot) {
 	for _, k := range []string{"HTTPS_PROXY", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"} {
-		fmt.Fprintf(w, "export %s=%s\n", k, shellQuote(info.Env[k]))
+		fmt.Fprintf(w, "export %s=%s\n", k, shellenv.Quote(shellenv.Bash, info.Env[k]))
 	}
 	fmt.Fprintln(w, "# then, in a throwaway config dir:")
 	fmt.Fprintln(w, "#   export AZURE_CONFIG_DIR=\"$(mktemp -d)\" AZURE_CORE_COLLECT_TELEMETRY=false")

@@ -7,15 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/azkeep/azkeep/internal/agent"
-	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 	"github.com/azkeep/azkeep/internal/shellenv"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -95,7 +95,7 @@ func envCmdRun(ctx context.Context, opts *EnvOptions) error {
 	}
 	home := opts.Home()
 	resolve := func(query string) (*workspace.Session, *workspace.Integration, error) {
-		pruneEnvDirs(st, home)
+		agent.PruneEnvDirs(st, home)
 		s, err := st.Session(query)
 		if err != nil {
 			return nil, nil, err
@@ -147,9 +147,9 @@ func envRun(ctx context.Context, e *execEnv, resolve resolveFunc, sh shellenv.Sh
 	if err != nil {
 		return err
 	}
-	dir := childproc.PersistentDir(e.Home, s.ID)
+	dir := sessiondir.PersistentDir(e.Home, s.ID)
 	mat := &lifecycle.Materialized{Session: *s, Integration: *in, ConfigDir: dir}
-	list, _ := childproc.ListPersistent(e.Home)
+	list, _ := sessiondir.ListPersistent(e.Home)
 	fresh := false
 	for _, p := range list {
 		if p.Dir == dir && p.SessionID == s.ID && p.ExpiresAt.After(e.Now().Add(e.Window)) {
@@ -169,7 +169,7 @@ func envRun(ctx context.Context, e *execEnv, resolve resolveFunc, sh shellenv.Sh
 		if err != nil {
 			return err
 		}
-		if err := childproc.WriteMarker(dir, childproc.Marker{SessionID: s.ID, ExpiresAt: mat.ExpiresAt}); err != nil {
+		if err := sessiondir.WriteMarker(dir, sessiondir.Marker{SessionID: s.ID, ExpiresAt: mat.ExpiresAt}); err != nil {
 			return err
 		}
 	}
@@ -198,13 +198,11 @@ func evalHint(sh shellenv.Shell, query string) string {
 	return `eval "$(azkeep env ` + arg + `)"`
 }
 
+// isTerminal reports whether w is a terminal (a console on Windows); a
+// pipe, a file or /dev/null is not.
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // envScript unsets the conflicting variables the shell has, remembers its
@@ -266,120 +264,15 @@ func cutEnv(kv string) (string, string, bool) {
 	return "", "", false
 }
 
-// envDirSource is the agent's view of the persistent dirs of azkeep env:
-// each is an item due at its token's expiry − window, renewed by
-// Materialize into the same dir. Item ids are "env:<session-id>", apart
-// from the target dir's sessions.
-type envDirSource struct {
-	m    *lifecycle.Manager
-	home string
-}
-
-const envItemPrefix = "env:"
-
-func (s envDirSource) window() time.Duration {
-	if s.m.Window > 0 {
-		return s.m.Window
-	}
-	return lifecycle.DefaultWindow
-}
-
-// pruneEnvDirs removes the persistent dirs whose session is gone (deleted
-// integration, re-sync) or whose integration is logged out: their access
-// tokens must not outlive the logout. It returns the dirs removed.
-func pruneEnvDirs(st *workspace.State, home string) []string {
-	dirs, _ := childproc.ListPersistent(home)
-	var removed []string
-	for _, p := range dirs {
-		sess := st.SessionByID(p.SessionID)
-		if sess != nil {
-			if in := st.IntegrationByID(sess.IntegrationID); in != nil && in.Status != workspace.Offline {
-				continue
-			}
-		}
-		if os.RemoveAll(p.Dir) == nil {
-			removed = append(removed, p.Dir)
-		}
-	}
-	return removed
-}
-
-// Plan lists the persistent dirs whose session still exists (and prunes
-// the others).
-func (s envDirSource) Plan(ctx context.Context) ([]agent.Item, error) {
-	st, err := s.m.WS.Load()
-	if err != nil {
-		return nil, err
-	}
-	pruneEnvDirs(st, s.home)
-	dirs, err := childproc.ListPersistent(s.home)
-	if err != nil || len(dirs) == 0 {
-		return nil, err
-	}
-	var items []agent.Item
-	for _, p := range dirs {
-		sess := st.SessionByID(p.SessionID)
-		if sess == nil {
-			continue // session gone (logout, delete, re-sync): nothing to renew
-		}
-		it := agent.Item{
-			ID:    envItemPrefix + p.SessionID,
-			Label: sess.SubscriptionName + " (" + p.Dir + ")",
-			Due:   p.ExpiresAt.Add(-s.window()),
-		}
-		if in := st.IntegrationByID(sess.IntegrationID); in != nil {
-			it.Integration, it.IntegrationAlias = in.ID, in.Alias
-			it.NeedsLogin = in.Status == workspace.NeedsLogin
-		}
-		items = append(items, it)
-	}
-	return items, nil
-}
-
-// Rotate renews one persistent dir if it is due.
-func (s envDirSource) Rotate(ctx context.Context, id string) (time.Time, error) {
-	dir := childproc.PersistentDir(s.home, strings.TrimPrefix(id, envItemPrefix))
-	now := time.Now()
-	if s.m.Now != nil {
-		now = s.m.Now()
-	}
-	exp, err := childproc.RefreshDir(ctx, dir, s.window(), now, func(ctx context.Context, q, d string) (time.Time, error) {
-		mat, err := s.m.MaterializeInto(ctx, q, d, execBase(s.home))
+// withEnvDirs adds the persistent dirs of azkeep env to the agent's source,
+// renewed as exec renews its dirs: redeemed aside, so that no refresh token
+// touches the persistent dir.
+func withEnvDirs(target agent.Source, m *lifecycle.Manager, home string) agent.Source {
+	return agent.WithEnvDirs(target, agent.EnvDirSource{M: m, Home: home, Materialize: func(ctx context.Context, q, dir string) (time.Time, error) {
+		mat, err := m.MaterializeInto(ctx, q, dir, execBase(home))
 		if err != nil {
 			return time.Time{}, err
 		}
 		return mat.ExpiresAt, nil
-	})
-	if err != nil {
-		return time.Time{}, err
-	}
-	return exp.Add(-s.window()), nil
-}
-
-// multiSource drives the target dir's sessions and the env dirs together.
-type multiSource struct {
-	target agent.Source
-	env    envDirSource
-}
-
-// withEnvDirs adds the persistent dirs of azkeep env to the agent's source:
-// agent.New(withEnvDirs(agent.LifecycleSource{M: m}, m, home), …).
-func withEnvDirs(target agent.Source, m *lifecycle.Manager, home string) agent.Source {
-	return multiSource{target: target, env: envDirSource{m: m, home: home}}
-}
-
-func (s multiSource) Plan(ctx context.Context) ([]agent.Item, error) {
-	items, err := s.target.Plan(ctx)
-	if err != nil {
-		return nil, err
-	}
-	env, err := s.env.Plan(ctx)
-	return append(items, env...), err
-}
-
-func (s multiSource) Rotate(ctx context.Context, id string) (time.Time, error) {
-	if strings.HasPrefix(id, envItemPrefix) {
-		return s.env.Rotate(ctx, id)
-	}
-	return s.target.Rotate(ctx, id)
+	}})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/miserver"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 )
 
 // SessionEnv names the variable exec and env set to the session id; its
@@ -137,7 +138,7 @@ func checkNesting(nested bool, session, configDir string) error {
 	if session == "" || nested || configDir == "" {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(configDir, childproc.OwnerFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(configDir, sessiondir.OwnerFile)); err != nil {
 		return nil
 	}
 	return &usageError{hint.New(
@@ -208,12 +209,12 @@ func execBase(home string) string { return filepath.Join(home, "exec") }
 func execRun(ctx context.Context, e *execEnv, opts ExecOptions) (err error) {
 	base := execBase(e.Home)
 	// A dir left by an azkeep killed with SIGKILL goes now.
-	if removed, err := childproc.Sweep(base); err != nil {
+	if removed, err := sessiondir.Sweep(base); err != nil {
 		fmt.Fprintf(e.IO.Err, "azkeep: warning: removing stale per-session dirs: %v\n", err)
 	} else if e.Debug && len(removed) > 0 {
 		fmt.Fprintf(e.IO.Err, "azkeep: debug: removed %d stale per-session dir(s)\n", len(removed))
 	}
-	d, err := childproc.NewDir(base, "s")
+	d, err := sessiondir.New(base, "s")
 	if err != nil {
 		return err
 	}
@@ -273,7 +274,7 @@ func execRun(ctx context.Context, e *execEnv, opts ExecOptions) (err error) {
 		return err
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.IO.In, e.IO.Out, e.IO.Err
-	return childproc.Run(cmd, d.SetChild)
+	return childproc.Run(cmd, d.SetChild, e.IO.Err)
 }
 
 func debugf(e *execEnv) func(string, ...any) {

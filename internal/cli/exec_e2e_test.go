@@ -38,9 +38,9 @@ import (
 	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/entraemu"
-	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/native"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 	"github.com/azkeep/azkeep/internal/testbed"
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
@@ -127,32 +127,11 @@ func (b *execBed) execEnv(out, errw io.Writer, extraEnv ...string) *execEnv {
 
 func dirContents(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	m := map[string]string{}
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			data, _ := os.ReadFile(p)
-			m[p] = string(data)
-		}
-		return nil
-	})
-	return m
-}
-
-func jwtClaims(t *testing.T, tok string) map[string]any {
-	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) < 2 {
-		t.Fatalf("not a JWT (%d parts)", len(parts))
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	m, err := testbed.DirSnapshot(dir, true)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
 	}
-	var c map[string]any
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return m
 }
 
 // Two execs on two tenants at the same time: each child's az sees its own
@@ -263,7 +242,11 @@ exit 9`
 		if err := json.Unmarshal(data, &tok); err != nil {
 			t.Fatalf("exec %d: get-access-token: %v", i, err)
 		}
-		if tid := jwtClaims(t, tok.AccessToken)["tid"]; tid != tn.ID || tok.Subscription != tn.Subscriptions[0].ID {
+		c, err := entraemu.ParseClaims(tok.AccessToken)
+		if err != nil {
+			t.Fatalf("exec %d: %v", i, err)
+		}
+		if tid := c.String("tid"); tid != tn.ID || tok.Subscription != tn.Subscriptions[0].ID {
 			t.Errorf("exec %d: token of tenant %v for %s, want %s / %s", i, tid, tok.Subscription, tn.ID, tn.Subscriptions[0].ID)
 		}
 		found := testbed.ScanSecrets(filepath.Join(dir, "snapshot"))
@@ -294,7 +277,7 @@ func TestExecE2EExitCodeAndSigint(t *testing.T) {
 	var out, errw bytes.Buffer
 	err := execRun(context.Background(), b.execEnv(&out, &errw), ExecOptions{Session: sub,
 		Command: []string{"bash", "-c", `az account show --query id -o tsv; echo "$AZURE_CONFIG_DIR"; exit 3`}})
-	var exit *hint.ExitError
+	var exit *childproc.ExitError
 	if !errors.As(err, &exit) || exit.Code != 3 {
 		t.Fatalf("err %v, want exit 3; stderr %s", err, errw.String())
 	}
@@ -608,7 +591,7 @@ func TestExecSigkillLeavesDirForNextRun(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("want the killed exec's dir, got %v", entries)
 	}
-	if removed, _ := childproc.Sweep(execBase(home)); len(removed) != 0 {
+	if removed, _ := sessiondir.Sweep(execBase(home)); len(removed) != 0 {
 		t.Fatalf("swept a dir whose child still runs: %v", removed)
 	}
 	syscall.Kill(childPid, syscall.SIGKILL)
@@ -659,10 +642,10 @@ func TestEnvDirsAgentSource(t *testing.T) {
 	}
 	src := withEnvDirs(staticSource{}, b.m, b.home)
 	items, err := src.Plan(context.Background())
-	if err != nil || len(items) != 1 || !strings.HasPrefix(items[0].ID, envItemPrefix) {
+	if err != nil || len(items) != 1 || !strings.HasPrefix(items[0].ID, agent.EnvItemPrefix) {
 		t.Fatalf("plan %+v, %v", items, err)
 	}
-	before, _ := childproc.ReadMarker(childproc.PersistentDir(b.home, strings.TrimPrefix(items[0].ID, envItemPrefix)))
+	before, _ := sessiondir.ReadMarker(sessiondir.PersistentDir(b.home, strings.TrimPrefix(items[0].ID, agent.EnvItemPrefix)))
 	if want := before.ExpiresAt.Add(-lifecycle.DefaultWindow); !items[0].Due.Equal(want) {
 		t.Fatalf("due %v, want %v", items[0].Due, want)
 	}
@@ -672,8 +655,8 @@ func TestEnvDirsAgentSource(t *testing.T) {
 		t.Fatalf("rotate when not due: %v %v", next, err)
 	}
 	// Due (the marker says it expires now): renewed.
-	dir := childproc.PersistentDir(b.home, before.SessionID)
-	childproc.WriteMarker(dir, childproc.Marker{SessionID: before.SessionID, ExpiresAt: time.Now()})
+	dir := sessiondir.PersistentDir(b.home, before.SessionID)
+	sessiondir.WriteMarker(dir, sessiondir.Marker{SessionID: before.SessionID, ExpiresAt: time.Now()})
 	next, err = src.Rotate(context.Background(), items[0].ID)
 	if err != nil || !next.After(time.Now()) {
 		t.Fatalf("rotate when due: %v %v", next, err)
@@ -727,13 +710,7 @@ func TestExecE2EServerWithPythonSDK(t *testing.T) {
 	}
 	// ARM and vault.azure.net (an integration resource) are in the exec
 	// dir from the start: the endpoint serves them without a new grant.
-	var grants int
-	for _, r := range b.emu.Requests() {
-		if r.GrantType != "" {
-			grants++
-		}
-	}
-	if grants != 2 {
+	if grants := len(b.emu.TokenRequests("")); grants != 2 {
 		t.Errorf("%d token grants during the exec, want 2 (the start's ARM and vault)", grants)
 	}
 	for _, cred := range []string{"mi", "dac"} {

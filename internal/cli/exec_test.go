@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 	"github.com/azkeep/azkeep/internal/shellenv"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -76,7 +78,7 @@ func TestExecRunsChildWithSessionEnv(t *testing.T) {
 		`echo "dir=$AZURE_CONFIG_DIR"; echo "sub=$AZURE_SUBSCRIPTION_ID $ARM_SUBSCRIPTION_ID"; echo "tenant=$AZURE_TENANT_ID $ARM_TENANT_ID";` +
 			`echo "session=$AZKEEP_SESSION"; echo "secret=${AZURE_CLIENT_SECRET-unset} ${ARM_CLIENT_ID-unset} keep=$KEEP"; echo "id=${IDENTITY_ENDPOINT-unset}";` +
 			`cat "$AZURE_CONFIG_DIR/azureProfile.json"; echo; exit 3`}})
-	var exit *hint.ExitError
+	var exit *childproc.ExitError
 	if !errors.As(err, &exit) || exit.Code != 3 {
 		t.Fatalf("err %v, want exit 3; stderr %s", err, errw.String())
 	}
@@ -129,19 +131,15 @@ func TestExecSweepsStaleDirs(t *testing.T) {
 	dead.Run()
 	stale := filepath.Join(execBase(e.Home), "s-stale")
 	os.MkdirAll(stale, 0o700)
-	os.WriteFile(filepath.Join(stale, childproc.OwnerFile), []byte(strings.TrimSpace(
+	os.WriteFile(filepath.Join(stale, sessiondir.OwnerFile), []byte(strings.TrimSpace(
 		// pid only: no start time to compare
-		itoa(dead.Process.Pid))+"\n"), 0o600)
+		strconv.Itoa(dead.Process.Pid))+"\n"), 0o600)
 	if err := execRun(context.Background(), e, ExecOptions{Session: "prod", Command: []string{"true"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("stale dir kept: %v", err)
 	}
-}
-
-func itoa(n int) string {
-	return strings.TrimPrefix((&hint.ExitError{Code: n}).Error(), "exit status ")
 }
 
 // The renewal while the child runs names the session by id: a subscription
@@ -163,7 +161,7 @@ func TestExecRenewsBySessionID(t *testing.T) {
 
 func TestNesting(t *testing.T) {
 	execDir, envDir := t.TempDir(), t.TempDir()
-	os.WriteFile(filepath.Join(execDir, childproc.OwnerFile), []byte("1\n"), 0o600)
+	os.WriteFile(filepath.Join(execDir, sessiondir.OwnerFile), []byte("1\n"), 0o600)
 	for _, c := range []struct {
 		nested       bool
 		session, dir string
@@ -298,7 +296,7 @@ func TestEnvRunReusesAFreshDir(t *testing.T) {
 	if f.calls != 1 {
 		t.Fatalf("materialised %d times, want 1 (second run finds the dir fresh)", f.calls)
 	}
-	dir := childproc.PersistentDir(e.Home, "sess-1")
+	dir := sessiondir.PersistentDir(e.Home, "sess-1")
 	for _, want := range []string{"set -e AZURE_CLIENT_SECRET;", "set -gx AZURE_CONFIG_DIR '" + dir + "';", "set -gx ARM_TENANT_ID 'tenant-1';", "set -gx " + prevConfigDirEnv + " '/home/u/.azure';"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -323,29 +321,6 @@ func TestEvalHint(t *testing.T) {
 	} {
 		if got := evalHint(sh, "my sub"); got != want {
 			t.Errorf("%s: %s, want %s", sh, got, want)
-		}
-	}
-}
-
-func TestPruneEnvDirs(t *testing.T) {
-	home := t.TempDir()
-	st := &workspace.State{
-		Integrations: []workspace.Integration{{ID: "on", Status: workspace.Online}, {ID: "off", Status: workspace.Offline}, {ID: "nl", Status: workspace.NeedsLogin}},
-		Sessions:     []workspace.Session{{ID: "s-on", IntegrationID: "on"}, {ID: "s-off", IntegrationID: "off"}, {ID: "s-nl", IntegrationID: "nl"}},
-	}
-	for _, id := range []string{"s-on", "s-off", "s-nl", "s-gone"} {
-		dir := childproc.PersistentDir(home, id)
-		os.MkdirAll(dir, 0o700)
-		childproc.WriteMarker(dir, childproc.Marker{SessionID: id, ExpiresAt: time.Now().Add(time.Hour)})
-	}
-	removed := pruneEnvDirs(st, home)
-	if len(removed) != 2 {
-		t.Fatalf("removed %v, want the logged-out integration's and the vanished session's", removed)
-	}
-	for id, kept := range map[string]bool{"s-on": true, "s-nl": true, "s-off": false, "s-gone": false} {
-		_, err := os.Stat(childproc.PersistentDir(home, id))
-		if (err == nil) != kept {
-			t.Errorf("%s: kept=%v, want %v", id, err == nil, kept)
 		}
 	}
 }

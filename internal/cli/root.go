@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/hint"
 )
 
@@ -85,7 +86,7 @@ func report(w io.Writer, err error) int {
 	if err == nil {
 		return ExitOK
 	}
-	var exit *hint.ExitError
+	var exit *childproc.ExitError
 	if errors.As(err, &exit) {
 		return exit.Code
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/testbed"
 	"github.com/azkeep/azkeep/internal/vault"
@@ -101,7 +102,7 @@ func scriptParams(dir string) testscript.Params {
 				env.Setenv("PASSWORD_STORE_DIR", dir)
 				env.Setenv("GNUPGHOME", gpg)
 			}
-			if az, err := testbed.FindAZ(); err == nil {
+			if az, err := azcli.Find(); err == nil {
 				env.Setenv("REAL_AZ", az)
 			}
 			// Scripts point AZKEEP_AZ at the fake: without it they would
@@ -211,10 +212,8 @@ func cmdEmu(ts *testscript.TestScript, neg bool, args []string) {
 		want, err := strconv.Atoi(args[1])
 		ts.Check(err)
 		var got []string
-		for _, r := range st.emu.Requests() {
-			if r.GrantType != "" {
-				got = append(got, r.GrantType)
-			}
+		for _, r := range st.emu.TokenRequests("") {
+			got = append(got, r.GrantType)
 		}
 		if len(got) != want {
 			ts.Fatalf("%d token requests (%v), want %d", len(got), got, want)
@@ -254,21 +253,6 @@ func cmdNoLoginDirs(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func dirContent(ts *testscript.TestScript, dir string) map[string]string {
-	out := map[string]string{}
-	ents, err := os.ReadDir(dir)
-	ts.Check(err)
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		ts.Check(err)
-		out[e.Name()] = string(data)
-	}
-	return out
-}
-
 // snapshot DIR NAME: remember the regular files of DIR.
 // snapshot vault NAME: remember the vault's items.
 // snapshot sessions NAME: remember the sessions of the state file.
@@ -300,7 +284,9 @@ func capture(ts *testscript.TestScript, what string) map[string]string {
 		}
 		return out
 	}
-	return dirContent(ts, ts.MkAbs(what))
+	files, err := testbed.DirSnapshot(ts.MkAbs(what), false)
+	ts.Check(err)
+	return files
 }
 
 // unchanged DIR|vault|sessions NAME: the same as at snapshot NAME.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,13 +27,11 @@ func vaultOptions(g *Globals, streams IO) (vault.Options, error) {
 		tty = f
 	}
 	opts.Passphrase = vault.PromptPassphrase(tty, streams.Err, "azkeep: passphrase for the file vault: ")
-	if s := os.Getenv(VaultTimeoutEnv); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return opts, &usageError{hint.New(fmt.Errorf("%s=%q is not a duration", VaultTimeoutEnv, s), "use a Go duration such as 5s or 1m")}
-		}
-		opts.Timeout = d
+	d, err := vault.TimeoutFromEnv()
+	if err != nil {
+		return opts, &usageError{err}
 	}
+	opts.Timeout = d
 	return opts, nil
 }
 
@@ -292,7 +289,7 @@ func vaultMigrate(ctx context.Context, from, to string, opts vault.Options) (Vau
 		return rep, err
 	}
 	selected := false
-	r, err := vault.MigrateWithReport(ctx, src, dst, vault.MigrateOptions{AfterCopy: func() error {
+	r, err := vault.Migrate(ctx, src, dst, vault.MigrateOptions{AfterCopy: func() error {
 		// Everything is in the target: use it from now on, before the
 		// source loses anything.
 		if err := vault.Select(opts.Home, to); err != nil {

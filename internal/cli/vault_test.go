@@ -166,3 +166,13 @@ func TestVaultScripts(t *testing.T) {
 	}
 	testscript.Run(t, p)
 }
+
+// A bad AZKEEP_VAULT_TIMEOUT is a usage error (exit 2) with the fix, read by
+// vault.TimeoutFromEnv, the one parser of it.
+func TestVaultTimeoutEnvIsStrict(t *testing.T) {
+	t.Setenv(VaultTimeoutEnv, "x")
+	_, errOut, code := runAzkeep(t, "--home", t.TempDir(), "--vault", "file", "vault", "status")
+	if code != ExitUsage || !strings.Contains(errOut, `="x" is not a duration`) || !strings.Contains(errOut, "azkeep: hint: use a Go duration") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}

@@ -1,242 +1,265 @@
 package entraemu
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 )
 
-// Snapshot is the emulator's directory and settings as JSON: the first line
-// `azkeep emulator --output json` prints, and GET /_emulator/state. Scripts
-// depend on its shape: add fields, never rename them.
-type Snapshot struct {
-	Env           map[string]string `json:"env"`
-	ProxyURL      string            `json:"proxy_url"`
-	CAFile        string            `json:"ca_file"`
-	ControlURL    string            `json:"control_url"`
-	TokenLifetime string            `json:"token_lifetime"`
-	StrictRefresh bool              `json:"strict_refresh"`
-	Tenants       []SnapshotTenant  `json:"tenants"`
-}
-
-// SnapshotTenant is one tenant of a Snapshot.
-type SnapshotTenant struct {
-	ID                string                 `json:"id"`
-	Domain            string                 `json:"domain"`
-	Users             []SnapshotUser         `json:"users"`
-	Subscriptions     []SnapshotSubscription `json:"subscriptions"`
-	ServicePrincipals []SnapshotSP           `json:"service_principals"`
-	Guests            []string               `json:"guests"`
-}
-
-// SnapshotUser is a user with its password (emulated, not a real secret).
-type SnapshotUser struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-	ObjectID string `json:"object_id"`
-}
-
-// SnapshotSubscription is a subscription of a tenant.
-type SnapshotSubscription struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	State string `json:"state"`
-}
-
-// SnapshotSP is a service principal with its client secret.
-type SnapshotSP struct {
-	AppID  string `json:"app_id"`
-	Secret string `json:"secret"`
-}
-
-// ControlURL is the base URL of the emulator's control API.
-func (e *Emulator) ControlURL() string { return e.ProxyURL() + "/_emulator" }
-
-// Snapshot describes the emulator now.
-func (e *Emulator) Snapshot() Snapshot {
-	s := Snapshot{
-		Env:           map[string]string{},
-		ProxyURL:      e.ProxyURL(),
-		CAFile:        e.CAPath(),
-		ControlURL:    e.ControlURL(),
-		TokenLifetime: e.TokenLifetime().String(),
-		StrictRefresh: e.StrictRefresh(),
-		Tenants:       []SnapshotTenant{},
+// RevokeUser revokes every refresh token issued to username so far, as a
+// password reset or "revoke sessions" does: redeeming one fails with
+// invalid_grant (AADSTS50173). Tokens issued afterwards work.
+func (e *Emulator) RevokeUser(username string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, _ := e.findUser(username)
+	if u == nil {
+		return fmt.Errorf("entraemu: no user %q", username)
 	}
-	for _, kv := range e.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		s.Env[k] = v
-	}
-	for _, t := range e.Tenants() {
-		st := SnapshotTenant{ID: t.ID, Domain: t.Domain, Users: []SnapshotUser{}, Subscriptions: []SnapshotSubscription{},
-			ServicePrincipals: []SnapshotSP{}, Guests: append([]string{}, t.Guests...)}
-		for _, u := range t.Users {
-			st.Users = append(st.Users, SnapshotUser{Username: u.Username, Password: u.Password, ObjectID: u.ObjectID})
-		}
-		for _, sub := range t.Subscriptions {
-			st.Subscriptions = append(st.Subscriptions, SnapshotSubscription{ID: sub.ID, Name: sub.Name, State: sub.State})
-		}
-		for _, sp := range t.ServicePrincipals {
-			st.ServicePrincipals = append(st.ServicePrincipals, SnapshotSP{AppID: sp.AppID, Secret: sp.Secret})
-		}
-		s.Tenants = append(s.Tenants, st)
-	}
-	return s
-}
-
-// ControlHeader must be set on every control request that changes state:
-// a browser page cannot send it cross-origin without a CORS preflight,
-// which the emulator never grants.
-const ControlHeader = "X-Entraemu-Control"
-
-// serveControl is the control API on the emulator's own port (direct
-// requests, not proxied), so `azkeep emulator` users can drive the test
-// controls from scripts:
-//
-//	GET    /_emulator/state                   the Snapshot
-//	GET    /_emulator/requests                the request log (never a secret)
-//	DELETE /_emulator/requests                empty it
-//	POST   /_emulator/revoke        {"username"}
-//	POST   /_emulator/interaction   {"username", "on"}
-//	POST   /_emulator/guests        {"username", "tenant"}
-//	POST   /_emulator/subscriptions {"tenant", "name"}          → the subscription
-//	PATCH  /_emulator/subscriptions/{id} {"name"?, "state"?}
-//	DELETE /_emulator/subscriptions/{id}
-//	POST   /_emulator/faults        a Fault;  DELETE /_emulator/faults clears them
-//	POST   /_emulator/settings      {"latency", "token_lifetime", "refresh_token_lifetime" (Go durations), "strict_refresh", "device_polls"}
-//
-// Changing requests need the header X-Entraemu-Control: 1.
-func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
-	path := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/_emulator"), "/")
-	if r.Method != http.MethodGet && r.Header.Get(ControlHeader) == "" {
-		controlError(w, http.StatusForbidden, "set the header "+ControlHeader+": 1 on requests that change the emulator")
-		return
-	}
-	var err error
-	switch {
-	case r.Method == http.MethodGet && path == "/state":
-		writeJSON(w, http.StatusOK, e.Snapshot())
-		return
-	case r.Method == http.MethodGet && path == "/requests":
-		writeJSON(w, http.StatusOK, e.Requests())
-		return
-	case r.Method == http.MethodDelete && path == "/requests":
-		e.ResetRequests()
-	case r.Method == http.MethodPost && path == "/revoke":
-		var in struct{ Username string }
-		if err = decode(r, &in); err == nil {
-			err = e.RevokeUser(in.Username)
-		}
-	case r.Method == http.MethodPost && path == "/interaction":
-		var in struct {
-			Username string
-			On       bool
-		}
-		if err = decode(r, &in); err == nil {
-			err = e.RequireInteraction(in.Username, in.On)
-		}
-	case r.Method == http.MethodPost && path == "/guests":
-		var in struct{ Username, Tenant string }
-		if err = decode(r, &in); err == nil {
-			err = e.AddGuest(in.Username, in.Tenant)
-		}
-	case r.Method == http.MethodPost && path == "/subscriptions":
-		var in struct{ Tenant, Name string }
-		if err = decode(r, &in); err == nil {
-			var s Subscription
-			if s, err = e.AddSubscription(in.Tenant, in.Name); err == nil {
-				writeJSON(w, http.StatusCreated, SnapshotSubscription{ID: s.ID, Name: s.Name, State: s.State})
-				return
-			}
-		}
-	case strings.HasPrefix(path, "/subscriptions/") && (r.Method == http.MethodPatch || r.Method == http.MethodDelete):
-		id := strings.TrimPrefix(path, "/subscriptions/")
-		if r.Method == http.MethodDelete {
-			err = e.RemoveSubscription(id)
-			break
-		}
-		var in struct{ Name, State string }
-		if err = decode(r, &in); err == nil && in.Name != "" {
-			err = e.RenameSubscription(id, in.Name)
-		}
-		if err == nil && in.State != "" {
-			err = e.SetSubscriptionState(id, in.State)
-		}
-	case r.Method == http.MethodPost && path == "/faults":
-		var f Fault
-		if err = decode(r, &f); err == nil {
-			e.AddFault(f)
-		}
-	case r.Method == http.MethodDelete && path == "/faults":
-		e.ClearFaults()
-	case r.Method == http.MethodPost && path == "/settings":
-		var in struct {
-			Latency       string `json:"latency"`
-			TokenLifetime string `json:"token_lifetime"`
-			StrictRefresh *bool  `json:"strict_refresh"`
-			DevicePolls   *int   `json:"device_polls"`
-			RefreshExpiry string `json:"refresh_token_lifetime"`
-		}
-		if err = decode(r, &in); err == nil {
-			err = e.applySettings(in.Latency, in.TokenLifetime, in.StrictRefresh, in.DevicePolls)
-		}
-		if err == nil && in.RefreshExpiry != "" {
-			d, perr := time.ParseDuration(in.RefreshExpiry)
-			if perr != nil || d < 0 {
-				err = fmt.Errorf("refresh_token_lifetime %q: want a Go duration (0 for never)", in.RefreshExpiry)
-			} else {
-				e.SetRefreshTokenLifetime(d)
-			}
-		}
-	default:
-		controlError(w, http.StatusNotFound, fmt.Sprintf("no control %s %s; see GET /_emulator/state", r.Method, r.URL.Path))
-		return
-	}
-	if err != nil {
-		controlError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
-}
-
-func (e *Emulator) applySettings(latency, lifetime string, strict *bool, polls *int) error {
-	if latency != "" {
-		d, err := time.ParseDuration(latency)
-		if err != nil || d < 0 {
-			return fmt.Errorf("latency %q: want a Go duration such as 250ms", latency)
-		}
-		e.SetLatency(d)
-	}
-	if lifetime != "" {
-		d, err := time.ParseDuration(lifetime)
-		if err != nil || d < time.Minute {
-			return fmt.Errorf("token_lifetime %q: want a Go duration of 1m or more", lifetime)
-		}
-		e.SetTokenLifetime(d)
-	}
-	if strict != nil {
-		e.SetStrictRefresh(*strict)
-	}
-	if polls != nil {
-		if *polls < 0 {
-			return fmt.Errorf("device_polls %d: want 0 or more", *polls)
-		}
-		e.SetDevicePolls(*polls)
-	}
+	e.state.validFrom[strings.ToLower(u.Username)] = time.Now()
 	return nil
 }
 
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("request body: %w", err)
+// RequireInteraction makes every non-interactive grant (refresh token) for
+// username fail with interaction_required (AADSTS50076), as after a new MFA
+// policy, until turned off. Device code logins still succeed.
+func (e *Emulator) RequireInteraction(username string, on bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, _ := e.findUser(username)
+	if u == nil {
+		return fmt.Errorf("entraemu: no user %q", username)
 	}
+	e.state.interaction[strings.ToLower(u.Username)] = on
 	return nil
 }
 
-func controlError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"error": msg})
+// AddGuest invites username (a user of another tenant) into tenantID, as
+// an Entra B2B guest: the user can then get tokens for that tenant, /tenants
+// lists it, and /subscriptions with such a token lists its subscriptions.
+// The account keeps its home tenant (client_info's utid).
+func (e *Emulator) AddGuest(username, tenantID string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, home := e.findUser(username)
+	if u == nil {
+		return fmt.Errorf("entraemu: no user %q", username)
+	}
+	t := e.findTenant(tenantID)
+	if t == nil {
+		return fmt.Errorf("entraemu: no tenant %q", tenantID)
+	}
+	if t == home {
+		return nil
+	}
+	for _, g := range t.Guests {
+		if equalFold(g, u.Username) {
+			return nil
+		}
+	}
+	t.Guests = append(t.Guests, u.Username)
+	return nil
+}
+
+// ApproveDeviceCodesAs makes device code logins sign in as username (by
+// default the first user of the requested tenant, or of the first tenant
+// for organizations/common). "" restores the default.
+func (e *Emulator) ApproveDeviceCodesAs(username string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if username != "" {
+		if u, _ := e.findUser(username); u == nil {
+			return fmt.Errorf("entraemu: no user %q", username)
+		}
+	}
+	e.state.deviceUser = username
+	return nil
+}
+
+// SetStrictRefresh turns single-use refresh tokens on or off while running.
+func (e *Emulator) SetStrictRefresh(on bool) {
+	e.mu.Lock()
+	e.cfg.StrictRefresh = on
+	e.mu.Unlock()
+}
+
+// SetTokenLifetime changes the lifetime of access tokens issued from now on.
+func (e *Emulator) SetTokenLifetime(d time.Duration) {
+	e.mu.Lock()
+	e.cfg.TokenLifetime = d
+	e.mu.Unlock()
+}
+
+// SetRefreshTokenLifetime makes refresh tokens expire d after issue (0:
+// never), checked at redemption, for tokens issued before and after.
+func (e *Emulator) SetRefreshTokenLifetime(d time.Duration) {
+	e.mu.Lock()
+	e.cfg.RefreshTokenLifetime = d
+	e.mu.Unlock()
+}
+
+// SetDevicePolls changes how many pending answers precede approval.
+func (e *Emulator) SetDevicePolls(n int) {
+	e.mu.Lock()
+	e.cfg.DevicePolls = n
+	e.mu.Unlock()
+}
+
+// AddSubscription adds an enabled subscription to a tenant and returns it.
+func (e *Emulator) AddSubscription(tenantID, name string) (Subscription, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.findTenant(tenantID)
+	if t == nil {
+		return Subscription{}, fmt.Errorf("entraemu: no tenant %q", tenantID)
+	}
+	s := Subscription{ID: e.rnd.uuid(), Name: name, State: "Enabled", TenantID: t.ID}
+	t.Subscriptions = append(t.Subscriptions, s)
+	return s, nil
+}
+
+// RenameSubscription changes a subscription's display name.
+func (e *Emulator) RenameSubscription(id, name string) error {
+	return e.editSubscription(id, func(s *Subscription) { s.Name = name })
+}
+
+// SetSubscriptionState sets a subscription's state (Enabled, Disabled,
+// Warned, PastDue, Deleted).
+func (e *Emulator) SetSubscriptionState(id, state string) error {
+	return e.editSubscription(id, func(s *Subscription) { s.State = state })
+}
+
+// DisableSubscription is SetSubscriptionState(id, "Disabled").
+func (e *Emulator) DisableSubscription(id string) error {
+	return e.SetSubscriptionState(id, "Disabled")
+}
+
+func (e *Emulator) editSubscription(id string, f func(*Subscription)) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, t := range e.tenants {
+		for i := range t.Subscriptions {
+			if equalFold(t.Subscriptions[i].ID, id) {
+				f(&t.Subscriptions[i])
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("entraemu: no subscription %q", id)
+}
+
+// RemoveSubscription deletes a subscription: ARM no longer lists it.
+func (e *Emulator) RemoveSubscription(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, t := range e.tenants {
+		for i := range t.Subscriptions {
+			if equalFold(t.Subscriptions[i].ID, id) {
+				t.Subscriptions = append(t.Subscriptions[:i], t.Subscriptions[i+1:]...)
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("entraemu: no subscription %q", id)
+}
+
+// SetLatency delays every emulated API answer by d (0 turns it off).
+func (e *Emulator) SetLatency(d time.Duration) {
+	e.mu.Lock()
+	e.latency = d
+	e.mu.Unlock()
+}
+
+// Fault makes matching requests fail with Status instead of being served.
+type Fault struct {
+	// Host matches the request's host ("" for any served host).
+	Host string `json:"host,omitempty"`
+	// PathContains matches a substring of the path ("" for any), e.g.
+	// "/oauth2/v2.0/token" or "/subscriptions".
+	PathContains string `json:"path_contains,omitempty"`
+	// GrantType, when set, matches token requests of that grant only.
+	GrantType string `json:"grant_type,omitempty"`
+	// Status is the HTTP status to answer (default 503).
+	Status int `json:"status,omitempty"`
+	// Count is how many requests fail before the fault clears itself
+	// (0: until ClearFaults).
+	Count int `json:"count,omitempty"`
+}
+
+// AddFault installs a fault.
+func (e *Emulator) AddFault(f Fault) {
+	if f.Status == 0 {
+		f.Status = http.StatusServiceUnavailable
+	}
+	e.mu.Lock()
+	e.faults = append(e.faults, &f)
+	e.mu.Unlock()
+}
+
+// FailNext makes the next n requests to any served host answer status.
+func (e *Emulator) FailNext(n, status int) { e.AddFault(Fault{Status: status, Count: n}) }
+
+// ClearFaults removes every fault.
+func (e *Emulator) ClearFaults() {
+	e.mu.Lock()
+	e.faults = nil
+	e.mu.Unlock()
+}
+
+// takeFault returns the status of the first fault matching, consuming one
+// count, or 0.
+func (e *Emulator) takeFault(host, path, grant string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, f := range e.faults {
+		if f.Host != "" && !equalFold(f.Host, host) {
+			continue
+		}
+		if f.PathContains != "" && !strings.Contains(path, f.PathContains) {
+			continue
+		}
+		if f.GrantType != "" && f.GrantType != grant {
+			continue
+		}
+		if f.Count > 0 {
+			f.Count--
+			if f.Count == 0 {
+				e.faults = append(e.faults[:i], e.faults[i+1:]...)
+			}
+		}
+		return f.Status
+	}
+	return 0
+}
+
+// IssuedToken describes an access token the emulator issued.
+type IssuedToken struct {
+	Audience string
+	TenantID string
+	ObjectID string
+	Expires  time.Time
+}
+
+// Issued reports whether accessToken was issued by this emulator, and for
+// whom.
+func (e *Emulator) Issued(accessToken string) (IssuedToken, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	it, ok := e.state.issued[fingerprint(accessToken)]
+	return IssuedToken(it), ok
+}
+
+// LiveRefreshTokens counts refresh tokens that would still be accepted
+// (not revoked; in strict mode, not yet redeemed).
+func (e *Emulator) LiveRefreshTokens() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, g := range e.state.refresh {
+		if e.refreshProblemLocked(g) == nil {
+			n++
+		}
+	}
+	return n
 }

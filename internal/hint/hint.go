@@ -37,31 +37,3 @@ func Of(err error) string {
 	}
 	return ""
 }
-
-// ExitError asks the CLI to exit with Code without printing anything:
-// azkeep exec uses it to pass a child's exit status through.
-type ExitError struct{ Code int }
-
-func (e *ExitError) Error() string { return "exit status " + itoa(e.Code) }
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
-}

@@ -22,11 +22,3 @@ func TestOfFindsWrappedHint(t *testing.T) {
 		t.Error("hint on a plain error")
 	}
 }
-
-func TestExitErrorText(t *testing.T) {
-	for code, want := range map[int]string{0: "exit status 0", 3: "exit status 3", 130: "exit status 130", -1: "exit status -1"} {
-		if got := (&ExitError{Code: code}).Error(); got != want {
-			t.Errorf("%d: %q", code, got)
-		}
-	}
-}

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azure"
-	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -624,13 +624,13 @@ func TestMaterializeIntoAPerSessionDir(t *testing.T) {
 	r.srv.strict = true
 	r.loggedIn(t)
 	base := filepath.Join(t.TempDir(), "exec")
-	d, err := childproc.NewDir(base, "s")
+	d, err := sessiondir.New(base, "s")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dest := d.Path
 	os.WriteFile(filepath.Join(dest, "config"), []byte("[core]\ncollect_telemetry = no\n"), 0o600)
-	ownerBefore, _ := os.ReadFile(filepath.Join(dest, childproc.OwnerFile))
+	ownerBefore, _ := os.ReadFile(filepath.Join(dest, sessiondir.OwnerFile))
 
 	var scratchSeen string
 	r.m.Engine = spyEngine{fakeEngine{r.srv}, func(req engine.Request) {
@@ -661,7 +661,7 @@ func TestMaterializeIntoAPerSessionDir(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dest, "azureProfile.json")); err != nil {
 		t.Error("profile not copied")
 	}
-	if owner, _ := os.ReadFile(filepath.Join(dest, childproc.OwnerFile)); string(owner) != string(ownerBefore) {
+	if owner, _ := os.ReadFile(filepath.Join(dest, sessiondir.OwnerFile)); string(owner) != string(ownerBefore) {
 		t.Error("the dir's owner file was overwritten")
 	}
 	for _, name := range []string{"msal_token_cache.json", "azureProfile.json"} {

@@ -9,20 +9,20 @@ import (
 	"strings"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
-	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/fileutil"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 )
 
 // MaterializeInto is Materialize for a per-session dir (azkeep exec,
 // azkeep env), which a child process reads at any moment: the procedure
 // runs in a private scratch dir (0700, under scratchBase, owned by this
-// process so that childproc.Sweep removes it after a crash), and only its
+// process so that sessiondir.Sweep removes it after a crash), and only its
 // result — access tokens, account, profile, settings — is copied into dir,
 // each file atomically, the token cache under the lock az takes. extra are
 // resources to fetch besides the integration's (the managed-identity
 // endpoint of azkeep exec --server serves any resource on demand).
 func (m *Manager) MaterializeInto(ctx context.Context, query, dir, scratchBase string, extra ...string) (*Materialized, error) {
-	scratch, err := childproc.NewDir(scratchBase, "redeem")
+	scratch, err := sessiondir.New(scratchBase, "redeem")
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +84,6 @@ func copyConfigFiles(ctx context.Context, src, dst string) error {
 }
 
 func skipCopy(name string) bool {
-	return name == childproc.OwnerFile || name == childproc.MarkerFile ||
+	return name == sessiondir.OwnerFile || name == sessiondir.MarkerFile ||
 		strings.HasPrefix(name, ".") || strings.HasSuffix(name, azconfig.LockSuffix)
 }

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/entraemu"
 )
 
@@ -31,22 +32,11 @@ func InCI() bool {
 	return v == "true" || v == "1" || v == "yes"
 }
 
-// FindAZ returns the path of the real az: $AZKEEP_AZ, else az on PATH.
-func FindAZ() (string, error) {
-	if p := os.Getenv("AZKEEP_AZ"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("AZKEEP_AZ=%s: %w", p, err)
-		}
-		return p, nil
-	}
-	return exec.LookPath("az")
-}
-
 // RequireAZ returns the path of the real az. Without one it skips the test
 // locally and fails it when CI=true.
 func RequireAZ(t testing.TB) string {
 	t.Helper()
-	p, err := FindAZ()
+	p, err := azcli.Find()
 	if err != nil {
 		if InCI() {
 			t.Fatalf("the real Azure CLI is required in CI: %v", err)
@@ -123,7 +113,7 @@ var index struct {
 // not depend on the dir: commandIndex.json and the local versions.
 func template() ([]byte, json.RawMessage) {
 	index.once.Do(func() {
-		az, err := FindAZ()
+		az, err := azcli.Find()
 		if err != nil {
 			return
 		}
@@ -242,7 +232,7 @@ func AZ(ctx context.Context, emu *entraemu.Emulator, dir string, args ...string)
 // AZWithEnv is AZ with extra environment variables (KEY=VALUE) appended,
 // e.g. "AZURE_CORE_USE_MSAL_HTTP_CACHE=false".
 func AZWithEnv(ctx context.Context, emu *entraemu.Emulator, dir string, extra []string, args ...string) Result {
-	az, err := FindAZ()
+	az, err := azcli.Find()
 	if err != nil {
 		return Result{Code: -1, Err: err}
 	}

@@ -32,3 +32,21 @@ func TestNewConfigDirSkipsVersionCheck(t *testing.T) {
 		t.Errorf("dir mode %v (%v)", fi.Mode(), err)
 	}
 }
+
+func TestDirSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a"), []byte("1"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o700)
+	os.WriteFile(filepath.Join(dir, "sub", "b"), []byte("2"), 0o600)
+	top, err := DirSnapshot(dir, false)
+	if err != nil || len(top) != 1 || top["a"] != "1" {
+		t.Fatalf("top level: %v %v", top, err)
+	}
+	all, err := DirSnapshot(dir, true)
+	if err != nil || len(all) != 2 || all["sub/b"] != "2" {
+		t.Fatalf("deep: %v %v", all, err)
+	}
+	if _, err := DirSnapshot(filepath.Join(dir, "missing"), false); err == nil {
+		t.Fatal("a missing dir gave no error")
+	}
+}

@@ -183,19 +183,6 @@ func runChild(t *testing.T, spec childSpec, env ...string) (string, error) {
 	return string(out), err
 }
 
-// startChild is runChild without waiting.
-func startChild(t *testing.T, spec childSpec, env ...string) *exec.Cmd {
-	t.Helper()
-	b, _ := json.Marshal(spec)
-	c := exec.Command(os.Args[0], "-test.run=^$")
-	c.Env = mergeEnv(append(os.Environ(), childEnv+"="+string(b)), env)
-	c.Stdout, c.Stderr = os.Stderr, os.Stderr
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func TestMain(m *testing.M) {
 	if s := os.Getenv(childEnv); s != "" {
 		var spec childSpec

@@ -20,6 +20,15 @@ type MigrateReport struct {
 	Skipped []string
 }
 
+// MigrateOptions adjust Migrate.
+type MigrateOptions struct {
+	// AfterCopy runs once every item is in the target, before the first
+	// source item is deleted; an error stops the migration there. The CLI
+	// records the new backend here, so that a kill during the deletes leaves
+	// azkeep using the backend that holds everything.
+	AfterCopy func() error
+}
+
 // Migrate moves every item azkeep stored in from into to. It works in two
 // passes so that a kill at any point loses nothing and a second run
 // finishes the job:
@@ -30,23 +39,9 @@ type MigrateReport struct {
 //     after checking it still holds the value that was copied (a rotation
 //     that wrote a new refresh token meanwhile is copied again first).
 //
-// Items already in the target are overwritten by the source's value.
-func Migrate(ctx context.Context, from, to Store) error {
-	_, err := MigrateWithReport(ctx, from, to, MigrateOptions{})
-	return err
-}
-
-// MigrateOptions adjust MigrateWithReport.
-type MigrateOptions struct {
-	// AfterCopy runs once every item is in the target, before the first
-	// source item is deleted; an error stops the migration there. The CLI
-	// records the new backend here, so that a kill during the deletes leaves
-	// azkeep using the backend that holds everything.
-	AfterCopy func() error
-}
-
-// MigrateWithReport is Migrate, returning what it did.
-func MigrateWithReport(ctx context.Context, from, to Store, opts MigrateOptions) (MigrateReport, error) {
+// Items already in the target are overwritten by the source's value. The
+// report says what was done, also when an error stopped it part way.
+func Migrate(ctx context.Context, from, to Store, opts MigrateOptions) (MigrateReport, error) {
 	var rep MigrateReport
 	if from.Name() == to.Name() {
 		return rep, hint.New(fmt.Errorf("vault migrate: source and target are both %s", from.Name()),

@@ -52,7 +52,8 @@ func childMigrate(spec childSpec) error {
 	case spec.KillAt < 0:
 		from = &killer{Store: from, op: "delete", n: int32(-spec.KillAt)}
 	}
-	return Migrate(context.Background(), from, to)
+	_, err = Migrate(context.Background(), from, to, MigrateOptions{})
+	return err
 }
 
 func migrationData() map[string][]byte {
@@ -140,7 +141,7 @@ func TestMigrate(t *testing.T) {
 			}
 
 			// Run again: finishes.
-			rep, err := MigrateWithReport(ctx, from, to, MigrateOptions{})
+			rep, err := Migrate(ctx, from, to, MigrateOptions{})
 			if err != nil {
 				t.Fatalf("re-run: %v", err)
 			}
@@ -160,7 +161,7 @@ func TestMigrate(t *testing.T) {
 				}
 			}
 			// Nothing left to do.
-			if rep, err := MigrateWithReport(ctx, from, to, MigrateOptions{}); err != nil || rep.Copied != 0 {
+			if rep, err := Migrate(ctx, from, to, MigrateOptions{}); err != nil || rep.Copied != 0 {
 				t.Errorf("third run: %+v, %v", rep, err)
 			}
 		})
@@ -174,7 +175,7 @@ func TestMigrateSourceChangedMeanwhile(t *testing.T) {
 	ctx := context.Background()
 	from.Set(ctx, "a/refresh-token", []byte("old"))
 	rot := &rotateOnFirstSet{Store: to, from: from}
-	if err := Migrate(ctx, from, rot); err != nil {
+	if _, err := Migrate(ctx, from, rot, MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := to.Get(ctx, "a/refresh-token"); string(got) != "rotated" {
@@ -208,7 +209,7 @@ func (r *rotateOnFirstSet) Set(ctx context.Context, k string, v []byte) error {
 }
 
 func TestMigrateSameBackend(t *testing.T) {
-	if err := Migrate(context.Background(), NewMemory(), NewMemory()); err == nil {
+	if _, err := Migrate(context.Background(), NewMemory(), NewMemory(), MigrateOptions{}); err == nil {
 		t.Error("migrating a backend onto itself succeeded")
 	}
 }
@@ -221,7 +222,7 @@ func TestMigrateAfterCopy(t *testing.T) {
 		from.Set(ctx, k, []byte("v-"+k))
 	}
 	calls := 0
-	_, err := MigrateWithReport(ctx, from, to, MigrateOptions{AfterCopy: func() error {
+	_, err := Migrate(ctx, from, to, MigrateOptions{AfterCopy: func() error {
 		calls++
 		src, _ := from.List(ctx)
 		dst, _ := to.List(ctx)
@@ -237,7 +238,7 @@ func TestMigrateAfterCopy(t *testing.T) {
 	from2 := NewMemory()
 	from2.Set(ctx, "a/refresh-token", []byte("v"))
 	stop := errors.New("stop")
-	if _, err := MigrateWithReport(ctx, from2, &renamed{NewMemory(), "x"}, MigrateOptions{AfterCopy: func() error { return stop }}); !errors.Is(err, stop) {
+	if _, err := Migrate(ctx, from2, &renamed{NewMemory(), "x"}, MigrateOptions{AfterCopy: func() error { return stop }}); !errors.Is(err, stop) {
 		t.Errorf("err = %v", err)
 	}
 	if _, err := from2.Get(ctx, "a/refresh-token"); err != nil {

@@ -383,3 +383,53 @@ func TestFileSlowPassphrasePrompt(t *testing.T) {
 		t.Errorf("asked %d times, want once per store", prompts)
 	}
 }
+
+// PromptPassphrase takes $AZKEEP_VAULT_PASSPHRASE first, and asks only on a
+// terminal: a pipe (or no file at all) gets the fix instead of a prompt.
+func TestPromptPassphraseWithoutATerminal(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	t.Setenv(PassphraseEnv, "from-env")
+	var out strings.Builder
+	if p, err := PromptPassphrase(r, &out, "passphrase: ")(); err != nil || string(p) != "from-env" {
+		t.Fatalf("with the env var: %q, %v", p, err)
+	}
+	t.Setenv(PassphraseEnv, "")
+	for _, tty := range []*os.File{r, nil} {
+		p, err := PromptPassphrase(tty, &out, "passphrase: ")()
+		if err == nil || p != nil || !strings.Contains(hint.Of(err), PassphraseEnv) {
+			t.Errorf("tty %v: %q, %v (hint %q)", tty, p, err, hint.Of(err))
+		}
+	}
+	if out.Len() != 0 {
+		t.Errorf("prompted without a terminal: %q", out.String())
+	}
+}
+
+// TimeoutFromEnv is the one parser of $AZKEEP_VAULT_TIMEOUT; Open refuses a
+// bad value instead of silently taking the default.
+func TestTimeoutFromEnv(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": 0, "90s": 90 * time.Second} {
+		t.Setenv(TimeoutEnv, v)
+		if d, err := TimeoutFromEnv(); err != nil || d != want {
+			t.Errorf("%q: %v, %v", v, d, err)
+		}
+	}
+	for _, v := range []string{"x", "0", "-1s"} {
+		t.Setenv(TimeoutEnv, v)
+		if _, err := TimeoutFromEnv(); err == nil || hint.Of(err) == "" {
+			t.Errorf("%q accepted: %v", v, err)
+		}
+		if _, err := Open(File, Options{Home: t.TempDir()}); err == nil {
+			t.Errorf("Open with %s=%q succeeded", TimeoutEnv, v)
+		}
+	}
+	t.Setenv(TimeoutEnv, "x")
+	if _, err := Open(File, Options{Home: t.TempDir(), Timeout: time.Second}); err != nil {
+		t.Errorf("an explicit Timeout still reads the env: %v", err)
+	}
+}

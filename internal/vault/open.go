@@ -22,8 +22,8 @@ type Options struct {
 	// the file backend reads $AZKEEP_VAULT_PASSPHRASE. It is called at most
 	// once per Store, on first use.
 	Passphrase func() ([]byte, error)
-	// Timeout bounds every backend call (0: $AZKEEP_VAULT_TIMEOUT if it is a
-	// valid duration, else DefaultTimeout).
+	// Timeout bounds every backend call (0: $AZKEEP_VAULT_TIMEOUT if set,
+	// else DefaultTimeout; Open fails on a value TimeoutFromEnv refuses).
 	Timeout time.Duration
 	// Service names azkeep's items in the OS vaults and its folder in pass
 	// (default "azkeep"). Tests use a throwaway one.
@@ -89,7 +89,14 @@ func Open(name string, opts Options) (Store, error) {
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
-		timeout = timeoutFromEnv()
+		d, err := TimeoutFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		timeout = d
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
 	}
 	switch name {
 	case SecretService:
@@ -156,9 +163,16 @@ func passphraseFromEnv() ([]byte, error) {
 // TimeoutEnv overrides DefaultTimeout for stores opened with Timeout 0.
 const TimeoutEnv = "AZKEEP_VAULT_TIMEOUT"
 
-func timeoutFromEnv() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(TimeoutEnv)); err == nil && d > 0 {
-		return d
+// TimeoutFromEnv reads $AZKEEP_VAULT_TIMEOUT: 0 when it is unset or empty,
+// an error with the fix when it is not a positive Go duration.
+func TimeoutFromEnv() (time.Duration, error) {
+	s := os.Getenv(TimeoutEnv)
+	if s == "" {
+		return 0, nil
 	}
-	return DefaultTimeout
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, hint.New(fmt.Errorf("%s=%q is not a duration", TimeoutEnv, s), "use a Go duration such as 5s or 1m")
+	}
+	return d, nil
 }

@@ -1,12 +1,12 @@
 package vault
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/azkeep/azkeep/internal/hint"
 )
@@ -19,21 +19,16 @@ func PromptPassphrase(tty *os.File, out io.Writer, prompt string) func() ([]byte
 		if p := os.Getenv(PassphraseEnv); p != "" {
 			return []byte(p), nil
 		}
-		if tty == nil || !isTerminal(tty) {
+		if tty == nil || !term.IsTerminal(int(tty.Fd())) {
 			return nil, hint.New(errors.New("the file vault needs a passphrase and there is no terminal to ask on"),
 				"set "+PassphraseEnv)
 		}
 		fmt.Fprint(out, prompt)
-		restore, err := echoOff(tty)
-		if err != nil {
-			return nil, hint.New(fmt.Errorf("cannot turn terminal echo off for the passphrase: %w", err), "set "+PassphraseEnv)
-		}
-		line, err := bufio.NewReader(tty).ReadString('\n')
-		restore()
+		p, err := term.ReadPassword(int(tty.Fd()))
 		fmt.Fprintln(out)
-		if err != nil && line == "" {
-			return nil, fmt.Errorf("reading the passphrase: %w", err)
+		if err != nil {
+			return nil, hint.New(fmt.Errorf("reading the passphrase: %w", err), "set "+PassphraseEnv)
 		}
-		return []byte(strings.TrimRight(line, "\r\n")), nil
+		return p, nil
 	}
 }

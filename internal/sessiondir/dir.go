@@ -1,4 +1,9 @@
-package childproc
+// Package sessiondir keeps the private AZURE_CONFIG_DIRs azkeep makes per
+// session: the short-lived ones of `azkeep exec` (an owner file names the
+// processes using each, and a sweep removes the ones a killed azkeep left
+// behind) and the persistent ones of `azkeep env` (a marker records which
+// session each holds and when its access token expires; Refresh renews it).
+package sessiondir
 
 import (
 	"bufio"
@@ -33,9 +38,9 @@ type proc struct {
 	start string // process start time where the OS tells it; guards pid reuse
 }
 
-// NewDir creates base (0700) if needed and a fresh 0700 dir in it named
+// New creates base (0700) if needed and a fresh 0700 dir in it named
 // prefix-<random>, owned by this process.
-func NewDir(base, prefix string) (*Dir, error) {
+func New(base, prefix string) (*Dir, error) {
 	if err := os.MkdirAll(base, fileutil.DirPerm); err != nil {
 		return nil, fmt.Errorf("create %s: %w", base, err)
 	}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package childproc
+package sessiondir
 
 import (
 	"errors"

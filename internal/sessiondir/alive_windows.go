@@ -1,6 +1,6 @@
 //go:build windows
 
-package childproc
+package sessiondir
 
 import (
 	"strconv"

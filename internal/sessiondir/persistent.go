@@ -1,4 +1,4 @@
-package childproc
+package sessiondir
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 // Persistent per-session dirs are the ones `azkeep env SESSION` points a
 // shell at: $AZKEEP_HOME/env/<session-id>. They outlive azkeep; the agent
-// (and every `azkeep env`) keeps them fresh through RefreshPersistent.
+// (and every `azkeep env`) keeps them fresh through Refresh.
 
 // MarkerFile records, in a persistent dir, which session it holds and when
 // its ARM access token expires. Not a secret.
@@ -91,9 +91,9 @@ func ReadMarker(dir string) (Marker, error) {
 	return m, nil
 }
 
-// RefreshDir re-materialises the persistent dir if its token expires within
+// Refresh re-materialises the persistent dir if its token expires within
 // window of now, and returns its (new) expiry.
-func RefreshDir(ctx context.Context, dir string, window time.Duration, now time.Time, materialize MaterializeFunc) (time.Time, error) {
+func Refresh(ctx context.Context, dir string, window time.Duration, now time.Time, materialize MaterializeFunc) (time.Time, error) {
 	m, err := ReadMarker(dir)
 	if err != nil {
 		return time.Time{}, err
@@ -106,27 +106,4 @@ func RefreshDir(ctx context.Context, dir string, window time.Duration, now time.
 		return m.ExpiresAt, fmt.Errorf("refresh %s: %w", dir, err)
 	}
 	return exp, WriteMarker(dir, Marker{SessionID: m.SessionID, ExpiresAt: exp})
-}
-
-// RefreshPersistent runs RefreshDir on every persistent dir and returns the
-// earliest expiry left (zero when there is no dir), so a caller's timer
-// knows when to come back. One failing dir does not stop the others; the
-// errors are joined.
-func RefreshPersistent(ctx context.Context, home string, window time.Duration, now time.Time, materialize MaterializeFunc) (time.Time, error) {
-	dirs, err := ListPersistent(home)
-	if err != nil {
-		return time.Time{}, err
-	}
-	var next time.Time
-	var errs []error
-	for _, p := range dirs {
-		exp, err := RefreshDir(ctx, p.Dir, window, now, materialize)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		if next.IsZero() || exp.Before(next) {
-			next = exp
-		}
-	}
-	return next, errors.Join(errs...)
 }
