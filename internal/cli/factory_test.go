@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/azkeep/azkeep/internal/azcli"
@@ -24,5 +28,20 @@ func TestNewEngine(t *testing.T) {
 	}
 	if _, err := newEngine("python", azcli.New(azcli.Options{}), staging, http.DefaultClient, IO{}); err == nil {
 		t.Error("unknown engine accepted")
+	}
+}
+
+// Regression: building the command tree reset Globals a factory came with
+// to the flags' defaults, so a test's preset home fell back to the user's.
+func TestPresetGlobalsSurviveTheCommandTree(t *testing.T) {
+	home, cfg := t.TempDir(), t.TempDir()
+	var out, errb bytes.Buffer
+	f := NewFactory(IO{In: strings.NewReader(""), Out: &out, Err: &errb})
+	f.Globals.Home, f.Globals.ConfigDir = home, cfg
+	if code := Run(f, []string{"integration", "create", "--alias", "x", "--tenant", "x.example"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(home, "state.json")); err != nil {
+		t.Fatalf("the preset home was not used: %v", err)
 	}
 }

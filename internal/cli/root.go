@@ -137,11 +137,13 @@ no refresh token rests on disk.`,
 		return &usageError{hint.New(err, "see azkeep --help")}
 	})
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.ConfigDir, "config-dir", "", "Azure CLI config dir to manage (default $AZURE_CONFIG_DIR, else ~/.azure)")
-	pf.StringVar(&g.Home, "home", "", "azkeep state dir (default $AZKEEP_HOME, else the user config dir)")
-	pf.StringVar(&g.Vault, "vault", "", "vault backend: secret-service, keychain, wincred, pass, file (default $AZKEEP_VAULT, else the backend of the last vault migrate, else the OS vault)")
-	pf.StringVar(&g.Engine, "engine", "", "token engine: az or native (default $AZKEEP_ENGINE, else az)")
-	pf.BoolVar(&g.Debug, "debug", false, "log what azkeep does to stderr (secrets redacted)")
+	// A value already in g (a test's or the demo's factory) stays the
+	// default: defining a flag sets its variable to the default.
+	pf.StringVar(&g.ConfigDir, "config-dir", g.ConfigDir, "Azure CLI config dir to manage (default $AZURE_CONFIG_DIR, else ~/.azure)")
+	pf.StringVar(&g.Home, "home", g.Home, "azkeep state dir (default $AZKEEP_HOME, else the user config dir)")
+	pf.StringVar(&g.Vault, "vault", g.Vault, "vault backend: secret-service, keychain, wincred, pass, file (default $AZKEEP_VAULT, else the backend of the last vault migrate, else the OS vault)")
+	pf.StringVar(&g.Engine, "engine", g.Engine, "token engine: az or native (default $AZKEEP_ENGINE, else az)")
+	pf.BoolVar(&g.Debug, "debug", g.Debug, "log what azkeep does to stderr (secrets redacted)")
 
 	root.AddCommand(
 		newCmdIntegration(f),
