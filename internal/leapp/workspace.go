@@ -83,7 +83,7 @@ func parse(path string, data []byte, machineID string) (*Workspace, error) {
 	plain, err := decrypt(data, Key(machineID))
 	switch {
 	case errors.Is(err, errNotEncrypted):
-		return nil, hint.New(fmt.Errorf("%s is not a Leapp workspace: it is not the encrypted file Leapp writes", path),
+		return nil, hint.New(fmt.Errorf("%s is not a Leapp workspace, or is damaged: it is not the encrypted file Leapp writes", path),
 			"pass the dir Leapp keeps its files in with --dir (default ~/.Leapp)")
 	case errors.Is(err, errWrongKey):
 		return nil, hint.New(fmt.Errorf("cannot decrypt %s with this machine's id (written on another machine?)", path),
