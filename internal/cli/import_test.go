@@ -34,16 +34,17 @@ func (m mapKeychain) Get(_ context.Context, account string) ([]byte, error) {
 
 // importHome is an azkeep home for the import tests, with a memory vault.
 type importHome struct {
-	f   *Factory
-	mem *vault.Memory
-	out bytes.Buffer
-	err bytes.Buffer
+	f         *Factory
+	home, cfg string
+	mem       *vault.Memory
+	out       bytes.Buffer
+	err       bytes.Buffer
 }
 
 func newImportHome(t *testing.T) *importHome {
-	h := &importHome{mem: vault.NewMemory()}
+	h := &importHome{mem: vault.NewMemory(), home: filepath.Join(t.TempDir(), "home"), cfg: filepath.Join(t.TempDir(), "azure")}
 	h.f = NewFactory(IO{In: strings.NewReader(""), Out: &h.out, Err: &h.err})
-	h.f.Globals = &Globals{Home: filepath.Join(t.TempDir(), "home"), ConfigDir: filepath.Join(t.TempDir(), "azure"), Engine: "az"}
+	h.f.Globals = &Globals{Home: h.home, ConfigDir: h.cfg, Engine: "az"}
 	h.f.Vault = func() (vault.Store, error) { return h.mem, nil }
 	return h
 }
@@ -67,7 +68,7 @@ func (h *importHome) importLeapp(t *testing.T, dir string, kc leapp.Keychain, ex
 // snapshot is the home's state file and vault content, to compare runs.
 func (h *importHome) snapshot(t *testing.T) string {
 	t.Helper()
-	state, err := os.ReadFile(filepath.Join(h.f.Globals.Home, workspace.StateFile))
+	state, err := os.ReadFile(filepath.Join(h.home, workspace.StateFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func (h *importHome) snapshot(t *testing.T) string {
 
 func (h *importHome) state(t *testing.T) *workspace.State {
 	t.Helper()
-	ws, err := workspace.Open(h.f.Globals.Home)
+	ws, err := workspace.Open(h.home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestImportLeapp(t *testing.T) {
 	if err := h.importLeapp(t, g.Dir, mapKeychain(g.Items), func(o *ImportLeappOptions) { o.DryRun = true }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(h.f.Globals.Home, workspace.StateFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(h.home, workspace.StateFile)); err == nil {
 		t.Fatal("--dry-run wrote the state")
 	}
 	if !strings.Contains(h.err.String(), "dry run, nothing changed") || strings.Count(h.out.String(), "\ncreate ") != 2 {
@@ -236,7 +237,7 @@ func TestImportLeappRefuses(t *testing.T) {
 	if err := h.importLeapp(t, foreign, mapKeychain(g.Items), nil); err == nil || !strings.Contains(err.Error(), "is not a Leapp workspace") {
 		t.Fatalf("foreign file: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(h.f.Globals.Home, workspace.StateFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(h.home, workspace.StateFile)); err == nil {
 		t.Fatal("a refused import wrote the state")
 	}
 }

@@ -115,7 +115,7 @@ func NewPlan(ctx context.Context, dir string, ws *Workspace, st *workspace.State
 		adoption, why := credentials(ctx, kc, li, subs)
 		s.adoption = adoption
 
-		existing := findAlias(st, s.Alias)
+		existing := lifecycle.FindIntegration(st, s.Alias)
 		switch {
 		case existing != nil && !sameTenant(existing, s.Tenant):
 			s.Action, s.Note = Skip, fmt.Sprintf("azkeep's integration %s is for tenant %s", existing.Alias, existing.Tenant)
@@ -257,15 +257,6 @@ func subscriptionIDs(ss []Session) []string {
 		}
 	}
 	return out
-}
-
-func findAlias(st *workspace.State, alias string) *workspace.Integration {
-	for i := range st.Integrations {
-		if strings.EqualFold(st.Integrations[i].Alias, alias) {
-			return &st.Integrations[i]
-		}
-	}
-	return nil
 }
 
 func sameTenant(in *workspace.Integration, tenant string) bool {
