@@ -3,7 +3,9 @@
 #   - the real Azure CLI (Debian's azure-cli package),
 #   - a real Secret Service (gnome-keyring) in a private D-Bus session,
 #   - a real `pass` store with a throwaway GPG key,
-#   - zsh and fish, to check the quoting of `azkeep env`.
+#   - zsh and fish, to check the quoting of `azkeep env`,
+#   - node and npm, to write Leapp workspaces with the real leapp-core
+#     (installed from npm by the tests into a cache dir outside the repo).
 # Installs what is missing (as root through apt-get; otherwise prints the one
 # line to run), starts the services, runs `go test`, and stops them again.
 #
@@ -13,10 +15,12 @@ cd "$(dirname "$0")/.."
 
 apt_az=(azure-cli)
 apt_svc=(dbus-daemon gnome-keyring libsecret-tools gnupg pass zsh fish)
+# Only when missing: a node from elsewhere (NodeSource) must not meet Debian's.
+apt_node=(nodejs npm)
 
 missing() {
 	command -v az >/dev/null || echo az
-	for c in dbus-run-session gnome-keyring-daemon secret-tool gpg pass zsh fish; do
+	for c in dbus-run-session gnome-keyring-daemon secret-tool gpg pass zsh fish node npm; do
 		command -v "$c" >/dev/null || echo "$c"
 	done
 }
@@ -31,9 +35,12 @@ if [ -z "${AZKEEP_TEST_INNER:-}" ]; then
 			# it autolaunches a bus per process and leaves daemons behind).
 			apt-get install -y -qq "${apt_az[@]}" >/dev/null
 			apt-get install -y -qq --no-install-recommends "${apt_svc[@]}" >/dev/null
+			if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+				apt-get install -y -qq --no-install-recommends "${apt_node[@]}" >/dev/null
+			fi
 		else
 			echo "test.sh: run this once, then again:" >&2
-			echo "  sudo apt-get update && sudo apt-get install -y ${apt_az[*]} && sudo apt-get install -y --no-install-recommends ${apt_svc[*]}" >&2
+			echo "  sudo apt-get update && sudo apt-get install -y ${apt_az[*]} && sudo apt-get install -y --no-install-recommends ${apt_svc[*]} ${apt_node[*]}" >&2
 			exit 1
 		fi
 	fi

@@ -35,6 +35,8 @@ session.`,
 		NewCmdIntegrationSync(f, nil),
 		NewCmdIntegrationLogout(f, nil),
 		NewCmdIntegrationDelete(f, nil),
+		NewCmdIntegrationExport(f, nil),
+		NewCmdIntegrationImport(f, nil),
 	)
 	return cmd
 }

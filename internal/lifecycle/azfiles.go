@@ -32,6 +32,18 @@ func (AZFiles) ReadLogin(dir string) (*LoginData, error) {
 	if err != nil {
 		return nil, err
 	}
+	prof, err := azconfig.LoadProfile(dir)
+	if err != nil {
+		return nil, err
+	}
+	return loginData(cache, prof)
+}
+
+// loginData picks a login's account, its refresh token and the profile's
+// subscriptions out of a token cache and a profile, wherever they came
+// from (a private login dir, or another tool's keychain items).
+func loginData(cache *azconfig.TokenCache, prof *azconfig.Profile) (*LoginData, error) {
+	var err error
 	var acct *azconfig.Account
 	for _, a := range cache.Accounts.All() {
 		if acct != nil && !strings.EqualFold(a.HomeAccountID, acct.HomeAccountID) {
@@ -71,10 +83,6 @@ func (AZFiles) ReadLogin(dir string) (*LoginData, error) {
 		}
 	}
 
-	prof, err := azconfig.LoadProfile(dir)
-	if err != nil {
-		return nil, err
-	}
 	for _, s := range prof.Subscriptions {
 		raw, err := s.MarshalJSON()
 		if err != nil {

@@ -28,6 +28,9 @@ import (
 //	username = "<integration-id>/<item>"
 type secretServiceKV struct {
 	service string
+	// accountAttr names the attribute that holds the key: "username"
+	// (go-keyring's, the default) or "account" (keytar's, for Keytar).
+	accountAttr string
 
 	mu  sync.Mutex
 	svc *ss.SecretService
@@ -76,7 +79,11 @@ func (k *secretServiceKV) client() (*ss.SecretService, error) {
 }
 
 func (k *secretServiceKV) attrs(key string) map[string]string {
-	return map[string]string{"service": k.service, "username": key}
+	attr := k.accountAttr
+	if attr == "" {
+		attr = "username"
+	}
+	return map[string]string{"service": k.service, attr: key}
 }
 
 // collection returns the unlocked default collection.
