@@ -393,6 +393,7 @@ func (r *Runner) RunInteractive(ctx context.Context, c Call) error {
 	cmd.Stderr = io.MultiWriter(orW(c.Stderr, orW(r.opts.Stderr, os.Stderr)), &stderr)
 	cmd.Cancel = func() error { return interrupt(cmd) }
 	cmd.WaitDelay = 5 * time.Second
+	dieWithParent(cmd)
 	start := time.Now()
 	err = cmd.Run()
 	name := commandName(c.Args)
