@@ -113,6 +113,7 @@ type fakeServer struct {
 	strict   bool
 	revoked  bool
 	armDown  bool
+	diskFull bool // the engine's write into the config dir fails
 	lifetime time.Duration
 	now      func() time.Time
 	redeems  int
@@ -187,6 +188,9 @@ func (e fakeEngine) Redeem(ctx context.Context, req engine.Request) (engine.Resu
 	c.Account, c.RT, c.AT = req.Account, nil, fmt.Sprintf("at-%d", s.redeems)
 	if keepErr != nil {
 		c.RT = newRT
+	}
+	if s.diskFull {
+		return engine.Result{}, errors.Join(keepErr, errors.New("write msal_token_cache.json: no space left on device"))
 	}
 	if err := writeFakeCache(req.ConfigDir, c); err != nil {
 		return engine.Result{}, errors.Join(keepErr, err)

@@ -801,3 +801,70 @@ func TestJournalKeepsATokenTheVaultRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Regression: with the vault and the config dir on one full disk, a
+// rotation said the new refresh token "was left in" the dir, where it was
+// not. It goes to the journal when that can be written; when not either,
+// the error says the token is lost.
+func TestRotateOnAFullDiskSaysWhereTheTokenIs(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	rep := r.loggedIn(t)
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	m := *r.m
+	m.Vault = &failSet{Memory: r.vault}
+	r.srv.diskFull = true
+	_, err := m.Rotate(ctx, "", true)
+	if err == nil || strings.Contains(hint.Of(err), "left in") || !strings.Contains(err.Error(), "saved in "+filepath.Join(r.m.WS.Dir(), "journal")) {
+		t.Fatalf("rotate on a full disk: %v (hint %q)", err, hint.Of(err))
+	}
+	r.srv.diskFull = false
+	if _, err := r.m.Rotate(ctx, "", true); err != nil {
+		t.Fatalf("rotate once the disk has room: %v", err)
+	}
+	rt, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
+	if !r.srv.valid[secretOf(rt)] {
+		t.Fatal("the vault holds a spent refresh token")
+	}
+
+	// Nowhere to write: the error says so.
+	os.RemoveAll(filepath.Join(r.m.WS.Dir(), "journal"))
+	os.WriteFile(filepath.Join(r.m.WS.Dir(), "journal"), nil, 0o600)
+	r.srv.diskFull = true
+	_, err = m.Rotate(ctx, "", true)
+	if err == nil || !strings.Contains(err.Error(), "the token is lost") || !strings.Contains(hint.Of(err), "integration login") {
+		t.Fatalf("rotate with nowhere to write: %v (hint %q)", err, hint.Of(err))
+	}
+}
+
+// Regression (exec, env): a rotated refresh token the vault refused was
+// written into the scratch dir MaterializeInto redeems in, then deleted
+// with it. It goes to the journal, and the next command moves it into the
+// vault.
+func TestMaterializeIntoKeepsATokenTheVaultRefused(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	rep := r.loggedIn(t)
+	ctx := context.Background()
+	base := filepath.Join(t.TempDir(), "exec")
+	d, err := sessiondir.New(base, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := *r.m
+	m.Vault = &failSet{Memory: r.vault}
+	_, err = m.MaterializeInto(ctx, "Dev", d.Path, base)
+	if err == nil || !strings.Contains(err.Error(), "saved in "+filepath.Join(r.m.WS.Dir(), "journal")) {
+		t.Fatalf("materialize with a refusing vault: %v", err)
+	}
+	if _, err := r.m.MaterializeInto(ctx, "Dev", d.Path, base); err != nil {
+		t.Fatalf("materialize once the vault is back: %v", err)
+	}
+	rt, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
+	if !r.srv.valid[secretOf(rt)] {
+		t.Fatal("the vault holds a spent refresh token")
+	}
+}
