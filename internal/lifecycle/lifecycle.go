@@ -158,7 +158,14 @@ func (m *Manager) lockOps(ctx context.Context) (func() error, error) {
 		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 	}
-	unlock, err := fileutil.Lock(ctx, filepath.Join(m.WS.Dir(), "lifecycle.lock"))
+	path := filepath.Join(m.WS.Dir(), "lifecycle.lock")
+	if unlock, ok := fileutil.TryLock(path); ok {
+		return unlock, nil
+	}
+	// A waiter says what it waits for: the wait may be long (an endpoint
+	// slow to answer another process's redemption).
+	fmt.Fprintf(m.errOut(), "azkeep: waiting for %s: another azkeep (or an az it started) is redeeming a refresh token\n", path)
+	unlock, err := fileutil.Lock(ctx, path)
 	if err != nil {
 		return nil, hint.New(fmt.Errorf("another azkeep is starting or rotating a session: %w", err), "retry in a moment")
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/sessiondir"
 	"github.com/azkeep/azkeep/internal/vault"
@@ -866,5 +867,27 @@ func TestMaterializeIntoKeepsATokenTheVaultRefused(t *testing.T) {
 	rt, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
 	if !r.srv.valid[secretOf(rt)] {
 		t.Fatal("the vault holds a spent refresh token")
+	}
+}
+
+// Regression: a procedure waiting on another's lock waited silently (for
+// good, behind an endpoint that never answered). It says what it waits
+// for.
+func TestLockWaiterSaysWhatItWaitsFor(t *testing.T) {
+	r := newRig(t)
+	var errb bytes.Buffer
+	r.m.IO.Err = &errb
+	unlock, err := fileutil.Lock(context.Background(), filepath.Join(r.m.WS.Dir(), "lifecycle.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := r.m.Stop(ctx, ""); err == nil {
+		t.Fatal("want a timeout")
+	}
+	if !strings.Contains(errb.String(), "waiting for "+filepath.Join(r.m.WS.Dir(), "lifecycle.lock")) {
+		t.Fatalf("stderr: %q", errb.String())
 	}
 }
