@@ -155,7 +155,7 @@ type leftDir struct {
 func (m *Manager) leftDirs() []leftDir {
 	var out []leftDir
 	for _, d := range m.InFlightDirs {
-		if fileExists(filepath.Join(d, "msal_token_cache.json")) || fileExists(filepath.Join(d, "msal_token_cache.bin")) {
+		if hasTokenCache(d) {
 			out = append(out, leftDir{path: d})
 		}
 	}
@@ -178,7 +178,7 @@ func (m *Manager) anythingInFlight() bool {
 		return true
 	}
 	for _, d := range m.InFlightDirs {
-		if fileExists(filepath.Join(d, "msal_token_cache.json")) || fileExists(filepath.Join(d, "msal_token_cache.bin")) {
+		if hasTokenCache(d) {
 			return true
 		}
 	}
@@ -213,6 +213,10 @@ func modTime(p string) int64 {
 		return 0
 	}
 	return fi.ModTime().UnixNano()
+}
+
+func hasTokenCache(dir string) bool {
+	return fileExists(filepath.Join(dir, "msal_token_cache.json")) || fileExists(filepath.Join(dir, "msal_token_cache.bin"))
 }
 
 func fileExists(p string) bool {
