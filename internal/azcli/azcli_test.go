@@ -351,3 +351,12 @@ func TestTimeoutFromEnv(t *testing.T) {
 		t.Errorf("bad value: %v", err)
 	}
 }
+
+// Regression: every az child received AZKEEP_VAULT_PASSPHRASE, the key of
+// the file vault.
+func TestEnvironmentWithoutVaultKey(t *testing.T) {
+	env := Call{ConfigDir: "/d"}.env([]string{"A=1", "AZKEEP_VAULT_PASSPHRASE=secret", "AZKEEP_HOME=/h"}, true)
+	if got, want := strings.Join(env, " "), "A=1 AZKEEP_HOME=/h AZURE_CONFIG_DIR=/d"; got != want {
+		t.Fatalf("got %q want %q", got, want)
+	}
+}

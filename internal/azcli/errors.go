@@ -129,6 +129,18 @@ func classify(command string, code int, stderr string) error {
 	return e
 }
 
+// Warning is the first warning az printed on stderr, redacted and
+// shortened, without az's "WARNING:" prefix; "" when there is none.
+func Warning(stderr string) string {
+	for _, l := range strings.Split(Redact(stderr), "\n") {
+		l = strings.TrimSpace(l)
+		if w, ok := strings.CutPrefix(l, "WARNING:"); ok {
+			return shorten(strings.TrimSpace(w), 300)
+		}
+	}
+	return ""
+}
+
 func firstErrorLine(s string) string {
 	for _, l := range strings.Split(s, "\n") {
 		l = strings.TrimSpace(l)

@@ -26,6 +26,7 @@ import (
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/vault"
 )
 
 // MinVersion is the oldest az azkeep supports: 2.30 moved the CLI to MSAL
@@ -242,7 +243,9 @@ type Result struct {
 }
 
 func (c Call) env(base []string, configDir bool) []string {
-	drop := map[string]bool{}
+	// az never needs the vault's key; a child holding it could open the
+	// file vault.
+	drop := map[string]bool{envKey(vault.PassphraseEnv): true}
 	var add []string
 	if configDir {
 		drop["AZURE_CONFIG_DIR"] = true
@@ -393,6 +396,7 @@ func (r *Runner) RunInteractive(ctx context.Context, c Call) error {
 	cmd.Stderr = io.MultiWriter(orW(c.Stderr, orW(r.opts.Stderr, os.Stderr)), &stderr)
 	cmd.Cancel = func() error { return interrupt(cmd) }
 	cmd.WaitDelay = 5 * time.Second
+	dieWithParent(cmd)
 	start := time.Now()
 	err = cmd.Run()
 	name := commandName(c.Args)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/miserver"
 	"github.com/azkeep/azkeep/internal/sessiondir"
+	"github.com/azkeep/azkeep/internal/vault"
 )
 
 // SessionEnv names the variable exec and env set to the session id; its
@@ -40,6 +42,12 @@ var conflictingEnv = []string{
 	"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT",
 	"MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "DEFAULT_IDENTITY_CLIENT_ID",
 }
+
+// vaultKeyEnv are the variables that open the vault: never handed to a
+// child, which could read every integration's refresh token with them. A
+// nested azkeep in the child still finds its home (AZKEEP_HOME,
+// AZKEEP_VAULT stay) and asks for the passphrase itself.
+var vaultKeyEnv = []string{vault.PassphraseEnv}
 
 // sessionEnv are the variables exec and env set (besides AZURE_CONFIG_DIR).
 func sessionVars(m *lifecycle.Materialized, dir string) [][2]string {
@@ -81,7 +89,8 @@ different tenants run side by side.
 
 Set in the child: AZURE_CONFIG_DIR, AZURE_SUBSCRIPTION_ID, AZURE_TENANT_ID,
 ARM_SUBSCRIPTION_ID, ARM_TENANT_ID, AZKEEP_SESSION. Removed: variables naming
-other credentials (AZURE_CLIENT_SECRET, ARM_CLIENT_ID, MSI_ENDPOINT, ...).
+other credentials (AZURE_CLIENT_SECRET, ARM_CLIENT_ID, MSI_ENDPOINT, ...) and
+the vault's key, AZKEEP_VAULT_PASSPHRASE.
 
 azkeep renews the access tokens while the child runs, relays SIGINT, SIGTERM,
 SIGHUP, SIGQUIT and SIGWINCH to it, exits with its exit status and removes the
@@ -284,11 +293,11 @@ func debugf(e *execEnv) func(string, ...any) {
 	return func(f string, a ...any) { fmt.Fprintf(e.IO.Err, "azkeep: debug: "+f+"\n", a...) }
 }
 
-// childEnv is environ without the conflicting and session variables, then
-// the session's.
+// childEnv is environ without the conflicting, vault-key and session
+// variables, then the session's.
 func childEnv(environ []string, set [][2]string) []string {
 	drop := map[string]bool{}
-	for _, n := range conflictingEnv {
+	for _, n := range slices.Concat(conflictingEnv, vaultKeyEnv) {
 		drop[envKey(n)] = true
 	}
 	for _, kv := range set {

@@ -324,3 +324,12 @@ func TestEvalHint(t *testing.T) {
 		}
 	}
 }
+
+// Regression: exec handed AZKEEP_VAULT_PASSPHRASE to its child, which could
+// then open the file vault and read every refresh token.
+func TestChildEnvWithoutVaultKey(t *testing.T) {
+	env := childEnv([]string{"AZKEEP_VAULT_PASSPHRASE=secret", "AZKEEP_HOME=/h"}, [][2]string{{"AZKEEP_SESSION", "id"}})
+	if got, want := strings.Join(env, " "), "AZKEEP_HOME=/h AZKEEP_SESSION=id"; got != want {
+		t.Fatalf("got %q want %q", got, want)
+	}
+}

@@ -110,8 +110,11 @@ func newManager(f *Factory) (*lifecycle.Manager, error) {
 		Engine:    eng,
 		Files:     lifecycle.AZFiles{},
 		TargetDir: f.Globals.ConfigDir,
-		Window:    window,
-		IO:        lifecycle.IO{In: f.IO.In, Out: f.IO.Out, Err: f.IO.Err},
+		// The az engine's staging dir, whichever engine runs now: a
+		// killed run of either may have left a token there.
+		InFlightDirs: []string{stagingDir(ws)},
+		Window:       window,
+		IO:           lifecycle.IO{In: f.IO.In, Out: f.IO.Out, Err: f.IO.Err},
 	}, nil
 }
 
@@ -139,6 +142,10 @@ func (f *Factory) Rotated(ctx context.Context) (*lifecycle.Manager, *workspace.S
 	m, err := f.Manager()
 	if err != nil {
 		return nil, nil, err
+	}
+	// First, a refresh token a killed run left outside the vault goes in.
+	if err := m.Recover(ctx); err != nil {
+		warn(f.IO.Err, "moving a refresh token left on disk into the vault failed", err)
 	}
 	if st, err := m.WS.Load(); err == nil && !anyDue(m, st) {
 		return m, st, nil
@@ -193,11 +200,11 @@ func (a azLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
 
 // RefreshSubscriptions implements lifecycle.Refresher: `az account list
 // --refresh` in a private dir azkeep removes afterwards.
-func (a azLogin) RefreshSubscriptions(ctx context.Context, dir string) error {
-	_, err := a.r.Run(ctx, azcli.Call{
+func (a azLogin) RefreshSubscriptions(ctx context.Context, dir string) (string, error) {
+	res, err := a.r.Run(ctx, azcli.Call{
 		Args: []string{"account", "list", "--refresh", "--output", "none"}, ConfigDir: dir, Token: true, Throwaway: true,
 	})
-	return err
+	return azcli.Warning(res.Stderr), err
 }
 
 // nativeLogin is the lifecycle's Runner on native.Login: azkeep's own

@@ -64,12 +64,13 @@ func Main(args []string, streams IO) int {
 }
 
 // Run runs the command tree on f with args and returns the exit code. The
-// context is cancelled by Ctrl-C or SIGTERM: an interrupted login still
-// removes its private dir (it holds a refresh token), and an interrupted
-// start or rotation puts the config dir back. Commands that outlive a
-// signal on purpose (exec's child, the agent's last rotation) say so.
+// context is cancelled by Ctrl-C, SIGTERM or SIGHUP: an interrupted login
+// still removes its private dir (it holds a refresh token), and an
+// interrupted start or rotation puts the config dir back. Commands that
+// outlive a signal on purpose (exec's child, the agent's last rotation)
+// say so.
 func Run(f *Factory, args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	root := NewCmdRoot(f)
 	root.SetArgs(args)
@@ -195,4 +196,15 @@ func (g *Globals) resolve() error {
 		return &usageError{hint.New(fmt.Errorf("unknown engine %q", g.Engine), "use --engine az or --engine native")}
 	}
 	return nil
+}
+
+// stopSignals cancel a command. SIGHUP (the terminal closed, an ssh session
+// dropped) counts as SIGTERM: left to its default it would kill azkeep
+// without clean-up while an `az login` child polls on and writes a refresh
+// token into a login dir nobody removes.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+// signalContext is the commands' context, cancelled by stopSignals.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), stopSignals...)
 }

@@ -85,6 +85,18 @@ func Lock(ctx context.Context, path string) (unlock func() error, err error) {
 	return fl.Unlock, nil
 }
 
+// TryLock takes the flock on path (created 0600 if missing) if no one
+// holds it, without waiting; ok is false when someone does (or the lock
+// cannot be taken at all).
+func TryLock(path string) (unlock func() error, ok bool) {
+	fl := flock.New(path, flock.SetPermissions(FilePerm))
+	locked, err := fl.TryLock()
+	if err != nil || !locked {
+		return nil, false
+	}
+	return fl.Unlock, true
+}
+
 // LockTimeout is Lock with a deadline of d.
 func LockTimeout(path string, d time.Duration) (func() error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

@@ -112,6 +112,8 @@ type fakeServer struct {
 	n        int
 	strict   bool
 	revoked  bool
+	armDown  bool
+	diskFull bool // the engine's write into the config dir fails
 	lifetime time.Duration
 	now      func() time.Time
 	redeems  int
@@ -187,6 +189,9 @@ func (e fakeEngine) Redeem(ctx context.Context, req engine.Request) (engine.Resu
 	if keepErr != nil {
 		c.RT = newRT
 	}
+	if s.diskFull {
+		return engine.Result{}, errors.Join(keepErr, errors.New("write msal_token_cache.json: no space left on device"))
+	}
 	if err := writeFakeCache(req.ConfigDir, c); err != nil {
 		return engine.Result{}, errors.Join(keepErr, err)
 	}
@@ -215,22 +220,28 @@ func secretOf(entry json.RawMessage) string {
 
 // RefreshSubscriptions is `az account list --refresh` against the fake
 // server: the refresh token must be valid (and is rotated when strict).
-func (r fakeRunner) RefreshSubscriptions(ctx context.Context, dir string) error {
+// As az 2.45 does, a refresh that fails after the token endpoint answered
+// (armDown: ARM answers 500) exits 0 with a warning and keeps the profile
+// it found.
+func (r fakeRunner) RefreshSubscriptions(ctx context.Context, dir string) (string, error) {
 	s := r.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := readFakeCache(dir)
 	secret := secretOf(c.RT)
 	if s.revoked || !s.valid[secret] {
-		return &azure.NeedsLoginError{Code: "invalid_grant", Description: "AADSTS70008: revoked"}
+		return "", &azure.NeedsLoginError{Code: "invalid_grant", Description: "AADSTS70008: revoked"}
 	}
 	if s.strict {
 		delete(s.valid, secret)
 		c.RT = s.issue()
 	}
 	if err := writeFakeCache(dir, c); err != nil {
-		return err
+		return "", err
+	}
+	if s.armDown {
+		return "Refreshing for 'u' failed with an error '500 Server Error'. The existing accounts were not modified.", nil
 	}
 	data, _ := json.Marshal(map[string]any{"subscriptions": s.subs})
-	return os.WriteFile(filepath.Join(dir, "azureProfile.json"), data, 0o600)
+	return "", os.WriteFile(filepath.Join(dir, "azureProfile.json"), data, 0o600)
 }

@@ -11,9 +11,9 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/azkeep/azkeep/internal/azure"
+	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -211,13 +211,13 @@ func (m *Manager) Login(ctx context.Context, name string, opts LoginOptions) (*L
 	// target's config and clouds.config. It is clean by construction (the
 	// seed's "files are cleaned"), and the target dir, with whatever
 	// session is active there, is not touched.
-	loginDir, err := m.newLoginDir()
+	loginDir, release, err := m.newLoginDir()
 	if err != nil {
 		return nil, err
 	}
 	// Step 5: remove the private dir; nothing of the login stays on disk
 	// outside the vault and the state file.
-	defer os.RemoveAll(loginDir)
+	defer release()
 
 	// Step 2: `az login --tenant T` in that dir; its prompts (browser or
 	// device code) reach the user's terminal; no timeout, ctx cancels.
@@ -234,11 +234,17 @@ func (m *Manager) Login(ctx context.Context, name string, opts LoginOptions) (*L
 	if err != nil {
 		return nil, fmt.Errorf("read what az login wrote: %w", err)
 	}
+	if len(ld.RefreshToken) == 0 {
+		return nil, errors.New("az left no account or refresh token in the token cache")
+	}
 	unlock, err := m.lockOps(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	if err := m.recoverInFlight(ctx); err != nil {
+		return nil, err
+	}
 	// Steps 3 (sync) and 4.
 	return m.storeLogin(ctx, &in, ld)
 }
@@ -265,15 +271,19 @@ func (m *Manager) storeLogin(ctx context.Context, in *workspace.Integration, ld 
 	if err != nil {
 		return nil, err
 	}
-	if len(ld.RefreshToken) == 0 || len(ld.Account) == 0 {
+	if len(ld.Account) == 0 {
 		return nil, errors.New("az left no account or refresh token in the token cache")
 	}
 
-	// Step 4: refresh token, account and profile into the vault.
+	// Step 4: refresh token, account and profile into the vault (a sync
+	// has stored the refresh token already: ld.RefreshToken is nil).
 	for _, it := range []struct {
 		item string
 		data []byte
 	}{{itemRefreshToken, ld.RefreshToken}, {itemAccount, ld.Account}, {itemProfile, profile}} {
+		if len(it.data) == 0 {
+			continue
+		}
 		if err := m.Vault.Set(ctx, VaultKey(in.ID, it.item), it.data); err != nil {
 			return nil, fmt.Errorf("store the %s of integration %q in the vault (%s): %w", it.item, in.Alias, m.Vault.Name(), err)
 		}
@@ -318,7 +328,15 @@ func (m *Manager) storeLogin(ctx context.Context, in *workspace.Integration, ld 
 // lists the tenant's subscriptions again, and login steps 3–5 follow with
 // what it wrote (the refresh token it rotated included). A rejected
 // refresh token marks the integration needs-login, as on start.
-func (m *Manager) Sync(ctx context.Context, name string) (*LoginReport, error) {
+//
+// Only a list that came from ARM changes the sessions: when its refresh
+// fails (network down, token endpoint or ARM answering an error, user
+// revoked) az still exits 0 and keeps the profile it found, which holds
+// the one subscription written here; taken as the truth it would remove
+// every other session. The subscription is written under a marker name
+// that only ARM's answer replaces, so a profile still holding it makes
+// Sync fail and change nothing (but the rotated refresh token is kept).
+func (m *Manager) Sync(ctx context.Context, name string) (_ *LoginReport, err error) {
 	if m.Refresher == nil {
 		return nil, hint.New(errors.New("this engine cannot re-read subscriptions without a login"), "run azkeep integration login "+name)
 	}
@@ -337,11 +355,11 @@ func (m *Manager) Sync(ctx context.Context, name string) (*LoginReport, error) {
 	}
 
 	// Step 1: a fresh private dir, removed at the end (step 5).
-	dir, err := m.newLoginDir()
+	dir, release, err := m.newLoginDir()
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer release()
 	rt, account, prof, err := m.vaultItems(ctx, &in)
 	if err != nil {
 		return nil, err
@@ -352,7 +370,11 @@ func (m *Manager) Sync(ctx context.Context, name string) (*LoginReport, error) {
 		// a login can find subscriptions.
 		return nil, hint.New(fmt.Errorf("integration %q knows no subscription to refresh from", in.Alias), "run azkeep integration login "+in.Alias)
 	}
-	if err := m.Files.WriteProfile(dir, in.Cloud.Name, pi.Subscriptions[0]); err != nil {
+	marked, marker, err := markSubscription(pi.Subscriptions[0])
+	if err != nil {
+		return nil, hint.New(fmt.Errorf("the profile of integration %q in the vault is corrupt: %w", in.Alias, err), "run azkeep integration login "+in.Alias)
+	}
+	if err := m.Files.WriteProfile(dir, in.Cloud.Name, marked); err != nil {
 		return nil, err
 	}
 	if err := m.Files.PutCredentials(dir, account, rt); err != nil {
@@ -360,55 +382,116 @@ func (m *Manager) Sync(ctx context.Context, name string) (*LoginReport, error) {
 	}
 
 	// Step 2 without interaction: az redeems the refresh token and lists
-	// the subscriptions again.
-	if err := m.Refresher.RefreshSubscriptions(ctx, dir); err != nil {
+	// the subscriptions again. Whatever follows, a refresh token az
+	// rotated meanwhile is the only valid one: it goes to the vault
+	// before the dir is removed.
+	warning, err := m.Refresher.RefreshSubscriptions(ctx, dir)
+	if kerr := m.keepRefreshToken(ctx, &in, dir, rt); kerr != nil {
+		return nil, errors.Join(err, kerr)
+	}
+	if err != nil {
 		if azure.IsNeedsLogin(err) {
 			return nil, m.needsLogin(ctx, &in, err)
 		}
 		return nil, fmt.Errorf("re-read the subscriptions of %q: %w", in.Alias, err)
 	}
 
-	// Steps 3–4.
+	// Steps 3–4, from ARM's list only.
 	ld, err := m.Files.ReadLogin(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read what az wrote: %w", err)
 	}
+	if err := fromARM(ld, marker, in.TenantID, warning); err != nil {
+		return nil, hint.New(fmt.Errorf("re-read the subscriptions of %q: %w; nothing changed", in.Alias, err),
+			"check the network and run azkeep integration sync "+in.Alias+" again; if the login was revoked or expired, run azkeep integration login "+in.Alias)
+	}
+	ld.RefreshToken = nil // kept above; storeLogin stores the vault's
 	return m.storeLogin(ctx, &in, ld)
+}
+
+// markSubscription returns the subscription with its name replaced by a
+// fresh marker, which az replaces only with what ARM answers.
+func markSubscription(raw json.RawMessage) (json.RawMessage, string, error) {
+	var sub map[string]any
+	if err := json.Unmarshal(raw, &sub); err != nil {
+		return nil, "", err
+	}
+	marker := "azkeep: not refreshed " + workspace.NewID()
+	sub["name"] = marker
+	out, err := json.Marshal(sub)
+	return out, marker, err
+}
+
+// fromARM checks that the profile az left after `az account list
+// --refresh` is ARM's answer: the marker gone, and the tenant's
+// subscriptions in it (an empty list for the tenant is a failure too: a
+// sync never removes every session). warning is what az printed.
+func fromARM(ld *LoginData, marker, tenantID, warning string) error {
+	why := "az kept its cached list"
+	if warning != "" {
+		why += ": " + warning
+	}
+	n := 0
+	for _, s := range ld.Subscriptions {
+		if s.Name == marker {
+			return errors.New("az could not reach Azure (" + why + ")")
+		}
+		if tenantID == "" || strings.EqualFold(s.TenantID, tenantID) {
+			n++
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("azure listed no subscription of tenant %s (%s)", tenantID, why)
+	}
+	return nil
+}
+
+// keepRefreshToken moves a refresh token of in's account that az left in
+// dir into the vault when it differs from vaultRT, the one written there:
+// az rotated it, and single-use tokens make it the only valid one.
+func (m *Manager) keepRefreshToken(ctx context.Context, in *workspace.Integration, dir string, vaultRT []byte) error {
+	left, err := m.Files.TakeRefreshToken(dir, in.HomeAccountID)
+	if err != nil || len(left) == 0 || sameJSON(left, vaultRT) {
+		return nil
+	}
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fileTimeout)
+	defer cancel()
+	if err := m.Vault.Set(vctx, VaultKey(in.ID, itemRefreshToken), left); err != nil {
+		return m.spill(in, left, err)
+	}
+	return nil
 }
 
 const loginDirPrefix = "login-"
 
 // newLoginDir is login step 1 for Login and Sync alike: a fresh private
 // dir (0700) in AZKEEP_HOME with copies of the target's config and
-// clouds.config, after sweeping the ones a killed azkeep left. The caller
-// removes it (step 5); on error nothing is left.
-func (m *Manager) newLoginDir() (string, error) {
-	sweepLoginDirs(m.WS.Dir(), m.now())
-	dir, err := os.MkdirTemp(m.WS.Dir(), loginDirPrefix)
+// clouds.config, whose owner lock this process holds (a dir whose owner
+// is gone is Recover's). The caller calls release (step 5: the dir is
+// removed); on error nothing is left.
+func (m *Manager) newLoginDir() (dir string, release func(), err error) {
+	dir, err = os.MkdirTemp(m.WS.Dir(), loginDirPrefix)
 	if err != nil {
-		return "", fmt.Errorf("create a private login dir: %w", err)
+		return "", nil, fmt.Errorf("create a private login dir: %w", err)
+	}
+	unlock, ok := fileutil.TryLock(filepath.Join(dir, ownerLock))
+	if !ok {
+		_ = os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("lock the private login dir %s", dir)
+	}
+	release = func() {
+		_ = os.RemoveAll(dir)
+		_ = unlock()
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
-		_ = os.RemoveAll(dir)
-		return "", err
+		release()
+		return "", nil, err
 	}
 	if err := m.Files.LoginDirConfig(dir, m.target()); err != nil {
-		_ = os.RemoveAll(dir)
-		return "", fmt.Errorf("prepare the private login dir: %w", err)
+		release()
+		return "", nil, fmt.Errorf("prepare the private login dir: %w", err)
 	}
-	return dir, nil
-}
-
-// sweepLoginDirs removes private login dirs a killed azkeep left behind
-// (they may hold a refresh token). A dir younger than an hour may belong
-// to a login still waiting for the user in another shell.
-func sweepLoginDirs(home string, now time.Time) {
-	dirs, _ := filepath.Glob(filepath.Join(home, loginDirPrefix+"*"))
-	for _, d := range dirs {
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() && now.Sub(fi.ModTime()) > time.Hour {
-			_ = os.RemoveAll(d)
-		}
-	}
+	return dir, release, nil
 }
 
 // Logout stops the integration's active sessions, deletes its vault items

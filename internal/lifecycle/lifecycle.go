@@ -79,7 +79,10 @@ type Refresher interface {
 	// the account, its refresh token and one of its subscriptions are:
 	// az redeems the refresh token, asks ARM for the tenants and
 	// subscriptions and rewrites azureProfile.json and the token cache.
-	RefreshSubscriptions(ctx context.Context, dir string) error
+	// warning is what az warned about on success, one line, secrets
+	// redacted ("" for none): az 2.45 exits 0 when its refresh fails, and
+	// says why only there.
+	RefreshSubscriptions(ctx context.Context, dir string) (warning string, err error)
 }
 
 // LoginRequest is one interactive login.
@@ -110,6 +113,10 @@ type Manager struct {
 	// TargetDir is the Azure CLI config dir the default active session
 	// lives in ($AZURE_CONFIG_DIR or ~/.azure).
 	TargetDir string
+	// InFlightDirs are config dirs where a redemption keeps a refresh
+	// token while it runs (the az engine's staging dir): a killed run may
+	// leave it there, for Recover to move into the vault.
+	InFlightDirs []string
 	// Window is the rotation window (DefaultWindow when zero).
 	Window time.Duration
 	// Now is the clock (time.Now when nil).
@@ -151,19 +158,33 @@ func (m *Manager) lockOps(ctx context.Context) (func() error, error) {
 		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 	}
-	unlock, err := fileutil.Lock(ctx, filepath.Join(m.WS.Dir(), "lifecycle.lock"))
+	path := filepath.Join(m.WS.Dir(), "lifecycle.lock")
+	if unlock, ok := fileutil.TryLock(path); ok {
+		return unlock, nil
+	}
+	// A waiter says what it waits for: the wait may be long (an endpoint
+	// slow to answer another process's redemption).
+	fmt.Fprintf(m.errOut(), "azkeep: waiting for %s: another azkeep (or an az it started) is redeeming a refresh token\n", path)
+	unlock, err := fileutil.Lock(ctx, path)
 	if err != nil {
 		return nil, hint.New(fmt.Errorf("another azkeep is starting or rotating a session: %w", err), "retry in a moment")
 	}
 	return unlock, nil
 }
 
-// lockState takes the procedures' lock (see lockOps) and reads the state
-// under it, the opening of every procedure that redeems or drops a
-// session's credentials. The caller defers the returned unlock.
+// lockState takes the procedures' lock (see lockOps), recovers the
+// refresh tokens a killed or refused run left outside the vault (a
+// procedure would otherwise redeem the vault's older, maybe spent, one)
+// and reads the state under it: the opening of every procedure that
+// redeems or drops a session's credentials. The caller defers the
+// returned unlock.
 func (m *Manager) lockState(ctx context.Context) (*workspace.State, func() error, error) {
 	unlock, err := m.lockOps(ctx)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.recoverInFlight(ctx); err != nil {
+		_ = unlock()
 		return nil, nil, err
 	}
 	st, err := m.WS.Load()

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
+	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/sessiondir"
 	"github.com/azkeep/azkeep/internal/vault"
@@ -683,5 +685,209 @@ func TestMaterializeIntoAPerSessionDir(t *testing.T) {
 	entries, _ := os.ReadDir(base)
 	if len(entries) != 1 {
 		t.Errorf("dirs under %s: %v (want the exec dir only)", base, entries)
+	}
+}
+
+// Regression: with ARM (or the network) down, az account list --refresh
+// exits 0 and keeps its cached profile, which a sync took as the truth:
+// it removed every session but one. Now the sync fails, names the cause,
+// changes no session, and the refresh token az rotated is in the vault.
+func TestSyncFromACachedListChangesNothing(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	rep := r.loggedIn(t)
+	r.m.Refresher = fakeRunner{r.srv}
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := r.m.WS.Load()
+	r.srv.armDown = true
+	_, err := r.m.Sync(ctx, "contoso")
+	if err == nil || !strings.Contains(err.Error(), "500 Server Error") || !strings.Contains(err.Error(), "nothing changed") || hint.Of(err) == "" {
+		t.Fatalf("sync with ARM down: %v (hint %q)", err, hint.Of(err))
+	}
+	after, _ := r.m.WS.Load()
+	if len(after.Sessions) != len(before.Sessions) || len(after.Sessions) != len(rep.Sessions) {
+		t.Fatalf("sessions changed: %d before, %d after", len(before.Sessions), len(after.Sessions))
+	}
+	for i := range after.Sessions {
+		if after.Sessions[i].ID != before.Sessions[i].ID || after.Sessions[i].Status != before.Sessions[i].Status {
+			t.Fatalf("session %d changed: %+v", i, after.Sessions[i])
+		}
+	}
+	rt, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
+	if !r.srv.valid[secretOf(rt)] {
+		t.Fatal("the refresh token az rotated was lost")
+	}
+	if left, _ := filepath.Glob(filepath.Join(r.m.WS.Dir(), "login-*")); len(left) != 0 {
+		t.Fatalf("private dirs left: %v", left)
+	}
+	// The network back: the same ids.
+	r.srv.armDown = false
+	got, err := r.m.Sync(ctx, "contoso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Sync.Removed) != 0 || len(got.Sync.Added) != 0 {
+		t.Fatalf("sync after the network came back: %+v", got.Sync)
+	}
+}
+
+// Regression: a refresh token az rotated in a login dir or in the az
+// engine's staging dir, when azkeep was killed before storing it, was
+// deleted by the next run (the sweep, the next redemption's preparation)
+// and the login was lost. The next procedure moves it into the vault
+// first, and no refresh token stays on disk.
+func TestRecoverTokensLeftByAKilledRun(t *testing.T) {
+	for _, where := range []string{"login", "staging"} {
+		t.Run(where, func(t *testing.T) {
+			r := newRig(t)
+			r.srv.strict = true
+			rep := r.loggedIn(t)
+			ctx := context.Background()
+			// The killed run: az redeemed the vault's token (now spent)
+			// and left the rotated one in its dir.
+			old, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
+			delete(r.srv.valid, secretOf(old))
+			dir := filepath.Join(r.m.WS.Dir(), "login-killed")
+			if where == "staging" {
+				dir = filepath.Join(r.m.WS.Dir(), "az")
+				r.m.InFlightDirs = []string{dir}
+			}
+			os.MkdirAll(dir, 0o700)
+			os.WriteFile(filepath.Join(dir, ownerLock), nil, 0o600) // its owner is gone
+			if err := writeFakeCache(dir, fakeCache{Account: json.RawMessage(`{"home_account_id":"uid.utid"}`), RT: r.srv.issue()}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.m.Start(ctx, "Dev"); err != nil {
+				t.Fatalf("start after a killed run: %v", err)
+			}
+			if c := readFakeCache(dir); c.RT != nil {
+				t.Fatal("refresh token left in " + dir)
+			}
+			if where == "login" && dirExists(dir) {
+				t.Fatal("login dir of a dead owner kept")
+			}
+		})
+	}
+}
+
+// Regression: a refresh token the vault refused while a sync (or an exec's
+// scratch dir) held it was deleted with the dir. It goes to the journal,
+// the error names the file, and the next command moves it into the vault.
+func TestJournalKeepsATokenTheVaultRefused(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	rep := r.loggedIn(t)
+	r.m.Refresher = fakeRunner{r.srv}
+	ctx := context.Background()
+	m := *r.m
+	m.Vault = &failSet{Memory: r.vault}
+	_, err := m.Sync(ctx, "contoso")
+	if err == nil || !strings.Contains(err.Error(), "saved in "+filepath.Join(r.m.WS.Dir(), "journal")) {
+		t.Fatalf("sync with a refusing vault: %v", err)
+	}
+	if err := r.m.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
+	if !r.srv.valid[secretOf(rt)] {
+		t.Fatal("the rotated refresh token was lost")
+	}
+	if left, _ := filepath.Glob(filepath.Join(r.m.WS.Dir(), "journal", "*")); len(left) != 0 {
+		t.Fatalf("journal not emptied: %v", left)
+	}
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Regression: with the vault and the config dir on one full disk, a
+// rotation said the new refresh token "was left in" the dir, where it was
+// not. It goes to the journal when that can be written; when not either,
+// the error says the token is lost.
+func TestRotateOnAFullDiskSaysWhereTheTokenIs(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	rep := r.loggedIn(t)
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	m := *r.m
+	m.Vault = &failSet{Memory: r.vault}
+	r.srv.diskFull = true
+	_, err := m.Rotate(ctx, "", true)
+	if err == nil || strings.Contains(hint.Of(err), "left in") || !strings.Contains(err.Error(), "saved in "+filepath.Join(r.m.WS.Dir(), "journal")) {
+		t.Fatalf("rotate on a full disk: %v (hint %q)", err, hint.Of(err))
+	}
+	r.srv.diskFull = false
+	if _, err := r.m.Rotate(ctx, "", true); err != nil {
+		t.Fatalf("rotate once the disk has room: %v", err)
+	}
+	rt, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
+	if !r.srv.valid[secretOf(rt)] {
+		t.Fatal("the vault holds a spent refresh token")
+	}
+
+	// Nowhere to write: the error says so.
+	os.RemoveAll(filepath.Join(r.m.WS.Dir(), "journal"))
+	os.WriteFile(filepath.Join(r.m.WS.Dir(), "journal"), nil, 0o600)
+	r.srv.diskFull = true
+	_, err = m.Rotate(ctx, "", true)
+	if err == nil || !strings.Contains(err.Error(), "the token is lost") || !strings.Contains(hint.Of(err), "integration login") {
+		t.Fatalf("rotate with nowhere to write: %v (hint %q)", err, hint.Of(err))
+	}
+}
+
+// Regression (exec, env): a rotated refresh token the vault refused was
+// written into the scratch dir MaterializeInto redeems in, then deleted
+// with it. It goes to the journal, and the next command moves it into the
+// vault.
+func TestMaterializeIntoKeepsATokenTheVaultRefused(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	rep := r.loggedIn(t)
+	ctx := context.Background()
+	base := filepath.Join(t.TempDir(), "exec")
+	d, err := sessiondir.New(base, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := *r.m
+	m.Vault = &failSet{Memory: r.vault}
+	_, err = m.MaterializeInto(ctx, "Dev", d.Path, base)
+	if err == nil || !strings.Contains(err.Error(), "saved in "+filepath.Join(r.m.WS.Dir(), "journal")) {
+		t.Fatalf("materialize with a refusing vault: %v", err)
+	}
+	if _, err := r.m.MaterializeInto(ctx, "Dev", d.Path, base); err != nil {
+		t.Fatalf("materialize once the vault is back: %v", err)
+	}
+	rt, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, "refresh-token"))
+	if !r.srv.valid[secretOf(rt)] {
+		t.Fatal("the vault holds a spent refresh token")
+	}
+}
+
+// Regression: a procedure waiting on another's lock waited silently (for
+// good, behind an endpoint that never answered). It says what it waits
+// for.
+func TestLockWaiterSaysWhatItWaitsFor(t *testing.T) {
+	r := newRig(t)
+	var errb bytes.Buffer
+	r.m.IO.Err = &errb
+	unlock, err := fileutil.Lock(context.Background(), filepath.Join(r.m.WS.Dir(), "lifecycle.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := r.m.Stop(ctx, ""); err == nil {
+		t.Fatal("want a timeout")
+	}
+	if !strings.Contains(errb.String(), "waiting for "+filepath.Join(r.m.WS.Dir(), "lifecycle.lock")) {
+		t.Fatalf("stderr: %q", errb.String())
 	}
 }

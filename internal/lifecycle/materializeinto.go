@@ -30,7 +30,7 @@ func (m *Manager) MaterializeInto(ctx context.Context, query, dir, scratchBase s
 	if err := copyConfigFiles(ctx, dir, scratch.Path); err != nil {
 		return nil, fmt.Errorf("prepare a private dir to redeem in: %w", err)
 	}
-	mat, err := m.materializeQuery(ctx, query, scratch.Path, extra)
+	mat, err := m.materializeQuery(ctx, query, scratch.Path, true, extra)
 	if err != nil {
 		return nil, err
 	}

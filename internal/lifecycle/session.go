@@ -37,12 +37,13 @@ type Materialized struct {
 // active session. It holds the procedures' lock, so it may be called from
 // any process at any time to refresh a dir.
 func (m *Manager) Materialize(ctx context.Context, query, dir string) (*Materialized, error) {
-	return m.materializeQuery(ctx, query, dir, nil)
+	return m.materializeQuery(ctx, query, dir, false, nil)
 }
 
 // materializeQuery is Materialize with extra resources to fetch besides
-// the integration's.
-func (m *Manager) materializeQuery(ctx context.Context, query, dir string, extra []string) (*Materialized, error) {
+// the integration's; scratch marks a dir the caller deletes afterwards
+// (see materialize).
+func (m *Manager) materializeQuery(ctx context.Context, query, dir string, scratch bool, extra []string) (*Materialized, error) {
 	st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
@@ -52,7 +53,7 @@ func (m *Manager) materializeQuery(ctx context.Context, query, dir string, extra
 	if err != nil {
 		return nil, err
 	}
-	return m.materialize(ctx, in, s, dir, extra)
+	return m.materialize(ctx, in, s, dir, scratch, extra)
 }
 
 func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session, *workspace.Integration, error) {
@@ -72,7 +73,12 @@ func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session
 // integration's. On failure the dir's files are put back as they were and
 // neither vault nor state changed (except the needs-login mark), unless
 // the error wraps errKeptOnDisk.
-func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s *workspace.Session, dir string, extra []string) (_ *Materialized, err error) {
+//
+// A rotated refresh token the vault refuses stays in dir (the engine
+// writes it there) when dir is durable; when dir is scratch (deleted by
+// the caller), or the engine could not write it either (a full disk), it
+// goes to the journal, and the error says where it is, or that it is lost.
+func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s *workspace.Session, dir string, scratch bool, extra []string) (_ *Materialized, err error) {
 	if in.Status == workspace.NeedsLogin {
 		return nil, hint.New(fmt.Errorf("integration %q needs a new login (its refresh token was rejected)", in.Alias), "run azkeep integration login "+in.Alias)
 	}
@@ -134,6 +140,7 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	// update.
 	rotated := false
 	var vaultErr error
+	var refused []byte // the token the vault refused
 	req := engine.Request{
 		ConfigDir:      dir,
 		Cloud:          in.Cloud,
@@ -156,6 +163,7 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 			vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fileTimeout)
 			defer cancel()
 			if vaultErr = m.Vault.Set(vctx, VaultKey(in.ID, itemRefreshToken), newRT); vaultErr != nil {
+				refused = newRT
 				return vaultErr
 			}
 			rotated = true
@@ -165,6 +173,14 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	res, err := m.Engine.Redeem(ctx, req)
 	if err != nil {
 		switch {
+		case vaultErr != nil && (scratch || err != vaultErr):
+			// err is vaultErr alone when the engine wrote the token into
+			// dir (engine.Engine.Redeem), joined with the write's error
+			// when it could not.
+			if scratch && err == vaultErr {
+				_, _ = m.Files.TakeRefreshToken(dir, in.HomeAccountID)
+			}
+			return nil, m.spill(in, refused, vaultErr)
 		case vaultErr != nil:
 			return nil, hint.New(fmt.Errorf("store the rotated refresh token of %q in the vault (%s): %w: %w", in.Alias, m.Vault.Name(), err, errKeptOnDisk),
 				"the new refresh token was left in "+dir+"; fix the vault and run azkeep session rotate --force")
@@ -277,7 +293,7 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 	}
 
 	// Steps 1–8 and the location of step 9.
-	mat, err := m.materialize(ctx, in, s, target, nil)
+	mat, err := m.materialize(ctx, in, s, target, false, nil)
 	if err != nil {
 		keptOnDisk = errors.Is(err, errKeptOnDisk)
 		return nil, err
@@ -381,7 +397,7 @@ func (m *Manager) Rotate(ctx context.Context, query string, force bool) (*Rotate
 	}
 	// Step 4: remove the access token, put the refresh token back, redo
 	// start steps 6–9.
-	mat, err := m.materialize(ctx, in, s, s.ConfigDir, nil)
+	mat, err := m.materialize(ctx, in, s, s.ConfigDir, false, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -80,3 +80,23 @@ func ClientFromEnv(env []string) (*http.Client, error) {
 	}
 	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
 }
+
+// requestTimeout bounds one request to the token endpoint or ARM when the
+// client sets no bound of its own (http.DefaultClient): an endpoint that
+// never answers would hold the procedures' lock for good, and every start
+// and stop of the same home would wait on it.
+const requestTimeout = 60 * time.Second
+
+// bounded is client (http.DefaultClient when nil) with requestTimeout when
+// it has no timeout.
+func bounded(client *http.Client) *http.Client {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	if client.Timeout > 0 {
+		return client
+	}
+	c := *client
+	c.Timeout = requestTimeout
+	return &c
+}

@@ -203,7 +203,7 @@ func requestDeviceCode(ctx context.Context, client *http.Client, endpoint, scope
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("client-request-id", newUUID())
-	resp, err := client.Do(req)
+	resp, err := bounded(client).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("POST %s: %w", redactURL(endpoint), err)
 	}
@@ -249,7 +249,7 @@ func listSubscriptions(ctx context.Context, client *http.Client, cloud azure.Clo
 		}
 		req.Header.Set("Authorization", "Bearer "+accessToken)
 		req.Header.Set("Accept", "application/json")
-		resp, err := client.Do(req)
+		resp, err := bounded(client).Do(req)
 		if err != nil {
 			return nil, fmt.Errorf("list subscriptions: %w", err)
 		}

@@ -113,7 +113,7 @@ func postForm(ctx context.Context, client *http.Client, endpoint string, form ur
 		// object id: "Oid:<uid>@<utid>".
 		req.Header.Set("X-AnchorMailbox", anchor)
 	}
-	resp, err := client.Do(req)
+	resp, err := bounded(client).Do(req)
 	if err != nil {
 		return nil, 0, fmt.Errorf("POST %s: %w", redactURL(endpoint), err)
 	}

@@ -160,6 +160,9 @@ func (w *Workspace) decode(data string) (*State, error) {
 	// encoding/json's rules (it is tested against the standard library's
 	// own suite) at about a fifth of its cost. Writing stays with
 	// encoding/json (omitzero).
+	if err := checkDepth(data); err != nil {
+		return nil, hint.New(fmt.Errorf("state file %s is corrupt: %w", w.Path(), err), fix)
+	}
 	st, err := decodeFast(data)
 	if err != nil {
 		st = &State{}
@@ -246,4 +249,35 @@ func NewID() string {
 func SessionID(integrationID, subscriptionID string) string {
 	sum := sha256.Sum256([]byte(integrationID + "/" + normGUID(subscriptionID)))
 	return hex.EncodeToString(sum[:6])
+}
+
+// maxDepth is how deeply the state file's arrays and objects may nest; the
+// file azkeep writes nests 4 deep.
+const maxDepth = 256
+
+// checkDepth refuses JSON nested deeper than maxDepth before a recursive
+// decoder sees it: a file of millions of '[' overflowed its stack (a
+// fatal error no recover catches) instead of failing cleanly.
+func checkDepth(s string) error {
+	depth, inString := 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > maxDepth {
+				return fmt.Errorf("it nests deeper than %d levels (at byte %d)", maxDepth, i)
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return nil
 }

@@ -439,3 +439,24 @@ func TestLongListReadInTwo(t *testing.T) {
 		}
 	}
 }
+
+// Regression: a state file nested 5,000,000 deep crashed azkeep with
+// "fatal error: stack overflow" (20,000 deep gave a clean error).
+func TestDeeplyNestedStateFails(t *testing.T) {
+	ws, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deep := `{"schema":1,"integrations":` + strings.Repeat("[", 5_000_000) + strings.Repeat("]", 5_000_000) + `}`
+	if err := os.WriteFile(ws.Path(), []byte(deep), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ws.Load()
+	if err == nil || !strings.Contains(err.Error(), "nests deeper") || hint.Of(err) == "" {
+		t.Fatalf("got %v", err)
+	}
+	// Brackets inside strings do not count.
+	if err := checkDepth(`{"a":"` + strings.Repeat("[", 1000) + `\"["}`); err != nil {
+		t.Fatal(err)
+	}
+}
