@@ -4,14 +4,10 @@ package main
 
 import (
 	"os"
-	"runtime/debug"
 
 	"github.com/azkeep/azkeep/internal/cli"
 )
 
 func main() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(cli.ShortGCPercent)
-	}
 	os.Exit(cli.Main(os.Args[1:], cli.Stdio()))
 }

@@ -47,7 +47,6 @@ nothing breaks while the agent is not running; the agent makes it certain.
   azkeep agent status`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			longRunning()
 			return agentRun(cmdContext(cmd), g, agentOptions{Window: window})
 		},
 	}

@@ -60,7 +60,6 @@ are served at <proxy>/_emulator/…; see docs/testing.md.`,
   az login --use-device-code --tenant <tenant id>`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			longRunning()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runEmulator(ctx, opts, g.IO)

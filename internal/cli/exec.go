@@ -102,7 +102,6 @@ azkeep env is not an exec).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			longRunning()
 			opts.Session = args[0]
 			opts.Command = args[1:]
 			// Flag parsing stops at SESSION, so a "--" after it is still

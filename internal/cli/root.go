@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -66,22 +65,6 @@ func Main(args []string, streams IO) int {
 	root.SetErr(streams.Err)
 	err := root.Execute()
 	return report(streams.Err, err)
-}
-
-// ShortGCPercent is the garbage collector's goal for azkeep's one-shot
-// commands (cmd/azkeep sets it unless GOGC is in the environment). They run
-// for milliseconds and allocate a few MB (the state file, a token cache);
-// with Go's default goal of 100 the collector runs several times in that
-// span and `session list` over 10,000 sessions takes 21 ms instead of 15.
-// Long-running commands put the default back (longRunning).
-const ShortGCPercent = 400
-
-// longRunning restores the collector's default goal for the commands that
-// stay up (agent, exec, emulator), so their memory stays small.
-func longRunning() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(100)
-	}
 }
 
 // report is the one funnel from an error to stderr and an exit code.
