@@ -3,6 +3,7 @@ package workspace
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -47,11 +48,14 @@ var sessionColumns = []string{"id", "subscription_id", "subscription_name", "sta
 // Go array from a shorter JSON array and zeroes the rest.
 type sessionRow [7]string
 
-// sessionGroup is a run of sessions with one integration and tenant.
+// sessionGroup is a run of sessions with one integration and tenant. Its
+// rows are pointers so that a growing list moves pointers, not rows: the
+// decode then allocates each row once, which keeps a large state's read
+// clear of most of the garbage collector's work.
 type sessionGroup struct {
-	IntegrationID string       `json:"integration_id"`
-	TenantID      string       `json:"tenant_id"`
-	Sessions      []sessionRow `json:"sessions"`
+	IntegrationID string        `json:"integration_id"`
+	TenantID      string        `json:"tenant_id"`
+	Sessions      []*sessionRow `json:"sessions"`
 }
 
 // stateFile is the file's shape, of either schema.
@@ -127,7 +131,7 @@ func decodeState(data []byte) (*State, error) {
 	st.Sessions = make([]Session, 0, n)
 	for _, g := range f.SessionGroups {
 		for i := range g.Sessions {
-			s, err := sessionOf(g.IntegrationID, g.TenantID, &g.Sessions[i])
+			s, err := sessionOf(g.IntegrationID, g.TenantID, g.Sessions[i])
 			if err != nil {
 				return nil, fmt.Errorf("session %d: %w", len(st.Sessions)+1, err)
 			}
@@ -156,6 +160,9 @@ func (s *Session) row() ([]string, error) {
 
 // sessionOf is the session a row of a group holds.
 func sessionOf(integrationID, tenantID string, r *sessionRow) (Session, error) {
+	if r == nil {
+		return Session{}, errors.New("null row")
+	}
 	s := Session{ID: r[0], SubscriptionID: r[1], SubscriptionName: r[2], TenantID: tenantID, IntegrationID: integrationID,
 		Status: SessionStatus(r[3]), ConfigDir: r[4]}
 	if err := parseTimeText(&s.StartedAt, r[5]); err != nil {

@@ -415,6 +415,7 @@ func TestBadSessionRowsAreCorrupt(t *testing.T) {
 		"columns":  `{"schema": 2, "session_columns": ["id"], "session_groups": []}`,
 		"nocolumn": `{"schema": 2, "session_groups": []}`,
 		"time":     `{"schema": 2, "session_columns": ` + string(cols) + `, "session_groups": [{"sessions": [["s","a","n","active","/d","yesterday"]]}]}`,
+		"null":     `{"schema": 2, "session_columns": ` + string(cols) + `, "session_groups": [{"sessions": [null]}]}`,
 		"object":   `{"schema": 2, "session_columns": ` + string(cols) + `, "session_groups": [{"sessions": [{"id": "s"}]}]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
