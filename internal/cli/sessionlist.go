@@ -100,8 +100,8 @@ func printSessionRows(w io.Writer, output string, rows sessionRows) error {
 	if output == "json" {
 		return writeSessionsJSON(w, rows)
 	}
-	if plainCells(rows) {
-		return writeSessionsTable(w, rows)
+	if done, err := writeSessionsTable(w, rows); done || err != nil {
+		return err
 	}
 	// A control character would be a cell or line break to the tabwriter;
 	// keep its behaviour for those rare names.

@@ -97,17 +97,12 @@ func expiresCell(v SessionView) string {
 	return v.ExpiresAt
 }
 
-// plainCells says whether no cell of the session table holds a control
-// character, which the tabwriter would treat as a cell or line break.
-func plainCells(rows sessionRows) bool {
-	for i := 0; i < rows.n; i++ {
-		v := rows.view(i)
-		for _, cell := range sessionCells(&v) {
-			for j := 0; j < len(cell); j++ {
-				if cell[j] < 0x20 || cell[j] == 0x7f {
-					return false
-				}
-			}
+// plain says whether a table cell holds no control character, which the
+// tabwriter would treat as a cell or line break.
+func plain(cell string) bool {
+	for j := 0; j < len(cell); j++ {
+		if cell[j] < 0x20 || cell[j] == 0x7f {
+			return false
 		}
 	}
 	return true
@@ -115,18 +110,26 @@ func plainCells(rows sessionRows) bool {
 
 // writeSessionsTable writes what newTable writes for the session table:
 // every column but the last padded to its widest cell (in runes) plus two
-// spaces. The cells must be plain (plainCells).
-func writeSessionsTable(w io.Writer, rows sessionRows) error {
+// spaces. It writes nothing and returns false when a cell is not plain.
+func writeSessionsTable(w io.Writer, rows sessionRows) (bool, error) {
 	var width [5]int
-	measure := func(cells [6]string) {
+	measure := func(cells [6]string) bool {
 		for c := range width {
 			width[c] = max(width[c], utf8.RuneCountInString(cells[c]))
 		}
+		for _, cell := range cells {
+			if !plain(cell) {
+				return false
+			}
+		}
+		return true
 	}
 	measure(sessionHeader)
 	for i := 0; i < rows.n; i++ {
 		v := rows.view(i)
-		measure(sessionCells(&v))
+		if !measure(sessionCells(&v)) {
+			return false, nil
+		}
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	row := func(cells [6]string) {
@@ -146,5 +149,5 @@ func writeSessionsTable(w io.Writer, rows sessionRows) error {
 		v := rows.view(i)
 		row(sessionCells(&v))
 	}
-	return bw.Flush()
+	return true, bw.Flush()
 }
