@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 
@@ -41,7 +42,12 @@ func Watch(ctx context.Context, dir, name string) <-chan struct{} {
 				return
 			}
 			for off := 0; off+unix.SizeofInotifyEvent <= n; {
-				ev := (*unix.InotifyEvent)(unsafePointer(&buf[off]))
+				// The kernel writes struct inotify_event in host byte
+				// order, then ev.Len bytes of NUL-padded name.
+				var ev unix.InotifyEvent
+				if _, err := binary.Decode(buf[off:n], binary.NativeEndian, &ev); err != nil {
+					break
+				}
 				end := off + unix.SizeofInotifyEvent + int(ev.Len)
 				if ev.Len > unix.NAME_MAX+1 || end > n {
 					break // not an event the kernel writes

@@ -3,7 +3,8 @@
 // subscription reachable through an integration).
 //
 // Everything lives in one JSON file, state.json, with a schema version, in
-// azkeep's home dir (AZKEEP_HOME; 0700 dir, 0600 file). Every
+// azkeep's home dir (AZKEEP_HOME; 0700 dir, 0600 file); file.go describes
+// its layout. Every
 // read-modify-write holds an exclusive file lock (state.json.lock) and every
 // write is atomic (temp file, fsync, rename), so the CLI and the agent can
 // share the file without any other coordination. A file that does not parse,
@@ -18,7 +19,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,15 +26,14 @@ import (
 	"path/filepath"
 	"time"
 
-	fastjson "github.com/segmentio/encoding/json"
-
 	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
 )
 
-// SchemaVersion is the version of the state file this azkeep writes.
-const SchemaVersion = 1
+// SchemaVersion is the version of the state file this azkeep writes. It
+// reads every version up to it (1: sessions as objects; 2: as rows).
+const SchemaVersion = 2
 
 // File names inside the home dir.
 const (
@@ -88,7 +87,9 @@ type Integration struct {
 	LoggedInAt    time.Time `json:"logged_in_at,omitzero"`
 }
 
-// Session is one subscription reachable through an integration.
+// Session is one subscription reachable through an integration. The file
+// keeps it as a row (file.go); its JSON names are schema 1's, and the
+// row's column names.
 type Session struct {
 	// ID is stable: derived from the integration id and the subscription
 	// id, so a renamed subscription keeps its session.
@@ -106,11 +107,11 @@ type Session struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
-// State is the whole state file.
+// State is what the state file holds (file.go says how).
 type State struct {
-	Schema       int           `json:"schema"`
-	Integrations []Integration `json:"integrations"`
-	Sessions     []Session     `json:"sessions"`
+	Schema       int
+	Integrations []Integration
+	Sessions     []Session
 }
 
 // Workspace is the state file in one home dir.
@@ -142,7 +143,7 @@ func (w *Workspace) Path() string { return filepath.Join(w.dir, StateFile) }
 // Load reads the state without taking the lock: writes are atomic, so a
 // reader always sees a whole file. A missing file is an empty state.
 func (w *Workspace) Load() (*State, error) {
-	data, err := readString(w.Path())
+	data, err := os.ReadFile(w.Path())
 	if errors.Is(err, fs.ErrNotExist) {
 		return &State{Schema: SchemaVersion}, nil
 	}
@@ -152,22 +153,13 @@ func (w *Workspace) Load() (*State, error) {
 	return w.decode(data)
 }
 
-func (w *Workspace) decode(data string) (*State, error) {
+func (w *Workspace) decode(data []byte) (*State, error) {
 	const fix = "restore it from a backup, or move it away and log in again (azkeep never overwrites it)"
 	// One pass: a missing schema decodes as 0 and is refused below.
-	// The file as azkeep writes it takes the fast path (fastload.go);
-	// anything else goes to segmentio's decoder, which follows
-	// encoding/json's rules (it is tested against the standard library's
-	// own suite) at about a fifth of its cost. Writing stays with
-	// encoding/json (omitzero).
 	if err := checkDepth(data); err != nil {
 		return nil, hint.New(fmt.Errorf("state file %s is corrupt: %w", w.Path(), err), fix)
 	}
-	st, err := decodeFast(data)
-	if err != nil {
-		st = &State{}
-		err = fastjson.Unmarshal([]byte(data), st)
-	}
+	st, err := decodeState(data)
 	if err != nil {
 		return nil, hint.New(fmt.Errorf("state file %s is corrupt: %w", w.Path(), err), fix)
 	}
@@ -223,11 +215,10 @@ func (w *Workspace) write(st *State) error {
 	if st.Sessions == nil {
 		st.Sessions = []Session{}
 	}
-	data, err := json.MarshalIndent(st, "", "  ")
+	data, err := encodeState(st)
 	if err != nil {
 		return err
 	}
-	data = append(data, '\n')
 	if err := fileutil.WriteAtomic(w.Path(), data, fileutil.FilePerm); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
@@ -258,7 +249,7 @@ const maxDepth = 256
 // checkDepth refuses JSON nested deeper than maxDepth before a recursive
 // decoder sees it: a file of millions of '[' overflowed its stack (a
 // fatal error no recover catches) instead of failing cleanly.
-func checkDepth(s string) error {
+func checkDepth(s []byte) error {
 	depth, inString := 0, false
 	for i := 0; i < len(s); i++ {
 		c := s[i]

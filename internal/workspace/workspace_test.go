@@ -280,164 +280,200 @@ func BenchmarkResolve10k(b *testing.B) {
 	}
 }
 
-// FuzzDecodeMatchesStdlib: the state decoder (segmentio's, for speed)
-// accepts exactly the files encoding/json accepts and reads the same
-// state from them, so the faster reader changes no behaviour.
-func FuzzDecodeMatchesStdlib(f *testing.F) {
-	w := &Workspace{dir: "/nonexistent"}
-	seed, _ := json.MarshalIndent(State{Schema: 1,
-		Integrations: []Integration{{ID: "i1", Alias: "contoso", Tenant: "contoso.example", Cloud: azure.AzureCloud, Status: Online,
-			Resources: []string{"https://vault.azure.net"}, CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}},
-		Sessions: []Session{{ID: "s1", SubscriptionID: "aaaa", SubscriptionName: "Dev \u00e9 \"q\"", IntegrationID: "i1", Status: Active,
-			ConfigDir: "/home/u/.azure", ExpiresAt: time.Date(2026, 1, 2, 4, 4, 5, 0, time.UTC)}},
-	}, "", "  ")
-	for _, s := range []string{string(seed), `{"schema":1}`, `{"schema":1,"sessions":null}`, `{"SCHEMA":1,"Sessions":[{"ID":"x"}]}`,
-		`{"schema":1,"sessions":[{"id":"a\ud800b","status":"active"}]}`, `{"schema":1} x`, `{"schema":1,"schema":2}`,
-		`{"schema":1.5}`, `{"schema":"1"}`, `{"schema":1,"integrations":[{"created_at":"yesterday"}]}`, "\ufeff{}", `[]`, `null`} {
-		f.Add([]byte(s))
+// schema1 is a state file as azkeep wrote it before session rows.
+const schema1 = `{
+  "schema": 1,
+  "integrations": [
+    {
+      "id": "i1",
+      "alias": "contoso",
+      "tenant": "contoso.example",
+      "tenant_id": "t1",
+      "cloud": {
+        "name": "AzureCloud",
+        "authority_host": "https://login.microsoftonline.com",
+        "arm_endpoint": "https://management.azure.com/",
+        "arm_resource": "https://management.core.windows.net/"
+      },
+      "status": "online",
+      "created_at": "2026-11-29T07:00:00.123456789Z"
+    }
+  ],
+  "sessions": [
+    {
+      "id": "s1",
+      "subscription_id": "aaaa",
+      "subscription_name": "Dev",
+      "tenant_id": "t1",
+      "integration_id": "i1",
+      "status": "inactive"
+    },
+    {
+      "id": "s2",
+      "subscription_id": "bbbb",
+      "subscription_name": "Prod \"ünï\"",
+      "tenant_id": "t1",
+      "integration_id": "i1",
+      "status": "active",
+      "config_dir": "/home/ada/.azure",
+      "started_at": "2026-11-29T07:00:00.123456789Z",
+      "expires_at": "2026-11-29T09:00:00+01:00"
+    }
+  ]
+}
+`
+
+// TestSchema1LoadsAndIsUpgraded: a state file of schema 1 (sessions as
+// objects) reads as before, and the next write turns it into schema 2
+// with the same content.
+func TestSchema1LoadsAndIsUpgraded(t *testing.T) {
+	w := newWS(t)
+	if err := os.WriteFile(w.Path(), []byte(schema1), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	plain, _ := json.MarshalIndent(State{Schema: 1, Sessions: []Session{
-		{ID: "s1", SubscriptionID: "aaaa", SubscriptionName: "Dev", TenantID: "t", IntegrationID: "i1", Status: Inactive},
-		{ID: "s2", SubscriptionID: "bbbb", SubscriptionName: "Prod ünï", TenantID: "t", IntegrationID: "i1", Status: Active,
-			ConfigDir: "/home/u/.azure", StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), ExpiresAt: time.Date(2026, 1, 2, 4, 4, 5, 0, time.FixedZone("", 3600))}}}, "", "  ")
-	f.Add(plain)
-	f.Add([]byte(`{"schema":1,"sessions":[{"id":"a","id":"b"},{}]}`))
-	f.Add([]byte(`{"schema":1,"sessions":[{"id":"a","expires_at":"2026-01-02T03:04:05+25:00"}]}`))
-	f.Add([]byte(`{"schema":1,"sessions":[{"id":"a","Status":"active"}]}`))
-	f.Add([]byte(`{"schema":1,"sessions":[{"id":"a","status":null}]}`))
-	f.Add([]byte(`{"schema":1,"sessions":[]}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		// encoding/json on the same fields without Sessions' fast path.
-		var plain struct {
-			Schema       int           `json:"schema"`
-			Integrations []Integration `json:"integrations"`
-			Sessions     []Session     `json:"sessions"`
-		}
-		stdErr := json.Unmarshal(data, &plain)
-		want := State{Schema: plain.Schema, Integrations: plain.Integrations, Sessions: plain.Sessions}
-		// decode may keep pointers into its input: give it a copy.
-		got, err := w.decode(string(data))
-		if stdErr != nil {
-			if err == nil {
-				t.Fatalf("encoding/json refuses %q (%v) but decode accepts it", data, stdErr)
+	created := time.Date(2026, 11, 29, 7, 0, 0, 123456789, time.UTC)
+	want := &State{Schema: 1,
+		Integrations: []Integration{{ID: "i1", Alias: "contoso", Tenant: "contoso.example", TenantID: "t1", Cloud: azure.AzureCloud, Status: Online, CreatedAt: created}},
+		Sessions: []Session{
+			{ID: "s1", SubscriptionID: "aaaa", SubscriptionName: "Dev", TenantID: "t1", IntegrationID: "i1", Status: Inactive},
+			{ID: "s2", SubscriptionID: "bbbb", SubscriptionName: `Prod "ünï"`, TenantID: "t1", IntegrationID: "i1", Status: Active,
+				ConfigDir: "/home/ada/.azure", StartedAt: created, ExpiresAt: time.Date(2026, 11, 29, 9, 0, 0, 0, time.FixedZone("", 3600))},
+		}}
+	st, err := w.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, st); diff != "" {
+		t.Fatalf("schema 1 read (-want +got):\n%s", diff)
+	}
+	if err := w.Update(context.Background(), func(*State) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(w.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head struct {
+		Schema   int             `json:"schema"`
+		Sessions json.RawMessage `json:"sessions"`
+		Groups   []sessionGroup  `json:"session_groups"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil || head.Schema != 2 || head.Sessions != nil || len(head.Groups) != 1 || len(head.Groups[0].Sessions) != 2 {
+		t.Fatalf("not upgraded to schema 2 (%v):\n%s", err, data)
+	}
+	st, err = w.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Schema = 2
+	if diff := cmp.Diff(want, st); diff != "" {
+		t.Fatalf("after the upgrade (-want +got):\n%s", diff)
+	}
+}
+
+// TestSessionRowsRoundTrip: every kind of field a session holds, odd
+// strings included, reads back as written, in order, and the file keeps
+// one session to a line.
+func TestSessionRowsRoundTrip(t *testing.T) {
+	w := newWS(t)
+	now := time.Date(2026, 11, 29, 7, 0, 0, 123456789, time.UTC)
+	sessions := []Session{
+		{ID: "s1", SubscriptionID: "aaaa", SubscriptionName: "Dev", TenantID: "t1", IntegrationID: "i1", Status: Inactive},
+		{ID: "s2", SubscriptionID: "bbbb", SubscriptionName: "tab\tnew\nline \"q\" \\ <&> 日本 \u2028", TenantID: "t1", IntegrationID: "i1",
+			Status: Active, ConfigDir: "/home/a b/.azure", StartedAt: now, ExpiresAt: now.Add(time.Hour).In(time.FixedZone("", -5*3600))},
+		{ID: "s3", IntegrationID: "i1", Status: Pending, ExpiresAt: now},
+		{ID: "s4", SubscriptionID: "cccc", TenantID: "t2", IntegrationID: "i2", Status: Inactive},
+		{},
+		{ID: "s5", SubscriptionID: "dddd", TenantID: "t1", IntegrationID: "i1", Status: Inactive},
+	}
+	err := w.Update(context.Background(), func(st *State) error {
+		st.Sessions = append(st.Sessions, sessions...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sessions, st.Sessions); diff != "" {
+		t.Fatalf("round trip (-want +got):\n%s", diff)
+	}
+	data, _ := os.ReadFile(w.Path())
+	if !json.Valid(data) {
+		t.Fatalf("not JSON:\n%s", data)
+	}
+	if n := strings.Count(string(data), "\n      [\""); n != 5 { // the empty session is []
+		t.Errorf("%d session lines, want 5 and an empty row:\n%s", n, data)
+	}
+}
+
+func TestBadSessionRowsAreCorrupt(t *testing.T) {
+	cols, _ := json.Marshal(sessionColumns)
+	for name, content := range map[string]string{
+		"columns":  `{"schema": 2, "session_columns": ["id"], "session_groups": []}`,
+		"nocolumn": `{"schema": 2, "session_groups": []}`,
+		"time":     `{"schema": 2, "session_columns": ` + string(cols) + `, "session_groups": [{"sessions": [["s","a","n","active","/d","yesterday"]]}]}`,
+		"null":     `{"schema": 2, "session_columns": ` + string(cols) + `, "session_groups": [{"sessions": [null]}]}`,
+		"object":   `{"schema": 2, "session_columns": ` + string(cols) + `, "session_groups": [{"sessions": [{"id": "s"}]}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := newWS(t)
+			if err := os.WriteFile(w.Path(), []byte(content), 0o600); err != nil {
+				t.Fatal(err)
 			}
-			return
-		}
-		if want.Schema < 1 || want.Schema > SchemaVersion {
-			if err == nil {
-				t.Fatalf("schema %d accepted", want.Schema)
+			if _, err := w.Load(); err == nil || hint.Of(err) == "" {
+				t.Fatalf("Load: want an error with a hint, got %v", err)
 			}
-			return
+		})
+	}
+}
+
+// FuzzSessionRowsRoundTrip: any sessions the file can hold read back as
+// written, in order, within a group and across groups.
+func FuzzSessionRowsRoundTrip(f *testing.F) {
+	f.Add("s1", "aaaa", "Dev", "t1", "i1", "active", "/home/u/.azure", int64(1795000000), int64(123456789), 60)
+	f.Add("", "", "", "", "", "", "", int64(0), int64(0), 0)
+	f.Add("x", "\u00e9\"", "tab\tnl\n<&>\u2028\xff", "", "i", "inactive", "", int64(-1), int64(1), -60)
+	f.Fuzz(func(t *testing.T, id, sub, name, tenant, in, status, dir string, sec, nsec int64, offset int) {
+		when := time.Time{}
+		if sec != 0 {
+			// RFC 3339 offsets are whole minutes under a day.
+			when = time.Unix(sec, nsec%1e9).In(time.FixedZone("", offset%(24*60)*60))
 		}
+		s := Session{ID: id, SubscriptionID: sub, SubscriptionName: name, TenantID: tenant, IntegrationID: in,
+			Status: SessionStatus(status), ConfigDir: dir, StartedAt: when, ExpiresAt: when}
+		other := s // another tenant: a group of its own
+		other.TenantID += "x"
+		want := []Session{s, s, other}
+		data, err := encodeState(&State{Sessions: want})
 		if err != nil {
-			t.Fatalf("encoding/json accepts %q but decode refuses it: %v", data, err)
+			return // a year outside 0–9999 has no RFC 3339 form (encoding/json refuses it too)
 		}
-		if diff := cmp.Diff(&want, got); diff != "" {
-			t.Fatalf("decode of %q differs from encoding/json (-std +decode):\n%s", data, diff)
+		st, err := decodeState(data)
+		if err != nil {
+			t.Fatalf("%v:\n%s", err, data)
+		}
+		// encoding/json writes invalid UTF-8 as U+FFFD: compare with
+		// what it makes of each string.
+		viaJSON := func(s string) string {
+			b, _ := json.Marshal(s)
+			var out string
+			json.Unmarshal(b, &out)
+			return out
+		}
+		for i := range want {
+			w := &want[i]
+			for _, p := range []*string{&w.ID, &w.SubscriptionID, &w.SubscriptionName, &w.TenantID, &w.IntegrationID, &w.ConfigDir} {
+				*p = viaJSON(*p)
+			}
+			w.Status = SessionStatus(viaJSON(string(w.Status)))
+		}
+		if diff := cmp.Diff(want, st.Sessions); diff != "" {
+			t.Fatalf("round trip (-want +got):\n%s", diff)
 		}
 	})
-}
-
-// TestFastPathReadsWhatAzkeepWrites: a state written by Update, with every
-// kind of field azkeep fills, takes the fast path (fastload.go) and reads
-// back as encoding/json reads it; names the fast path does not take (an
-// escape) still read the same, through the general decoder.
-func TestFastPathReadsWhatAzkeepWrites(t *testing.T) {
-	for _, name := range []string{"Prod ünïcode 日本", `quote " and \ backslash`} {
-		w := newWS(t)
-		now := time.Date(2026, 11, 29, 7, 0, 0, 123456789, time.UTC)
-		err := w.Update(context.Background(), func(st *State) error {
-			st.Integrations = append(st.Integrations, Integration{ID: "i1", Alias: "contoso", Tenant: "contoso.example", TenantID: "t1",
-				Location: "westeurope", Cloud: azure.AzureCloud, Status: Online, Resources: []string{"https://vault.azure.net"},
-				Username: "ada@contoso.example", HomeAccountID: "u.t1", CreatedAt: now, LoggedInAt: now})
-			st.SyncSessions("i1", []Subscription{{ID: "AAAA", Name: "Dev", TenantID: "t1"}, {ID: "BBBB", Name: name, TenantID: "t1"}})
-			st.Sessions[1].Status, st.Sessions[1].ConfigDir = Active, "/home/ada/.azure"
-			st.Sessions[1].StartedAt, st.Sessions[1].ExpiresAt = now, now.Add(time.Hour).In(time.FixedZone("", 3600))
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := os.ReadFile(w.Path())
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, fastErr := decodeFast(string(data))
-		if escaped := strings.ContainsRune(name, '"'); (fastErr == nil) == escaped {
-			t.Errorf("%q: fast path error %v", name, fastErr)
-		}
-		var want State
-		if err := json.Unmarshal(data, &want); err != nil {
-			t.Fatal(err)
-		}
-		got, err := w.Load()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(&want, got); diff != "" {
-			t.Errorf("%q: Load differs from encoding/json (-want +got):\n%s", name, diff)
-		}
-	}
-}
-
-// TestLongListReadInTwo: a session list long enough to be read in two
-// halves reads as encoding/json reads it — as azkeep writes it, with
-// braces in names (more braces than sessions), and with the sessions
-// before a long integration list (the cut lands in the integrations, so
-// the halves do not fit and the general decoder reads the file).
-func TestLongListReadInTwo(t *testing.T) {
-	st := State{Schema: 1}
-	for i := range 60 {
-		st.Integrations = append(st.Integrations, Integration{ID: fmt.Sprintf("i%d", i), Alias: fmt.Sprintf("a%d", i), Cloud: azure.AzureCloud, Status: Online})
-	}
-	for i := range 3000 {
-		name := fmt.Sprintf("sub %d", i)
-		if i%500 == 7 {
-			name = "odd {name} }," + "\u00e9"
-		}
-		st.Sessions = append(st.Sessions, Session{ID: fmt.Sprintf("s%d", i), SubscriptionID: fmt.Sprintf("%08d-0000", i), SubscriptionName: name,
-			TenantID: "t", IntegrationID: fmt.Sprintf("i%d", i%60), Status: Inactive})
-	}
-	indented, _ := json.MarshalIndent(st, "", "  ")
-	if len(indented) < 2*splitThreshold {
-		t.Fatalf("only %d bytes: the list would not be split", len(indented))
-	}
-	// Sessions first, then integrations as long as the sessions.
-	var reordered strings.Builder
-	sess, _ := json.MarshalIndent(st.Sessions, "  ", "  ")
-	ints := append([]Integration(nil), st.Integrations...)
-	for len(ints) < 3000 {
-		ints = append(ints, st.Integrations...)
-	}
-	intsJSON, _ := json.MarshalIndent(ints, "  ", "  ")
-	fmt.Fprintf(&reordered, "{\n  \"schema\": 1,\n  \"sessions\": %s,\n  \"integrations\": %s\n}\n", sess, intsJSON)
-
-	w := &Workspace{dir: "/nonexistent"}
-	for name, data := range map[string]string{"as written": string(indented), "sessions first": reordered.String()} {
-		p := &parser{s: data}
-		if i := strings.Index(data, `"sessions": [`); i >= 0 {
-			p.i = i + len(`"sessions": [`)
-		}
-		if name == "as written" {
-			if p.splitAt() == 0 {
-				t.Errorf("%s: no cut found", name)
-			}
-			if _, err := decodeFast(data); err != nil {
-				t.Errorf("%s: not read on the fast path: %v", name, err)
-			}
-		}
-		var want State
-		if err := json.Unmarshal([]byte(data), &want); err != nil {
-			t.Fatal(err)
-		}
-		got, err := w.decode(data)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if diff := cmp.Diff(&want, got); diff != "" {
-			t.Errorf("%s: differs from encoding/json (-want +got):\n%s", name, diff)
-		}
-	}
 }
 
 // Regression: a state file nested 5,000,000 deep crashed azkeep with
@@ -456,7 +492,7 @@ func TestDeeplyNestedStateFails(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	// Brackets inside strings do not count.
-	if err := checkDepth(`{"a":"` + strings.Repeat("[", 1000) + `\"["}`); err != nil {
+	if err := checkDepth([]byte(`{"a":"` + strings.Repeat("[", 1000) + `\"["}`)); err != nil {
 		t.Fatal(err)
 	}
 }
