@@ -75,7 +75,7 @@ func newEnvIn(tb testing.TB, eng string, subs int, root string) *env {
 	}
 	e.m = &lifecycle.Manager{
 		WS: ws, Vault: vault.NewMemory(), Files: lifecycle.AZFiles{}, Engine: en,
-		AZ:        deviceLogin{emu.Client()},
+		AZ:        lifecycle.NativeLogin{Client: emu.Client()},
 		TargetDir: e.target,
 	}
 	ctx := context.Background()
@@ -90,15 +90,6 @@ func newEnvIn(tb testing.TB, eng string, subs int, root string) *env {
 		e.subs = append(e.subs, s.ID)
 	}
 	return e
-}
-
-// deviceLogin is the lifecycle's Runner on native.Login: azkeep's own
-// device-code sign-in (the CLI's demo does the same without az).
-type deviceLogin struct{ client *http.Client }
-
-func (d deviceLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
-	_, err := native.Login(ctx, native.LoginOptions{ConfigDir: req.ConfigDir, Tenant: req.Tenant, Client: d.client, Prompt: req.Err, MaxInterval: 10 * time.Millisecond})
-	return err
 }
 
 // start times one session start (the active one stopped first, untimed).

@@ -256,7 +256,7 @@ func (d *demo) prepare(ctx context.Context) (string, error) {
 	if d.azPath == "" {
 		f.Globals.Engine = "native"
 		f.Login = func() lifecycle.Runner {
-			return nativeLogin{client: client, maxInterval: 50 * time.Millisecond}
+			return lifecycle.NativeLogin{Client: client, MaxInterval: 50 * time.Millisecond}
 		}
 	} else {
 		// az runs with the emulator's proxy and CA, the version check
@@ -421,12 +421,7 @@ func (d *demo) getToken(ctx context.Context, wantCached bool) (string, error) {
 	if err := json.Unmarshal([]byte(stdout), &tok); err != nil || tok.AccessToken == "" {
 		return "", errors.New("az printed no access token")
 	}
-	grants := 0
-	for _, r := range d.emu.Requests() {
-		if r.GrantType != "" {
-			grants++
-		}
-	}
+	grants := d.emu.CountGrants("")
 	if wantCached && grants != 0 {
 		return "", fmt.Errorf("az made %d token requests; the token should have come from the cache", grants)
 	}

@@ -77,7 +77,7 @@ func NewFactory(streams IO) *Factory {
 		}
 		return newEngine(f.Globals.Engine, f.AZ(), stagingDir(ws), f.HTTPClient(), f.IO)
 	})
-	f.Login = func() lifecycle.Runner { return azLogin{f.AZ()} }
+	f.Login = func() lifecycle.Runner { return lifecycle.AZLogin{AZ: f.AZ()} }
 	f.Manager = sync.OnceValues(func() (*lifecycle.Manager, error) { return newManager(f) })
 	return f
 }
@@ -185,42 +185,6 @@ func anyDue(m *lifecycle.Manager, st *workspace.State) bool {
 		}
 	}
 	return false
-}
-
-// azLogin is the lifecycle's Runner on azcli: an interactive `az login` in
-// the private login dir, which azkeep removes afterwards.
-type azLogin struct{ r *azcli.Runner }
-
-func (a azLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
-	return a.r.Login(ctx, azcli.LoginOptions{
-		ConfigDir: req.ConfigDir, Tenant: req.Tenant, DeviceCode: req.DeviceCode, Throwaway: true,
-		In: req.In, Out: req.Out, Err: req.Err,
-	})
-}
-
-// RefreshSubscriptions implements lifecycle.Refresher: `az account list
-// --refresh` in a private dir azkeep removes afterwards.
-func (a azLogin) RefreshSubscriptions(ctx context.Context, dir string) (string, error) {
-	res, err := a.r.Run(ctx, azcli.Call{
-		Args: []string{"account", "list", "--refresh", "--output", "none"}, ConfigDir: dir, Token: true, Throwaway: true,
-	})
-	return azcli.Warning(res.Stderr), err
-}
-
-// nativeLogin is the lifecycle's Runner on native.Login: azkeep's own
-// device-code sign-in, writing the files az login writes (the demo on a
-// machine without az).
-type nativeLogin struct {
-	client *http.Client
-	// maxInterval caps the device-code polling interval (0: as asked).
-	maxInterval time.Duration
-}
-
-func (n nativeLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
-	_, err := native.Login(ctx, native.LoginOptions{
-		ConfigDir: req.ConfigDir, Tenant: req.Tenant, Client: n.client, Prompt: req.Err, MaxInterval: n.maxInterval,
-	})
-	return err
 }
 
 // stagingDir is the az engine's staging dir in azkeep's home.

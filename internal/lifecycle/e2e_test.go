@@ -23,13 +23,6 @@ import (
 // The procedures against the real az (through internal/azcli and the az
 // engine) and the emulator.
 
-// azLogin is the Runner on azcli (the CLI has the same adapter).
-type azLogin struct{ r *azcli.Runner }
-
-func (a azLogin) Login(ctx context.Context, req LoginRequest) error {
-	return a.r.Login(ctx, azcli.LoginOptions{ConfigDir: req.ConfigDir, Tenant: req.Tenant, DeviceCode: req.DeviceCode, Throwaway: true, In: req.In, Out: req.Out, Err: req.Err})
-}
-
 type e2e struct {
 	emu    *entraemu.Emulator
 	m      *Manager
@@ -48,23 +41,13 @@ func newE2E(t *testing.T, cfg entraemu.Config) *e2e {
 	}
 	x := &e2e{emu: emu, vault: vault.NewMemory(), target: testbed.NewConfigDir(t), tenant: emu.Tenants()[0]}
 	runner := azcli.New(azcli.Options{Env: testbed.AZEnv(emu, x.target), StateDir: ws.Dir(), Stdout: io.Discard, Stderr: io.Discard})
-	x.m = &Manager{WS: ws, Vault: x.vault, AZ: azLogin{runner}, Engine: engine.NewAZ(runner, filepath.Join(ws.Dir(), "az")), Files: AZFiles{}, TargetDir: x.target}
+	x.m = &Manager{WS: ws, Vault: x.vault, AZ: AZLogin{AZ: runner}, Engine: engine.NewAZ(runner, filepath.Join(ws.Dir(), "az")), Files: AZFiles{}, TargetDir: x.target}
 	return x
 }
 
 func (x *e2e) az(t *testing.T, args ...string) testbed.Result {
 	t.Helper()
 	return testbed.AZ(context.Background(), x.emu, x.target, args...)
-}
-
-func tokenRequests(emu *entraemu.Emulator) int {
-	n := 0
-	for _, r := range emu.Requests() {
-		if r.GrantType != "" {
-			n++
-		}
-	}
-	return n
 }
 
 func TestE2ELoginStartRotateStop(t *testing.T) {
@@ -108,7 +91,7 @@ func TestE2ELoginStartRotateStop(t *testing.T) {
 	if r := x.az(t, "account", "get-access-token", "--output", "json"); !r.OK() {
 		t.Fatalf("get-access-token: %s", r)
 	}
-	if n := tokenRequests(x.emu); n != 0 {
+	if n := x.emu.CountGrants(""); n != 0 {
 		t.Fatalf("%d token requests for a cached token", n)
 	}
 	if loc, _ := azconfig.DefaultLocation(x.target); loc != "westeurope" {

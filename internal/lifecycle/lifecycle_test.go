@@ -17,6 +17,7 @@ import (
 	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/sessiondir"
+	"github.com/azkeep/azkeep/internal/testbed"
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -65,11 +66,9 @@ func (r *rig) loggedIn(t *testing.T) *LoginReport {
 
 func dirFiles(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		data, _ := os.ReadFile(filepath.Join(dir, e.Name()))
-		out[e.Name()] = string(data)
+	out, err := testbed.DirSnapshot(dir, false)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
 	}
 	return out
 }

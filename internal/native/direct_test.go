@@ -1,9 +1,8 @@
-package native
+package native_test
 
 import (
 	"context"
 	"errors"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/native"
 	"github.com/azkeep/azkeep/internal/testbed"
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
@@ -32,15 +32,6 @@ func (v *flakyVault) Set(ctx context.Context, key string, data []byte) error {
 	return v.Memory.Set(ctx, key, data)
 }
 
-// deviceLogin is the lifecycle's Runner on Login (the CLI's nativeLogin
-// for the demo is the same).
-type deviceLogin struct{ client *http.Client }
-
-func (d deviceLogin) Login(ctx context.Context, req lifecycle.LoginRequest) error {
-	_, err := Login(ctx, LoginOptions{ConfigDir: req.ConfigDir, Tenant: req.Tenant, Client: d.client, Prompt: req.Err, MaxInterval: 10 * time.Millisecond})
-	return err
-}
-
 // directRig is the lifecycle on the native engine against the emulator, logged in to its first tenant.
 func directRig(t *testing.T, cfg entraemu.Config) (*lifecycle.Manager, *entraemu.Emulator, *flakyVault, string) {
 	t.Helper()
@@ -52,8 +43,8 @@ func directRig(t *testing.T, cfg entraemu.Config) (*lifecycle.Manager, *entraemu
 	target := testbed.NewConfigDir(t)
 	v := &flakyVault{Memory: vault.NewMemory()}
 	m := &lifecycle.Manager{
-		WS: ws, Vault: v, Files: lifecycle.AZFiles{}, Engine: &Engine{Client: emu.Client()},
-		AZ:        deviceLogin{emu.Client()},
+		WS: ws, Vault: v, Files: lifecycle.AZFiles{}, Engine: &native.Engine{Client: emu.Client()},
+		AZ:        lifecycle.NativeLogin{Client: emu.Client()},
 		TargetDir: target,
 	}
 	ctx := context.Background()
