@@ -30,6 +30,9 @@ type Factory struct {
 	Globals *Globals
 	// Environ is the process environment (children inherit it).
 	Environ func() []string
+	// Interactive reports whether a user is at a terminal (stdin and
+	// stderr): only then does a command open a picker or ask a question.
+	Interactive func() bool
 
 	// Workspace is azkeep's home: the state file and its lock.
 	Workspace func() (*workspace.Workspace, error)
@@ -52,6 +55,7 @@ type Factory struct {
 // environment and streams.
 func NewFactory(streams IO) *Factory {
 	f := &Factory{IO: streams, Globals: &Globals{}, Environ: os.Environ}
+	f.Interactive = func() bool { return isTerminal(f.IO.In) && isTerminal(f.IO.Err) }
 	f.Workspace = sync.OnceValues(func() (*workspace.Workspace, error) {
 		return workspace.Open(f.Globals.Home)
 	})
@@ -59,6 +63,9 @@ func NewFactory(streams IO) *Factory {
 		opts, err := vaultOptions(f.Globals, f.IO)
 		if err != nil {
 			return nil, err
+		}
+		if f.Interactive() {
+			opts.OfferFile = offerFileVault(f.IO, f.Globals.Home)
 		}
 		return vault.OpenLazily(f.Globals.Vault, opts), nil
 	})

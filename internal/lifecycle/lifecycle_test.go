@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -683,5 +684,24 @@ func TestMaterializeIntoAPerSessionDir(t *testing.T) {
 	entries, _ := os.ReadDir(base)
 	if len(entries) != 1 {
 		t.Errorf("dirs under %s: %v (want the exec dir only)", base, entries)
+	}
+}
+
+// Regression: on a machine without a Secret Service the first login let
+// the user finish the whole sign-in and only then failed to store the
+// refresh token. The vault is checked before az login runs.
+func TestLoginChecksTheVaultBeforeSigningIn(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	if _, err := r.m.CreateIntegration(ctx, IntegrationSpec{Alias: "contoso", Tenant: "contoso.onmicrosoft.com"}); err != nil {
+		t.Fatal(err)
+	}
+	r.vault.Fail = hint.New(fmt.Errorf("secret-service vault: %w", vault.ErrUnavailable), "use --vault file")
+	_, err := r.m.Login(ctx, "contoso", LoginOptions{DeviceCode: true})
+	if !errors.Is(err, vault.ErrUnavailable) || hint.Of(err) != "use --vault file" {
+		t.Fatalf("login: %v (hint %q)", err, hint.Of(err))
+	}
+	if len(r.srv.logins) != 0 {
+		t.Fatalf("az login ran %d times with no vault to keep its refresh token", len(r.srv.logins))
 	}
 }
