@@ -153,6 +153,8 @@ no refresh token rests on disk.`,
 		NewCmdExec(f, nil),
 		NewCmdEnv(f, nil),
 		NewCmdVersion(f, nil),
+		NewCmdWhoami(f, nil),
+		NewCmdPrompt(f, nil),
 	)
 	return root
 }
