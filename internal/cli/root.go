@@ -155,6 +155,7 @@ no refresh token rests on disk.`,
 		NewCmdVersion(f, nil),
 		NewCmdWhoami(f, nil),
 		NewCmdPrompt(f, nil),
+		NewCmdPortal(f, nil),
 	)
 	addCompletions(root, f)
 	return root
