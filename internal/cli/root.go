@@ -156,6 +156,7 @@ no refresh token rests on disk.`,
 		NewCmdWhoami(f, nil),
 		NewCmdPrompt(f, nil),
 		NewCmdPortal(f, nil),
+		NewCmdDoctor(f, nil),
 	)
 	addCompletions(root, f)
 	return root
