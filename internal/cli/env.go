@@ -60,14 +60,17 @@ back). The shell is taken from $SHELL unless --shell names it.`,
 			if opts.Unset && len(args) != 0 {
 				return &usageError{hint.New(errors.New("env --unset takes no session"), "run azkeep env --unset")}
 			}
-			if !opts.Unset && len(args) != 1 {
+			if !opts.Unset && len(args) != 1 && !(len(args) == 0 && f.Interactive()) {
 				return &usageError{hint.New(errors.New("env needs one session"), "run azkeep env SESSION (azkeep session list shows them)")}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !opts.Unset {
-				opts.Session = args[0]
+				var err error
+				if opts.Session, err = f.sessionArg(args, "point this shell at a session"); err != nil {
+					return err
+				}
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)

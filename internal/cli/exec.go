@@ -107,14 +107,20 @@ azkeep env is not an exec).`,
   azkeep exec --server prod -- go run ./cmd/tool
   azkeep exec test-sub            # a shell on the test subscription`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
+			if len(args) == 0 && !f.Interactive() {
 				return &usageError{hint.New(errors.New("exec needs a session"), "run azkeep exec SESSION -- COMMAND (azkeep session list shows them)")}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Session = args[0]
-			opts.Command = args[1:]
+			session, err := f.sessionArg(args, "run a shell on a session")
+			if err != nil {
+				return err
+			}
+			opts.Session = session
+			if len(args) > 0 {
+				opts.Command = args[1:]
+			}
 			// Flag parsing stops at SESSION, so a "--" after it is still
 			// here; it only separates azkeep's arguments from the command's.
 			if len(opts.Command) > 0 && opts.Command[0] == "--" {

@@ -14,6 +14,7 @@ import (
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/native"
+	"github.com/azkeep/azkeep/internal/tui"
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -30,6 +31,12 @@ type Factory struct {
 	Globals *Globals
 	// Environ is the process environment (children inherit it).
 	Environ func() []string
+	// Interactive reports whether a user is at a terminal (stdin and
+	// stderr): only then does a command open a picker or ask a question.
+	Interactive func() bool
+	// Pick asks the user to pick one of items on the terminal and returns
+	// its value (tui.ErrCancelled on Esc).
+	Pick func(title string, items []tui.Item) (string, error)
 
 	// Workspace is azkeep's home: the state file and its lock.
 	Workspace func() (*workspace.Workspace, error)
@@ -52,6 +59,8 @@ type Factory struct {
 // environment and streams.
 func NewFactory(streams IO) *Factory {
 	f := &Factory{IO: streams, Globals: &Globals{}, Environ: os.Environ}
+	f.Interactive = func() bool { return isTerminal(f.IO.In) && isTerminal(f.IO.Err) }
+	f.Pick = func(title string, items []tui.Item) (string, error) { return tui.Pick(f.IO.In, f.IO.Err, title, items) }
 	f.Workspace = sync.OnceValues(func() (*workspace.Workspace, error) {
 		return workspace.Open(f.Globals.Home)
 	})
@@ -59,6 +68,9 @@ func NewFactory(streams IO) *Factory {
 		opts, err := vaultOptions(f.Globals, f.IO)
 		if err != nil {
 			return nil, err
+		}
+		if f.Interactive() {
+			opts.OfferFile = offerFileVault(f.IO, f.Globals.Home)
 		}
 		return vault.OpenLazily(f.Globals.Vault, opts), nil
 	})

@@ -72,7 +72,7 @@ func TestHelpGolden(t *testing.T) {
 
 // goldenHome writes a state with fixed ids and times: one integration with
 // two sessions, the first active in cfg until 2099.
-func goldenHome(t *testing.T, home, cfg string) {
+func goldenHome(t testing.TB, home, cfg string) {
 	t.Helper()
 	ws, err := workspace.Open(home)
 	if err != nil {
@@ -107,6 +107,7 @@ func TestJSONGolden(t *testing.T) {
 	t.Setenv("AZKEEP_ROTATE_WINDOW", "")
 	t.Setenv(vault.PassphraseEnv, "golden")
 	t.Setenv(vault.TimeoutEnv, "")
+	t.Setenv(SessionEnv, "")
 	for _, c := range []struct {
 		name string
 		args []string
@@ -116,6 +117,7 @@ func TestJSONGolden(t *testing.T) {
 		{"session_current", []string{"session", "current"}},
 		{"agent_status", []string{"agent", "status"}},
 		{"vault_status", []string{"--vault", "file", "vault", "status"}},
+		{"whoami", []string{"--vault", "file", "--engine", "az", "whoami"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

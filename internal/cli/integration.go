@@ -274,9 +274,12 @@ The sessions are printed as "azkeep session list" prints them (--output json:
 the same stable fields).`,
 		Example: `  azkeep integration login contoso
   azkeep integration login contoso --device-code   # on a machine without a browser`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArgOrPick(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Name = args[0]
+			var err error
+			if opts.Name, err = f.integrationArg(args, "log in to an integration"); err != nil {
+				return err
+			}
 			if err := checkOutput(opts.Output); err != nil {
 				return err
 			}
@@ -308,9 +311,12 @@ back to the vault.
 If the refresh token is rejected the integration is marked needs-login:
 run "azkeep integration login NAME".`,
 		Example: "  azkeep integration sync contoso",
-		Args:    cobra.ExactArgs(1),
+		Args:    oneArgOrPick(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Name = args[0]
+			var err error
+			if opts.Name, err = f.integrationArg(args, "sync an integration"); err != nil {
+				return err
+			}
 			if err := checkOutput(opts.Output); err != nil {
 				return err
 			}
@@ -376,9 +382,12 @@ func NewCmdIntegrationLogout(f *Factory, runF func(context.Context, *Integration
 config dir), its refresh token, account and profile are deleted from the
 vault, its sessions are removed, and it is marked offline. The integration
 itself stays; "azkeep integration login NAME" brings it back.`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArgOrPick(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Name = args[0]
+			var err error
+			if opts.Name, err = f.integrationArg(args, "log out of an integration"); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

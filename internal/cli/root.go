@@ -157,7 +157,12 @@ no refresh token rests on disk.`,
 		NewCmdExec(f, nil),
 		NewCmdEnv(f, nil),
 		NewCmdVersion(f, nil),
+		NewCmdWhoami(f, nil),
+		NewCmdPrompt(f, nil),
+		NewCmdPortal(f, nil),
+		NewCmdDoctor(f, nil),
 	)
+	addCompletions(root, f)
 	return root
 }
 

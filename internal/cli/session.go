@@ -113,7 +113,7 @@ type SessionOptions struct {
 func NewCmdSessionStart(f *Factory, runF func(context.Context, *SessionOptions) error) *cobra.Command {
 	opts := &SessionOptions{IO: f.IO, Manager: f.rotatedManager}
 	cmd := &cobra.Command{
-		Use:   "start SESSION",
+		Use:   "start [SESSION | -]",
 		Short: "Make SESSION the active subscription of the Azure CLI's config dir",
 		Long: `Start a session in the Azure CLI's config dir. The session active there is
 stopped first. Then, as the seed does it: the refresh token, account and
@@ -126,13 +126,21 @@ integration's location becomes [defaults] location.
 If the refresh token is rejected the integration is marked needs-login and
 nothing else changes.
 
+"-" starts the session started in this config dir before the current one,
+as "cd -" does. Without SESSION, on a terminal, a picker lists the sessions.
+
 ` + sessionArgHelp,
 		Example: `  azkeep session start "Pay-As-You-Go"
-  azkeep session start 00000000-0000-0000-0000-000000000000`,
-		Args: cobra.ExactArgs(1),
+  azkeep session start 00000000-0000-0000-0000-000000000000
+  azkeep session start -          # back to the session started before this one
+  azkeep session start            # on a terminal: pick one`,
+		Args: oneArgOrPick(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Session = args[0]
 			if err := checkOutput(opts.Output); err != nil {
+				return err
+			}
+			var err error
+			if opts.Session, err = f.sessionArg(args, "start a session"); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -150,9 +158,18 @@ func sessionStartRun(ctx context.Context, opts *SessionOptions) error {
 	if err != nil {
 		return err
 	}
-	s, err := m.Start(ctx, opts.Session)
+	query := opts.Session
+	if query == "-" {
+		if query, err = previousSession(m.WS.Dir(), m.TargetDir); err != nil {
+			return err
+		}
+	}
+	s, err := m.Start(ctx, query)
 	if err != nil {
 		return err
+	}
+	if err := recordStart(m.WS.Dir(), m.TargetDir, s.ID); err != nil {
+		warn(opts.IO.Err, "remembering the session for azkeep session start -", err)
 	}
 	return printOneSession(m, opts.IO, opts.Output, s, fmt.Sprintf("started %s (%s) in %s, access token valid until %s",
 		s.SubscriptionName, s.SubscriptionID, s.ConfigDir, s.ExpiresAt.Local().Format(time.RFC3339)))

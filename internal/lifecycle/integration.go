@@ -15,6 +15,7 @@ import (
 	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
 
@@ -206,6 +207,13 @@ func (m *Manager) Login(ctx context.Context, name string, opts LoginOptions) (*L
 		return nil, err
 	}
 	in := *in0
+
+	// Before anything is asked of the user: a vault that cannot take the
+	// refresh token (no D-Bus session, no passphrase to give) would waste
+	// the whole sign-in at step 4.
+	if err := vault.Check(ctx, m.Vault); err != nil {
+		return nil, fmt.Errorf("the vault (%s) cannot keep the login of integration %q: %w", m.Vault.Name(), in.Alias, err)
+	}
 
 	// Step 1: a fresh private config dir (0700) with copies of the
 	// target's config and clouds.config. It is clean by construction (the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -888,5 +889,24 @@ func TestLockWaiterSaysWhatItWaitsFor(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "waiting for "+filepath.Join(r.m.WS.Dir(), "lifecycle.lock")) {
 		t.Fatalf("stderr: %q", errb.String())
+	}
+}
+
+// Regression: on a machine without a Secret Service the first login let
+// the user finish the whole sign-in and only then failed to store the
+// refresh token. The vault is checked before az login runs.
+func TestLoginChecksTheVaultBeforeSigningIn(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	if _, err := r.m.CreateIntegration(ctx, IntegrationSpec{Alias: "contoso", Tenant: "contoso.onmicrosoft.com"}); err != nil {
+		t.Fatal(err)
+	}
+	r.vault.Fail = hint.New(fmt.Errorf("secret-service vault: %w", vault.ErrUnavailable), "use --vault file")
+	_, err := r.m.Login(ctx, "contoso", LoginOptions{DeviceCode: true})
+	if !errors.Is(err, vault.ErrUnavailable) || hint.Of(err) != "use --vault file" {
+		t.Fatalf("login: %v (hint %q)", err, hint.Of(err))
+	}
+	if len(r.srv.logins) != 0 {
+		t.Fatalf("az login ran %d times with no vault to keep its refresh token", len(r.srv.logins))
 	}
 }

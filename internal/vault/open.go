@@ -34,6 +34,13 @@ type Options struct {
 	// ScryptWorkFactor is the file backend's scrypt cost for new files
 	// (0: DefaultScryptWorkFactor). Tests lower it.
 	ScryptWorkFactor int
+	// OfferFile, when set, is asked once by a store from OpenLazily when
+	// the OS vault, used because nothing else was chosen, cannot be
+	// reached at all (no D-Bus session over SSH, in WSL or a container):
+	// true switches to the file backend and records that choice for Home
+	// (Select), so later commands use it without asking. The CLI sets it
+	// on a terminal only.
+	OfferFile func(cause error) bool
 }
 
 // Backend names accepted by Open.

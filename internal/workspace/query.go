@@ -53,7 +53,11 @@ func (st *State) Integration(name string) (*Integration, error) {
 	}
 	switch len(found) {
 	case 0:
-		return nil, hint.New(fmt.Errorf("integration %q: %w", name, ErrNotFound), "list them with azkeep integration list")
+		aliases := make([]string, len(st.Integrations))
+		for i := range st.Integrations {
+			aliases[i] = st.Integrations[i].Alias
+		}
+		return nil, hint.New(fmt.Errorf("integration %q: %w", name, ErrNotFound), didYouMean(name, aliases, "list them with azkeep integration list"))
 	case 1:
 		return found[0], nil
 	}
@@ -118,7 +122,11 @@ func (st *State) Session(query string) (*Session, error) {
 	}
 	switch len(hits) {
 	case 0:
-		return nil, hint.New(fmt.Errorf("session %q: %w", q, ErrNotFound), "list sessions with azkeep session list")
+		names := make([]string, len(st.Sessions))
+		for i := range st.Sessions {
+			names[i] = st.Sessions[i].SubscriptionName
+		}
+		return nil, hint.New(fmt.Errorf("session %q: %w", q, ErrNotFound), didYouMean(q, names, "list sessions with azkeep session list"))
 	case 1:
 		return &st.Sessions[hits[0]], nil
 	}
