@@ -152,6 +152,7 @@ no refresh token rests on disk.`,
 		NewCmdAgent(f, nil),
 		NewCmdExec(f, nil),
 		NewCmdEnv(f, nil),
+		NewCmdToken(f, nil),
 		NewCmdVersion(f, nil),
 	)
 	return root

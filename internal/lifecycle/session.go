@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +41,7 @@ func (m *Manager) Materialize(ctx context.Context, query, dir string) (*Material
 
 // materializeQuery is Materialize with extra resources to fetch besides
 // the integration's.
-func (m *Manager) materializeQuery(ctx context.Context, query, dir string, extra []string) (*Materialized, error) {
+func (m *Manager) materializeQuery(ctx context.Context, query, dir string, w *wanted) (*Materialized, error) {
 	st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
@@ -52,7 +51,19 @@ func (m *Manager) materializeQuery(ctx context.Context, query, dir string, extra
 	if err != nil {
 		return nil, err
 	}
-	return m.materialize(ctx, in, s, dir, extra)
+	return m.materialize(ctx, in, s, dir, w)
+}
+
+// wanted is what a redemption fetches besides ARM and the integration's
+// resources (nil: nothing more).
+type wanted struct {
+	// extra are more resources to fetch.
+	extra []string
+	// only fetches extra alone, in tenant when set (an on-demand token,
+	// see Token): no ARM token, and the dir's profile and settings are
+	// left alone.
+	only   bool
+	tenant string
 }
 
 func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session, *workspace.Integration, error) {
@@ -68,11 +79,11 @@ func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session
 }
 
 // materialize is Materialize with the lock held: start steps 1–8 and the
-// file part of step 9 in dir, extra being resources to fetch besides the
-// integration's. On failure the dir's files are put back as they were and
+// file part of step 9 in dir, w saying what to fetch besides ARM and the
+// integration's resources. On failure the dir's files are put back as they were and
 // neither vault nor state changed (except the needs-login mark), unless
 // the error wraps errKeptOnDisk.
-func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s *workspace.Session, dir string, extra []string) (_ *Materialized, err error) {
+func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s *workspace.Session, dir string, w *wanted) (_ *Materialized, err error) {
 	if in.Status == workspace.NeedsLogin {
 		return nil, hint.New(fmt.Errorf("integration %q needs a new login (its refresh token was rejected)", in.Alias), "run azkeep integration login "+in.Alias)
 	}
@@ -124,8 +135,21 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	}
 
 	// Step 2: azureProfile.json holds this subscription alone, as default.
-	if err := m.Files.WriteProfile(dir, in.Cloud.Name, sub); err != nil {
-		return nil, fmt.Errorf("write azureProfile.json in %s: %w", dir, err)
+	only := w != nil && w.only
+	if !only {
+		if err := m.Files.WriteProfile(dir, in.Cloud.Name, sub); err != nil {
+			return nil, fmt.Errorf("write azureProfile.json in %s: %w", dir, err)
+		}
+	}
+	tenant := cmp.Or(s.TenantID, in.TenantID)
+	var resources []string
+	switch {
+	case only:
+		resources, tenant = w.extra, cmp.Or(w.tenant, tenant)
+	case w != nil:
+		resources = Resources(in, w.extra...)
+	default:
+		resources = Resources(in)
 	}
 
 	// Steps 3–8 are the engine's (engine.Engine.Redeem): it redeems the
@@ -137,10 +161,11 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	req := engine.Request{
 		ConfigDir:      dir,
 		Cloud:          in.Cloud,
-		TenantID:       cmp.Or(s.TenantID, in.TenantID),
+		TenantID:       tenant,
 		SubscriptionID: s.SubscriptionID,
 		HomeAccountID:  in.HomeAccountID,
-		Resources:      append(slices.Clip(in.Resources), extra...),
+		Resources:      resources,
+		ResourcesOnly:  only,
 		Subscription:   sub,
 		Account:        account,
 		RefreshToken:   rt,
@@ -178,6 +203,9 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	out := &Materialized{Session: *s, Integration: *in, ConfigDir: dir, ExpiresAt: res.ExpiresOn, Rotated: rotated}
 
 	// Step 9 (file part): the integration's default location.
+	if only {
+		return out, nil
+	}
 	if err := m.Files.SetLocation(dir, in.Location); err != nil {
 		return nil, fmt.Errorf("write the default location in %s: %w", dir, err)
 	}
