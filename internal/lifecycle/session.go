@@ -392,6 +392,11 @@ func (m *Manager) Rotate(ctx context.Context, query string, force bool) (*Rotate
 	if err != nil {
 		return nil, err
 	}
+	// An `az account set` to another session of the integration makes
+	// that one the dir's active session (docs/procedures.md, rotate).
+	if s, err = m.followDefault(ctx, st, s); err != nil {
+		return nil, err
+	}
 	in := st.IntegrationByID(s.IntegrationID)
 	if in == nil {
 		return nil, fmt.Errorf("session %s belongs to no integration", s.ID)
@@ -505,6 +510,13 @@ func (m *Manager) LazyRotate(ctx context.Context) ([]RotateResult, error) {
 	st, err := m.WS.Load()
 	if err != nil {
 		return nil, err
+	}
+	if changed, err := m.FollowDefaults(ctx, st); err != nil {
+		return nil, err
+	} else if changed {
+		if st, err = m.WS.Load(); err != nil {
+			return nil, err
+		}
 	}
 	now := m.now()
 	var due []string
