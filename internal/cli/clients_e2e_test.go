@@ -11,11 +11,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/entraemu"
+	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/testbed"
 )
 
@@ -129,5 +135,168 @@ func TestExecServerBehindProxyPython(t *testing.T) {
 	}
 	if len(cosmos) != 1 {
 		t.Errorf("grants for cosmos: %v, want one", cosmos)
+	}
+}
+
+// setDefault makes sub az's default in dir as `az account set` does after
+// `az account list --refresh` brought the tenant's other subscriptions in.
+func setDefault(t *testing.T, dir, sub string, others ...azconfig.Subscription) {
+	t.Helper()
+	err := azconfig.UpdateProfile(context.Background(), dir, func(p *azconfig.Profile) error {
+		for _, o := range others {
+			o := o
+			p.Subscriptions = append(p.Subscriptions, &o)
+		}
+		for _, s := range p.Subscriptions {
+			s.IsDefault = strings.EqualFold(s.ID, sub)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// F3: `az account set` to another subscription of the integration is
+// followed (that session becomes the active one, and the next rotation
+// keeps it), never silently undone; one azkeep does not know is a warning.
+func TestAZAccountSetFollowed(t *testing.T) {
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 3})
+	tn := b.emu.Tenants()[0]
+	ctx := context.Background()
+	p, err := azconfig.LoadProfile(b.target)
+	if err != nil || len(p.Subscriptions) != 1 {
+		t.Fatalf("profile: %v %v", p, err)
+	}
+	// Two subscriptions az learnt, one of them (sub 2) unknown to azkeep.
+	sub1, sub2 := *p.Subscriptions[0], *p.Subscriptions[0]
+	sub1.ID, sub1.Name = tn.Subscriptions[1].ID, tn.Subscriptions[1].Name
+	sub2.ID, sub2.Name = "99999999-9999-9999-9999-999999999999", "stranger"
+	setDefault(t, b.target, tn.Subscriptions[1].ID, sub1, sub2)
+	testbed.MustAZ(t, b.emu, b.target, "account", "set", "--subscription", tn.Subscriptions[1].ID)
+
+	var errw bytes.Buffer
+	b.m.IO.Err = &errw
+	if _, err := b.m.LazyRotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := b.m.Current()
+	if err != nil || cur == nil || cur.SubscriptionID != tn.Subscriptions[1].ID {
+		t.Fatalf("current session %+v (%v), want subscription %s; stderr: %s", cur, err, tn.Subscriptions[1].ID, errw.String())
+	}
+	if _, err := b.m.Rotate(ctx, "", true); err != nil {
+		t.Fatal(err)
+	}
+	if r := testbed.MustAZ(t, b.emu, b.target, "account", "show", "-o", "json"); !strings.Contains(r.Stdout, tn.Subscriptions[1].ID) {
+		t.Errorf("after rotation az shows %s", r.Stdout)
+	}
+
+	// A subscription azkeep has no session for: a warning with a hint.
+	setDefault(t, b.target, sub2.ID, sub2)
+	errw.Reset()
+	if _, err := b.m.LazyRotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errw.String(), "azkeep: warning: az's default subscription") || !strings.Contains(errw.String(), "azkeep integration sync") {
+		t.Errorf("no warning for an unknown default subscription: %q", errw.String())
+	}
+}
+
+// buildAzkeep builds the azkeep binary for tests that run it as a child of
+// a real client (kubectl, git, Node).
+func buildAzkeep(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "azkeep")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/azkeep/azkeep/cmd/azkeep")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// checkBearer is an HTTP handler wrapper that lets through only requests
+// whose bearer token (or Basic password) the emulator issued for aud in
+// tenant.
+func checkBearer(t *testing.T, aud, tenant string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			_, tok, ok = r.BasicAuth()
+		}
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "no credentials", http.StatusUnauthorized)
+			return
+		}
+		c, err := entraemu.ParseClaims(tok)
+		if err != nil || c.String("aud") != aud || c.String("tid") != tenant {
+			t.Logf("refused a token (aud %v, tid %v): %v", c.String("aud"), c.String("tid"), err)
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "wrong token", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// The real kubectl runs `get --raw /version` against a loopback API server
+// that wants an AKS token of the session's tenant, through azkeep
+// kubectl-credential as its exec credential plugin.
+func TestKubectlCredentialRealKubectl(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	testbed.Require(t, err == nil, "kubectl (Debian kubernetes-client)")
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
+	tn := b.emu.Tenants()[0]
+	// The token the plugin serves from the cache (a child azkeep cannot
+	// reach this test's memory vault).
+	if _, err := b.m.Token(context.Background(), lifecycle.TokenRequest{Scope: AKSServerID + "/.default"}); err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewTLSServer(checkBearer(t, AKSServerID, tn.ID, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"major":"1","minor":"30","gitVersion":"v1.30.0-azkeep-test"}`)
+	})))
+	defer api.Close()
+	bin := buildAzkeep(t)
+	kubeconfig := filepath.Join(t.TempDir(), "config")
+	for _, ver := range []string{"v1beta1", "v1"} {
+		interactive := ""
+		if ver == "v1" {
+			interactive = "\n      interactiveMode: Never" // required by v1
+		}
+		cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: aks
+  cluster:
+    server: %s
+    insecure-skip-tls-verify: true
+contexts:
+- name: aks
+  context: {cluster: aks, user: azkeep}
+current-context: aks
+users:
+- name: azkeep
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/%s
+      command: %s
+      args: [kubectl-credential]%s
+      env:
+      - {name: AZKEEP_HOME, value: %s}
+      - {name: AZURE_CONFIG_DIR, value: %s}
+`, api.URL, ver, bin, interactive, b.home, b.target)
+		if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", "--raw", "/version")
+		cmd.Env = append(os.Environ(), "AZKEEP_VAULT=file")
+		out, err := cmd.CombinedOutput()
+		if ver == "v1" && err != nil && strings.Contains(string(out), "v1") && strings.Contains(string(out), "no kind") {
+			t.Logf("this kubectl does not know ExecCredential v1: %s", out)
+			continue
+		}
+		if err != nil || !strings.Contains(string(out), "v1.30.0-azkeep-test") {
+			t.Errorf("kubectl with %s: %v\n%s", ver, err, out)
+		}
 	}
 }

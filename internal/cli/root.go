@@ -153,6 +153,8 @@ no refresh token rests on disk.`,
 		NewCmdExec(f, nil),
 		NewCmdEnv(f, nil),
 		NewCmdToken(f, nil),
+		NewCmdKubectlCredential(f, nil),
+		NewCmdGitCredential(f, nil),
 		NewCmdVersion(f, nil),
 	)
 	return root
