@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
@@ -172,6 +171,8 @@ type execEnv struct {
 	// Materialize writes the session into dir with fresh access tokens (for
 	// ARM and the integration's resources, plus extra) and no refresh token.
 	Materialize func(ctx context.Context, query, dir string, extra ...string) (*lifecycle.Materialized, error)
+	// Token gets one access token of a session (lifecycle.Manager.Token).
+	Token func(context.Context, lifecycle.TokenRequest) (*lifecycle.Token, error)
 	// Prepare fills a new per-session dir with the target dir's settings.
 	Prepare func(dir string) error
 	// After is the timer (time.After).
@@ -204,6 +205,7 @@ func newExecEnv(f *Factory, m *lifecycle.Manager) *execEnv {
 		Materialize: func(ctx context.Context, query, dir string, extra ...string) (*lifecycle.Materialized, error) {
 			return m.MaterializeInto(ctx, query, dir, execBase(g.Home), extra...)
 		},
+		Token:   m.Token,
 		Prepare: func(dir string) error { return prepareSessionDir(m, dir) },
 		After:   time.After,
 	}
@@ -256,12 +258,12 @@ func execRun(ctx context.Context, e *execEnv, opts ExecOptions) (err error) {
 	id := mat.Session.ID
 	env := childEnv(e.Environ, sessionVars(mat, d.Path))
 	if opts.Server {
-		srv, err := miserver.Start(miTokenSource(e, id, d.Path, mat), miserver.Options{Logf: debugf(e), MinValidity: miMinValidity})
+		srv, err := miserver.Start(miTokenSource(e, id, d.Path), miserver.Options{Logf: debugf(e), MinValidity: lifecycle.TokenMinValidity})
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
-		env = append(env, srv.Env()...)
+		env = append(noProxyLoopback(env), srv.Env()...)
 	}
 
 	// The renewal goroutine is stopped and waited for before the server
@@ -320,6 +322,33 @@ func childEnv(environ []string, set [][2]string) []string {
 		out = append(out, kv[0]+"="+kv[1])
 	}
 	return out
+}
+
+// noProxyLoopback adds 127.0.0.1 and localhost to NO_PROXY and no_proxy
+// in env: the SDKs send the managed-identity request through HTTPS_PROXY
+// unless NO_PROXY names its exact host (Node's proxy policy does not match
+// 127.0.0.1 with localhost, Python's requests reads the lower-case one).
+func noProxyLoopback(env []string) []string {
+	for _, name := range []string{"NO_PROXY", "no_proxy"} {
+		cur, at := "", -1
+		for i, kv := range env {
+			if k, v, _ := strings.Cut(kv, "="); k == name {
+				cur, at = v, i
+			}
+		}
+		list := cur
+		for _, h := range []string{"127.0.0.1", "localhost"} {
+			if !slices.Contains(strings.Split(strings.ReplaceAll(list, " ", ""), ","), h) {
+				list = strings.TrimPrefix(list+","+h, ",")
+			}
+		}
+		if at >= 0 {
+			env[at] = name + "=" + list
+		} else {
+			env = append(env, name+"="+list)
+		}
+	}
+	return env
 }
 
 // envKey folds case on Windows, where variable names are case-insensitive.
@@ -401,56 +430,16 @@ func renewIn(exp time.Time, window time.Duration, now time.Time) time.Duration {
 	return max(wait, time.Second)
 }
 
-// miMinValidity is how long a token must still be valid to be served from
-// a cache (the exec dir's or the endpoint's): MSAL treats a token with less
-// than 5 minutes left as expired.
-const miMinValidity = 10 * time.Minute
-
-// miTokenSource serves the managed-identity endpoint from the session. A
-// token the exec dir already holds (ARM and the integration's resources,
-// fetched at start and at each renewal) is served as is; any other resource
-// is redeemed through the lifecycle (Materialize with the resource added:
-// refresh token from the vault, rotated one stored back, none left on disk)
-// into the exec's own per-session dir, and read from its cache.
-func miTokenSource(e *execEnv, id, dir string, first *lifecycle.Materialized) miserver.TokenSource {
-	tenant := first.Session.TenantID
-	if tenant == "" {
-		tenant = first.Integration.TenantID
-	}
-	home := first.Integration.HomeAccountID
-	lookup := func(resource string) (string, time.Time, error) {
-		cache, err := azconfig.LoadTokenCache(dir)
+// miTokenSource serves the managed-identity endpoint from the session: a
+// token the exec dir holds (ARM and the default and integration's
+// resources, fetched at start and at each renewal) as it is, any other
+// through lifecycle.Manager.Token into the exec's own dir.
+func miTokenSource(e *execEnv, id, dir string) miserver.TokenSource {
+	return func(ctx context.Context, resource string) (string, time.Time, error) {
+		tok, err := e.Token(ctx, lifecycle.TokenRequest{Session: id, Scope: resource + "/.default", Dir: dir, ScratchBase: execBase(e.Home)})
 		if err != nil {
 			return "", time.Time{}, err
 		}
-		at, ok := cache.AccessTokenFor(home, tenant, scopeOf(resource))
-		if !ok {
-			return "", time.Time{}, nil
-		}
-		exp, err := at.ExpiresAt()
-		return at.Secret, exp, err
-	}
-	return func(ctx context.Context, resource string) (string, time.Time, error) {
-		if tok, exp, err := lookup(resource); err == nil && tok != "" && exp.Sub(e.Now()) > miMinValidity {
-			return tok, exp, nil
-		}
-		// Twice at most: a renewal of the dir between our redeem and our
-		// read replaces the cache's access tokens.
-		for try := 0; try < 2; try++ {
-			if _, err := e.Materialize(ctx, id, dir, resource); err != nil {
-				return "", time.Time{}, err
-			}
-			tok, exp, err := lookup(resource)
-			if err != nil {
-				return "", time.Time{}, err
-			}
-			if tok != "" {
-				return tok, exp, nil
-			}
-		}
-		return "", time.Time{}, fmt.Errorf("no access token for %s after redeeming", resource)
+		return tok.AccessToken, tok.ExpiresOn, nil
 	}
 }
-
-// scopeOf is the .default scope of a resource, as az and MSAL build it.
-func scopeOf(resource string) string { return resource + "/.default" }

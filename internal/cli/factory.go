@@ -136,7 +136,9 @@ func newManager(f *Factory) (*lifecycle.Manager, error) {
 func newEngine(name string, runner *azcli.Runner, stagingDir string, client *http.Client, streams IO) (engine.Engine, error) {
 	switch name {
 	case "", "az":
-		return engine.NewAZ(runner, stagingDir), nil
+		a := engine.NewAZ(runner, stagingDir)
+		a.Warn = streams.Err // prefetch failures are warnings too
+		return a, nil
 	case "native":
 		// Prefetch failures are warnings; ARM still works.
 		return &native.Engine{Client: client, Warn: streams.Err}, nil

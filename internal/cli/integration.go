@@ -57,7 +57,11 @@ type IntegrationCreateOptions struct {
 	Tenant    string
 	Location  string
 	Resources []string
-	Output    string
+	// NoDefaultResources and SkipResources change the default resources
+	// (lifecycle.DefaultResources).
+	NoDefaultResources bool
+	SkipResources      []string
+	Output             string
 }
 
 // NewCmdIntegrationCreate builds `integration create`; runF (nil: the real
@@ -90,7 +94,8 @@ this integration is started. Log in afterwards with
 	cmd.Flags().StringVar(&opts.Alias, "alias", "", "name for the integration (letters, digits, . _ -)")
 	cmd.Flags().StringVar(&opts.Tenant, "tenant", "", "tenant id (GUID) or domain")
 	cmd.Flags().StringVar(&opts.Location, "location", "", "default Azure location for its sessions, e.g. westeurope")
-	cmd.Flags().StringSliceVar(&opts.Resources, "resource", nil, "also fetch tokens for this resource on start and rotation, e.g. https://vault.azure.net (repeatable)")
+	cmd.Flags().StringSliceVar(&opts.Resources, "resource", nil, "also fetch tokens for this resource on start and rotation, e.g. https://cosmos.azure.com (repeatable)")
+	resourceFlags(cmd, &opts.NoDefaultResources, &opts.SkipResources)
 	outputFlag(cmd, &opts.Output)
 	_ = cmd.MarkFlagRequired("alias")
 	_ = cmd.MarkFlagRequired("tenant")
@@ -102,7 +107,9 @@ func integrationCreateRun(ctx context.Context, opts *IntegrationCreateOptions) e
 	if err != nil {
 		return err
 	}
-	in, err := m.CreateIntegration(ctx, lifecycle.IntegrationSpec{Alias: opts.Alias, Tenant: opts.Tenant, Location: opts.Location, Resources: opts.Resources})
+	defaults := !opts.NoDefaultResources
+	in, err := m.CreateIntegration(ctx, lifecycle.IntegrationSpec{Alias: opts.Alias, Tenant: opts.Tenant, Location: opts.Location,
+		Resources: opts.Resources, DefaultResources: &defaults, SkipResources: opts.SkipResources})
 	if err != nil {
 		return err
 	}
@@ -132,7 +139,11 @@ type IntegrationEditOptions struct {
 	Tenant    string
 	Location  string
 	Resources []string
-	Output    string
+	// DefaultResources (nil: unchanged) and SkipResources (nil:
+	// unchanged) change the default resources.
+	DefaultResources *bool
+	SkipResources    []string
+	Output           string
 }
 
 // NewCmdIntegrationEdit builds `integration edit`.
@@ -160,8 +171,26 @@ log it out first. A new location applies from the next session start.`,
 	cmd.Flags().StringVar(&opts.Tenant, "tenant", "", "new tenant id or domain (logged-out integrations only)")
 	cmd.Flags().StringVar(&opts.Location, "location", "", "new default location")
 	cmd.Flags().StringSliceVar(&opts.Resources, "resource", nil, "replace the extra resources to fetch tokens for (repeatable)")
+	var noDefaults bool
+	resourceFlags(cmd, &noDefaults, &opts.SkipResources)
+	cmd.PreRun = func(cmd *cobra.Command, _ []string) {
+		if cmd.Flags().Changed("no-default-resources") {
+			on := !noDefaults
+			opts.DefaultResources = &on
+		}
+		if cmd.Flags().Changed("skip-resource") && opts.SkipResources == nil {
+			opts.SkipResources = []string{}
+		}
+	}
 	outputFlag(cmd, &opts.Output)
 	return cmd
+}
+
+// resourceFlags adds the flags that change an integration's default
+// resources.
+func resourceFlags(cmd *cobra.Command, noDefaults *bool, skip *[]string) {
+	cmd.Flags().BoolVar(noDefaults, "no-default-resources", false, "fetch no default resources (ARM under management.azure.com, Key Vault, Graph, Storage), only ARM and --resource")
+	cmd.Flags().StringSliceVar(skip, "skip-resource", nil, "leave this default resource out, e.g. https://storage.azure.com (repeatable)")
 }
 
 func integrationEditRun(ctx context.Context, opts *IntegrationEditOptions) error {
@@ -169,7 +198,8 @@ func integrationEditRun(ctx context.Context, opts *IntegrationEditOptions) error
 	if err != nil {
 		return err
 	}
-	in, err := m.EditIntegration(ctx, opts.Name, lifecycle.IntegrationSpec{Alias: opts.Alias, Tenant: opts.Tenant, Location: opts.Location, Resources: opts.Resources})
+	in, err := m.EditIntegration(ctx, opts.Name, lifecycle.IntegrationSpec{Alias: opts.Alias, Tenant: opts.Tenant, Location: opts.Location,
+		Resources: opts.Resources, DefaultResources: opts.DefaultResources, SkipResources: opts.SkipResources})
 	if err != nil {
 		return err
 	}

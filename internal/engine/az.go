@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -51,6 +52,9 @@ type AZ struct {
 	runner AZRunner
 	// Dir is the staging config dir, created 0700 (e.g. $AZKEEP_HOME/az).
 	Dir string
+	// Warn receives one line per extra resource whose token az could not
+	// get while ARM succeeded (nil: discarded).
+	Warn io.Writer
 }
 
 // NewAZ returns the az engine running az through runner (whose Options.Env
@@ -93,13 +97,26 @@ func (a *AZ) Redeem(ctx context.Context, req Request) (Result, error) {
 	}
 
 	// Steps 4–5: az redeems the refresh token for the subscription (and
-	// each extra resource) and writes the access and id tokens.
-	if _, err := a.run(ctx, "account", "get-access-token", "--subscription", req.SubscriptionID, "--output", "json"); err != nil {
-		return Result{}, err
+	// each extra resource) and writes the access and id tokens. One az at
+	// a time: they share the staging dir's cache and its refresh token.
+	resources := req.Resources
+	if !req.ResourcesOnly {
+		if _, err := a.run(ctx, "account", "get-access-token", "--subscription", req.SubscriptionID, "--output", "json"); err != nil {
+			return Result{}, err
+		}
+	} else if len(resources) == 0 {
+		return Result{}, errors.New("az engine: no resource to redeem for")
 	}
-	for _, res := range req.Resources {
+	for i, res := range resources {
 		if _, err := a.run(ctx, "account", "get-access-token", "--subscription", req.SubscriptionID, "--resource", res, "--output", "json"); err != nil {
-			return Result{}, fmt.Errorf("token for %s: %w", res, err)
+			if req.ResourcesOnly && i == 0 {
+				return Result{}, fmt.Errorf("token for %s: %w", res, err)
+			}
+			// The ARM token (and the rotated refresh token) must still
+			// reach their places: a prefetch is not worth failing for.
+			if a.Warn != nil {
+				fmt.Fprintf(a.Warn, "azkeep: warning: no access token for %s: %v\n", res, err)
+			}
 		}
 	}
 	c, err := azconfig.LoadTokenCache(a.Dir)
@@ -107,9 +124,11 @@ func (a *AZ) Redeem(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	// Step 6: the ARM token's expiry, from the cache az wrote.
-	exp, err := armExpiry(c, req)
-	if err != nil {
-		return Result{}, err
+	var exp time.Time
+	if !req.ResourcesOnly {
+		if exp, err = armExpiry(c, req); err != nil {
+			return Result{}, err
+		}
 	}
 	rt, ok := c.RefreshToken(req.HomeAccountID, "", azure.AzureCLIClientID)
 	if !ok {

@@ -29,6 +29,10 @@ type Request struct {
 	// "https://vault.azure.net": the integration's, plus any a caller
 	// asks for (the managed-identity endpoint of `azkeep exec --server`).
 	Resources []string
+	// ResourcesOnly redeems for Resources alone, without the ARM token:
+	// one access token asked for on demand (azkeep token), added to
+	// ConfigDir's cache beside the tokens already there.
+	ResourcesOnly bool
 	// Subscription is the subscription's azureProfile.json entry, as the
 	// vault keeps it.
 	Subscription json.RawMessage
@@ -46,7 +50,8 @@ type Request struct {
 
 // Result is what a redemption produced.
 type Result struct {
-	// ExpiresOn is the ARM access token's expiry (seed start step 6).
+	// ExpiresOn is the ARM access token's expiry (seed start step 6);
+	// zero for a Request with ResourcesOnly.
 	ExpiresOn time.Time
 }
 
@@ -55,7 +60,9 @@ type Engine interface {
 	// Name is the engine's --engine name.
 	Name() string
 	// Redeem redeems req.RefreshToken for an ARM access token (and one per
-	// resource of req.Resources), hands the newest refresh token to
+	// resource of req.Resources; only those with req.ResourcesOnly), as
+	// concurrently as the engine can while keeping the newest refresh
+	// token; a failed extra resource is a warning, not an error. It hands the newest refresh token to
 	// req.Keep, then writes req.ConfigDir's cache in one update: the
 	// account's older access and refresh tokens removed, the account (from
 	// req.Account) and the new access and id tokens added. No refresh

@@ -40,6 +40,12 @@ type IntegrationSpec struct {
 	Cloud azure.Cloud
 	// Resources are extra resources to prefetch tokens for.
 	Resources []string
+	// DefaultResources turns the default resources (DefaultResources) on
+	// or off; nil leaves them as they are (on for a new integration).
+	DefaultResources *bool
+	// SkipResources are default resources to leave out; nil leaves the
+	// list as it is.
+	SkipResources []string
 }
 
 func checkAlias(a string) error {
@@ -90,7 +96,10 @@ func checkSpec(spec IntegrationSpec, edit bool) error {
 	if err := checkLocation(spec.Location); err != nil {
 		return err
 	}
-	return checkResources(spec.Resources)
+	if err := checkResources(spec.Resources); err != nil {
+		return err
+	}
+	return checkResources(spec.SkipResources)
 }
 
 // CreateIntegration adds an offline integration (no login yet).
@@ -118,6 +127,9 @@ func (m *Manager) CreateIntegration(ctx context.Context, spec IntegrationSpec) (
 			Status:    workspace.Offline,
 			Resources: spec.Resources,
 			CreatedAt: m.now().UTC(),
+			// Only a "no" is recorded: defaults on is the zero value.
+			NoDefaultResources: spec.DefaultResources != nil && !*spec.DefaultResources,
+			SkipResources:      spec.SkipResources,
 		}
 		if guidRE().MatchString(spec.Tenant) {
 			out.TenantID = strings.ToLower(spec.Tenant)
@@ -170,6 +182,12 @@ func (m *Manager) EditIntegration(ctx context.Context, name string, spec Integra
 		}
 		if spec.Resources != nil {
 			in.Resources = spec.Resources
+		}
+		if spec.DefaultResources != nil {
+			in.NoDefaultResources = !*spec.DefaultResources
+		}
+		if spec.SkipResources != nil {
+			in.SkipResources = spec.SkipResources
 		}
 		out = *in
 		return nil

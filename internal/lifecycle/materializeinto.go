@@ -22,6 +22,15 @@ import (
 // resources to fetch besides the integration's (the managed-identity
 // endpoint of azkeep exec --server serves any resource on demand).
 func (m *Manager) MaterializeInto(ctx context.Context, query, dir, scratchBase string, extra ...string) (*Materialized, error) {
+	var w *wanted
+	if len(extra) > 0 {
+		w = &wanted{extra: extra}
+	}
+	return m.materializeInto(ctx, query, dir, scratchBase, w)
+}
+
+// materializeInto is MaterializeInto fetching what w says.
+func (m *Manager) materializeInto(ctx context.Context, query, dir, scratchBase string, w *wanted) (*Materialized, error) {
 	scratch, err := sessiondir.New(scratchBase, "redeem")
 	if err != nil {
 		return nil, err
@@ -30,7 +39,7 @@ func (m *Manager) MaterializeInto(ctx context.Context, query, dir, scratchBase s
 	if err := copyConfigFiles(ctx, dir, scratch.Path); err != nil {
 		return nil, fmt.Errorf("prepare a private dir to redeem in: %w", err)
 	}
-	mat, err := m.materializeQuery(ctx, query, scratch.Path, true, extra)
+	mat, err := m.materializeQuery(ctx, query, scratch.Path, true, w)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -43,7 +42,7 @@ func (m *Manager) Materialize(ctx context.Context, query, dir string) (*Material
 // materializeQuery is Materialize with extra resources to fetch besides
 // the integration's; scratch marks a dir the caller deletes afterwards
 // (see materialize).
-func (m *Manager) materializeQuery(ctx context.Context, query, dir string, scratch bool, extra []string) (*Materialized, error) {
+func (m *Manager) materializeQuery(ctx context.Context, query, dir string, scratch bool, w *wanted) (*Materialized, error) {
 	st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
@@ -53,7 +52,19 @@ func (m *Manager) materializeQuery(ctx context.Context, query, dir string, scrat
 	if err != nil {
 		return nil, err
 	}
-	return m.materialize(ctx, in, s, dir, scratch, extra)
+	return m.materialize(ctx, in, s, dir, scratch, w)
+}
+
+// wanted is what a redemption fetches besides ARM and the integration's
+// resources (nil: nothing more).
+type wanted struct {
+	// extra are more resources to fetch.
+	extra []string
+	// only fetches extra alone, in tenant when set (an on-demand token,
+	// see Token): no ARM token, and the dir's profile and settings are
+	// left alone.
+	only   bool
+	tenant string
 }
 
 func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session, *workspace.Integration, error) {
@@ -69,8 +80,8 @@ func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session
 }
 
 // materialize is Materialize with the lock held: start steps 1–8 and the
-// file part of step 9 in dir, extra being resources to fetch besides the
-// integration's. On failure the dir's files are put back as they were and
+// file part of step 9 in dir, w saying what to fetch besides ARM and the
+// integration's resources. On failure the dir's files are put back as they were and
 // neither vault nor state changed (except the needs-login mark), unless
 // the error wraps errKeptOnDisk.
 //
@@ -78,7 +89,7 @@ func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session
 // writes it there) when dir is durable; when dir is scratch (deleted by
 // the caller), or the engine could not write it either (a full disk), it
 // goes to the journal, and the error says where it is, or that it is lost.
-func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s *workspace.Session, dir string, scratch bool, extra []string) (_ *Materialized, err error) {
+func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s *workspace.Session, dir string, scratch bool, w *wanted) (_ *Materialized, err error) {
 	if in.Status == workspace.NeedsLogin {
 		return nil, hint.New(fmt.Errorf("integration %q needs a new login (its refresh token was rejected)", in.Alias), "run azkeep integration login "+in.Alias)
 	}
@@ -130,8 +141,21 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	}
 
 	// Step 2: azureProfile.json holds this subscription alone, as default.
-	if err := m.Files.WriteProfile(dir, in.Cloud.Name, sub); err != nil {
-		return nil, fmt.Errorf("write azureProfile.json in %s: %w", dir, err)
+	only := w != nil && w.only
+	if !only {
+		if err := m.Files.WriteProfile(dir, in.Cloud.Name, sub); err != nil {
+			return nil, fmt.Errorf("write azureProfile.json in %s: %w", dir, err)
+		}
+	}
+	tenant := cmp.Or(s.TenantID, in.TenantID)
+	var resources []string
+	switch {
+	case only:
+		resources, tenant = w.extra, cmp.Or(w.tenant, tenant)
+	case w != nil:
+		resources = Resources(in, w.extra...)
+	default:
+		resources = Resources(in)
 	}
 
 	// Steps 3–8 are the engine's (engine.Engine.Redeem): it redeems the
@@ -144,10 +168,11 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	req := engine.Request{
 		ConfigDir:      dir,
 		Cloud:          in.Cloud,
-		TenantID:       cmp.Or(s.TenantID, in.TenantID),
+		TenantID:       tenant,
 		SubscriptionID: s.SubscriptionID,
 		HomeAccountID:  in.HomeAccountID,
-		Resources:      append(slices.Clip(in.Resources), extra...),
+		Resources:      resources,
+		ResourcesOnly:  only,
 		Subscription:   sub,
 		Account:        account,
 		RefreshToken:   rt,
@@ -194,6 +219,9 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	out := &Materialized{Session: *s, Integration: *in, ConfigDir: dir, ExpiresAt: res.ExpiresOn, Rotated: rotated}
 
 	// Step 9 (file part): the integration's default location.
+	if only {
+		return out, nil
+	}
 	if err := m.Files.SetLocation(dir, in.Location); err != nil {
 		return nil, fmt.Errorf("write the default location in %s: %w", dir, err)
 	}
@@ -380,6 +408,11 @@ func (m *Manager) Rotate(ctx context.Context, query string, force bool) (*Rotate
 	if err != nil {
 		return nil, err
 	}
+	// An `az account set` to another session of the integration makes
+	// that one the dir's active session (docs/procedures.md, rotate).
+	if s, err = m.followDefault(ctx, st, s); err != nil {
+		return nil, err
+	}
 	in := st.IntegrationByID(s.IntegrationID)
 	if in == nil {
 		return nil, fmt.Errorf("session %s belongs to no integration", s.ID)
@@ -493,6 +526,13 @@ func (m *Manager) LazyRotate(ctx context.Context) ([]RotateResult, error) {
 	st, err := m.WS.Load()
 	if err != nil {
 		return nil, err
+	}
+	if changed, err := m.FollowDefaults(ctx, st); err != nil {
+		return nil, err
+	} else if changed {
+		if st, err = m.WS.Load(); err != nil {
+			return nil, err
+		}
 	}
 	now := m.now()
 	var due []string

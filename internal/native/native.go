@@ -33,7 +33,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
@@ -94,33 +96,89 @@ type grant struct {
 	at       time.Time
 }
 
-// grants sends the refresh grants for ARM and each of req.Resources, the
-// refresh token rotated by one answer being the one the next sends
-// (single-use refresh tokens), and returns the answers. Only the ARM grant
-// must succeed: a failed prefetch is a warning.
+// grants sends the refresh grants for ARM and each of req.Resources (for
+// req.Resources alone when req.ResourcesOnly) and returns the answers in
+// the order they arrived, so that the last one carries the newest refresh
+// token. Only the first grant must succeed: a failed prefetch is a
+// warning.
+//
+// The first grant goes alone; the others go at once, each with the
+// refresh token the first returned. Entra ID lets a refresh token be
+// redeemed more than once, so they all succeed there; where refresh tokens
+// are single-use (the emulator's strict mode), one of them wins and the
+// others are refused with invalid_grant: those are sent again one after
+// the other, each with the refresh token the previous answer returned.
 func (e *Engine) grants(ctx context.Context, req engine.Request, secret string) ([]grant, error) {
 	endpoint := tokenEndpoint(req.Cloud, req.TenantID)
 	anchor := "Oid:" + strings.Replace(req.HomeAccountID, ".", "@", 1)
-	arm := armResource(req.Cloud)
-	resources := append([]string{arm}, dedupe(req.Resources, arm)...)
-	var out []grant
-	for i, res := range resources {
+	var resources []string
+	if req.ResourcesOnly {
+		resources = dedupe(req.Resources, "")
+	} else {
+		arm := armResource(req.Cloud)
+		resources = append([]string{arm}, dedupe(req.Resources, arm)...)
+	}
+	if len(resources) == 0 {
+		return nil, errors.New("native engine: no resource to redeem for")
+	}
+	tr, err := e.refresh(ctx, endpoint, secret, resources[0], anchor)
+	if err != nil {
+		return nil, err
+	}
+	out := []grant{{resource: resources[0], resp: tr, at: e.now()}}
+	if tr.RefreshToken != "" {
+		secret = tr.RefreshToken
+	}
+
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var refused []string
+	failed := map[string]error{}
+	for _, res := range resources[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr, err := e.refresh(ctx, endpoint, secret, res, anchor)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case azure.IsNeedsLogin(err):
+				refused = append(refused, res)
+				failed[res] = err
+			case err != nil:
+				failed[res] = err
+			default:
+				out = append(out, grant{resource: res, resp: tr, at: e.now()})
+			}
+		}()
+	}
+	wg.Wait()
+	// The newest refresh token is the last answer's.
+	for i := len(out) - 1; i >= 0; i-- {
+		if rt := out[i].resp.RefreshToken; rt != "" {
+			secret = rt
+			break
+		}
+	}
+	slices.SortFunc(refused, strings.Compare)
+	for _, res := range refused {
 		tr, err := e.refresh(ctx, endpoint, secret, res, anchor)
 		if err != nil {
-			if i == 0 {
-				return nil, err
-			}
-			// seed, start step 7 comes first: a refresh token rotated by
-			// an earlier grant must not be lost because a prefetch failed.
-			if e.Warn != nil {
-				fmt.Fprintf(e.Warn, "azkeep: warning: no access token for %s: %v\n", res, err)
-			}
+			failed[res] = err
 			continue
 		}
+		delete(failed, res)
 		if tr.RefreshToken != "" {
 			secret = tr.RefreshToken
 		}
 		out = append(out, grant{resource: res, resp: tr, at: e.now()})
+	}
+	// seed, start step 7 comes first: a refresh token rotated by an
+	// earlier grant must not be lost because a prefetch failed.
+	for _, res := range resources[1:] {
+		if err, ok := failed[res]; ok && e.Warn != nil {
+			fmt.Fprintf(e.Warn, "azkeep: warning: no access token for %s: %v\n", res, err)
+		}
 	}
 	return out, nil
 }
@@ -138,9 +196,7 @@ func (g grant) event(req engine.Request, env string) azconfig.TokenEvent {
 }
 
 // Redeem implements engine.Engine: a refresh grant for ARM and one for
-// each of req.Resources, sent with the vault's refresh token, each rotated
-// refresh token being the one the next grant sends (single-use refresh
-// tokens). The newest refresh token goes to req.Keep first, then one cache
+// each of req.Resources (see grants for the order). The newest refresh token goes to req.Keep first, then one cache
 // update writes the entries az would write for the answers (the account,
 // its access and id tokens, the app metadata), without the refresh token.
 func (e *Engine) Redeem(ctx context.Context, req engine.Request) (engine.Result, error) {
@@ -176,7 +232,7 @@ func (e *Engine) Redeem(ctx context.Context, req engine.Request) (engine.Result,
 		if err != nil {
 			return engine.Result{}, err
 		}
-		if i == 0 && ents.AccessToken != nil {
+		if i == 0 && !req.ResourcesOnly && ents.AccessToken != nil {
 			if expires, err = ents.AccessToken.ExpiresAt(); err != nil {
 				return engine.Result{}, err
 			}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -191,15 +192,19 @@ func TestRedeemWritesWhatAzWrites(t *testing.T) {
 	if want := now.Add(3599 * time.Second); !res.ExpiresOn.Equal(want) {
 		t.Errorf("ExpiresOn = %v, want %v", res.ExpiresOn, want)
 	}
-	// One grant per resource (ARM not repeated), each with the refresh
-	// token the previous answer returned.
-	if len(idp.grants) != 3 {
-		t.Fatalf("%d grants, want 3", len(idp.grants))
+	// ARM first with the vault's refresh token, then vault and graph at
+	// once with the one ARM's answer returned: the fake is strict
+	// (single-use), so one of the two is refused and sent again with the
+	// refresh token the winner got. ARM is not repeated.
+	if len(idp.grants) != 4 {
+		t.Fatalf("%d grants, want 4", len(idp.grants))
 	}
-	for i, g := range idp.grants {
-		if got, want := g.Get("refresh_token"), fmt.Sprintf("rt-%d", i); got != want {
-			t.Errorf("grant %d sent %q, want %q", i, got, want)
-		}
+	sent := []string{}
+	for _, g := range idp.grants {
+		sent = append(sent, g.Get("refresh_token"))
+	}
+	if want := []string{"rt-0", "rt-1", "rt-1", "rt-2"}; !slices.Equal(sent, want) {
+		t.Errorf("refresh tokens sent %v, want %v", sent, want)
 	}
 	if got := idp.grants[0].Get("scope"); got != "https://management.core.windows.net//.default offline_access openid profile" {
 		t.Errorf("ARM scope = %q", got)

@@ -79,6 +79,11 @@ type Integration struct {
 	// Resources are extra resources whose access tokens are fetched on
 	// start and rotation besides ARM (e.g. https://vault.azure.net).
 	Resources []string `json:"resources,omitempty"`
+	// NoDefaultResources turns the default resources off (the tokens
+	// clients ask for most, lifecycle.DefaultResources); SkipResources
+	// leaves some of them out.
+	NoDefaultResources bool     `json:"no_default_resources,omitempty"`
+	SkipResources      []string `json:"skip_resources,omitempty"`
 	// Username and HomeAccountID ("<uid>.<utid>") name the signed-in
 	// account; neither is a secret.
 	Username      string    `json:"username,omitempty"`

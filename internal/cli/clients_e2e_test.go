@@ -1,0 +1,302 @@
+//go:build unix
+
+package cli
+
+// End-to-end tests of what clients other than az's own commands ask a
+// session for: the scopes the JS and Python SDKs request, on-demand tokens,
+// proxies, kubectl and git.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/entraemu"
+	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/testbed"
+)
+
+// defaultAudiences are the resources a session carries by default and the
+// audience each token must have.
+var defaultAudiences = map[string]string{
+	"https://management.azure.com": "https://management.azure.com",
+	"https://vault.azure.net":      "https://vault.azure.net",
+	"https://graph.microsoft.com":  "https://graph.microsoft.com",
+	"https://storage.azure.com":    "https://storage.azure.com",
+}
+
+func checkAZToken(t *testing.T, r testbed.Result, aud, tenant string) {
+	t.Helper()
+	if !r.OK() {
+		t.Errorf("az account get-access-token for %s: %s", aud, r)
+		return
+	}
+	var tok struct{ AccessToken string }
+	if err := json.Unmarshal([]byte(r.Stdout), &tok); err != nil {
+		t.Errorf("%s: %v", aud, err)
+		return
+	}
+	c, err := entraemu.ParseClaims(tok.AccessToken)
+	if err != nil {
+		t.Errorf("%s: %v", aud, err)
+		return
+	}
+	if c.String("aud") != aud || c.String("tid") != tenant {
+		t.Errorf("token for %s has aud %v, tid %v", aud, c.String("aud"), c.String("tid"))
+	}
+}
+
+// F1: the JS and Python SDKs ask az for https://management.azure.com (and
+// Key Vault, Graph, Storage); with no refresh token on disk az can serve
+// only what the session fetched, so a session fetches them by default.
+func TestDefaultScopesServedByRealAZ(t *testing.T) {
+	for _, eng := range []string{"native", "az"} {
+		t.Run(eng, func(t *testing.T) {
+			b := newExecBedEngine(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1}, eng)
+			tn := b.emu.Tenants()[0]
+			resources := []string{"https://management.azure.com"}
+			if eng == "native" {
+				resources = []string{"https://management.azure.com", "https://vault.azure.net", "https://graph.microsoft.com", "https://storage.azure.com"}
+			}
+			for _, res := range resources {
+				r := testbed.AZ(context.Background(), b.emu, b.target, "account", "get-access-token", "--resource", res, "--output", "json")
+				checkAZToken(t, r, defaultAudiences[res], tn.ID)
+			}
+			// The same in an exec child.
+			var out, errw bytes.Buffer
+			err := execRun(context.Background(), b.execEnv(&out, &errw), ExecOptions{Session: tn.Subscriptions[0].ID,
+				Command: []string{"az", "account", "get-access-token", "--resource", "https://management.azure.com", "--output", "json"}})
+			if err != nil {
+				t.Fatalf("exec: %v\n%s", err, errw.String())
+			}
+			checkAZToken(t, testbed.Result{Stdout: out.String()}, "https://management.azure.com", tn.ID)
+			if strings.Contains(errw.String(), "warning") {
+				t.Errorf("warnings: %s", errw.String())
+			}
+		})
+	}
+}
+
+const pythonMI = `
+import base64, json, sys
+from azure.identity import ManagedIdentityCredential
+cred = ManagedIdentityCredential()
+for scope in sys.argv[1:]:
+    try:
+        tok = cred.get_token(scope)
+        part = tok.token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        print("py %s aud=%s tid=%s" % (scope, claims["aud"], claims["tid"]))
+    except Exception as e:
+        print("py %s error %s %s" % (scope, type(e).__name__, str(e).splitlines()[0] if str(e) else ""))
+`
+
+// deadProxy is a proxy that refuses every connection: a request that goes
+// through it fails.
+var deadProxy = []string{"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "https_proxy=http://127.0.0.1:9", "http_proxy=http://127.0.0.1:9"}
+
+// F4: with a proxy set, the SDKs sent the managed-identity request to
+// 127.0.0.1 through it; exec --server names loopback in NO_PROXY. A scope
+// the session does not carry (Cosmos DB) costs one grant for it alone.
+func TestExecServerBehindProxyPython(t *testing.T) {
+	py := "/usr/bin/python3"
+	testbed.Require(t, exec.Command(py, "-c", "import azure.identity").Run() == nil, "azure-identity for Python (installed with Debian's azure-cli package)")
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1, StrictRefresh: true})
+	tn := b.emu.Tenants()[0]
+	var out, errw bytes.Buffer
+	b.emu.ResetRequests()
+	e := b.execEnv(&out, &errw, deadProxy...)
+	scopes := []string{"https://management.azure.com/.default", "https://management.core.windows.net//.default", "https://vault.azure.net/.default", "https://graph.microsoft.com/.default", "https://cosmos.azure.com/.default"}
+	err := execRun(context.Background(), e, ExecOptions{Session: tn.Subscriptions[0].ID, Server: true,
+		Command: append([]string{py, "-c", pythonMI}, scopes...)})
+	if err != nil {
+		t.Fatalf("exec: %v\n%s\n%s", err, out.String(), errw.String())
+	}
+	for _, scope := range scopes {
+		aud := strings.TrimSuffix(scope, "/.default")
+		if want := fmt.Sprintf("py %s aud=%s tid=%s", scope, aud, tn.ID); !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, out.String())
+		}
+	}
+	var cosmos []string
+	for _, r := range b.emu.TokenRequests("") {
+		if strings.Contains(r.Scope, "cosmos") {
+			cosmos = append(cosmos, r.String())
+		}
+	}
+	if len(cosmos) != 1 {
+		t.Errorf("grants for cosmos: %v, want one", cosmos)
+	}
+}
+
+// setDefault makes sub az's default in dir as `az account set` does after
+// `az account list --refresh` brought the tenant's other subscriptions in.
+func setDefault(t *testing.T, dir, sub string, others ...azconfig.Subscription) {
+	t.Helper()
+	err := azconfig.UpdateProfile(context.Background(), dir, func(p *azconfig.Profile) error {
+		for _, o := range others {
+			o := o
+			p.Subscriptions = append(p.Subscriptions, &o)
+		}
+		for _, s := range p.Subscriptions {
+			s.IsDefault = strings.EqualFold(s.ID, sub)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// F3: `az account set` to another subscription of the integration is
+// followed (that session becomes the active one, and the next rotation
+// keeps it), never silently undone; one azkeep does not know is a warning.
+func TestAZAccountSetFollowed(t *testing.T) {
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 3})
+	tn := b.emu.Tenants()[0]
+	ctx := context.Background()
+	p, err := azconfig.LoadProfile(b.target)
+	if err != nil || len(p.Subscriptions) != 1 {
+		t.Fatalf("profile: %v %v", p, err)
+	}
+	// Two subscriptions az learnt, one of them (sub 2) unknown to azkeep.
+	sub1, sub2 := *p.Subscriptions[0], *p.Subscriptions[0]
+	sub1.ID, sub1.Name = tn.Subscriptions[1].ID, tn.Subscriptions[1].Name
+	sub2.ID, sub2.Name = "99999999-9999-9999-9999-999999999999", "stranger"
+	setDefault(t, b.target, tn.Subscriptions[1].ID, sub1, sub2)
+	testbed.MustAZ(t, b.emu, b.target, "account", "set", "--subscription", tn.Subscriptions[1].ID)
+
+	var errw bytes.Buffer
+	b.m.IO.Err = &errw
+	if _, err := b.m.LazyRotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := b.m.Current()
+	if err != nil || cur == nil || cur.SubscriptionID != tn.Subscriptions[1].ID {
+		t.Fatalf("current session %+v (%v), want subscription %s; stderr: %s", cur, err, tn.Subscriptions[1].ID, errw.String())
+	}
+	if _, err := b.m.Rotate(ctx, "", true); err != nil {
+		t.Fatal(err)
+	}
+	if r := testbed.MustAZ(t, b.emu, b.target, "account", "show", "-o", "json"); !strings.Contains(r.Stdout, tn.Subscriptions[1].ID) {
+		t.Errorf("after rotation az shows %s", r.Stdout)
+	}
+
+	// A subscription azkeep has no session for: a warning with a hint.
+	setDefault(t, b.target, sub2.ID, sub2)
+	errw.Reset()
+	if _, err := b.m.LazyRotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errw.String(), "azkeep: warning: az's default subscription") || !strings.Contains(errw.String(), "azkeep integration sync") {
+		t.Errorf("no warning for an unknown default subscription: %q", errw.String())
+	}
+}
+
+// buildAzkeep builds the azkeep binary for tests that run it as a child of
+// a real client (kubectl, git, Node).
+func buildAzkeep(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "azkeep")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/azkeep/azkeep/cmd/azkeep")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// checkBearer is an HTTP handler wrapper that lets through only requests
+// whose bearer token (or Basic password) the emulator issued for aud in
+// tenant.
+func checkBearer(t *testing.T, aud, tenant string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			_, tok, ok = r.BasicAuth()
+		}
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "no credentials", http.StatusUnauthorized)
+			return
+		}
+		c, err := entraemu.ParseClaims(tok)
+		if err != nil || c.String("aud") != aud || c.String("tid") != tenant {
+			t.Logf("refused a token (aud %v, tid %v): %v", c.String("aud"), c.String("tid"), err)
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "wrong token", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// The real kubectl runs `get --raw /version` against a loopback API server
+// that wants an AKS token of the session's tenant, through azkeep
+// kubectl-credential as its exec credential plugin.
+func TestKubectlCredentialRealKubectl(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	testbed.Require(t, err == nil, "kubectl (Debian kubernetes-client)")
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
+	tn := b.emu.Tenants()[0]
+	// The token the plugin serves from the cache (a child azkeep cannot
+	// reach this test's memory vault).
+	if _, err := b.m.Token(context.Background(), lifecycle.TokenRequest{Scope: AKSServerID + "/.default"}); err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewTLSServer(checkBearer(t, AKSServerID, tn.ID, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"major":"1","minor":"30","gitVersion":"v1.30.0-azkeep-test"}`)
+	})))
+	defer api.Close()
+	bin := buildAzkeep(t)
+	kubeconfig := filepath.Join(t.TempDir(), "config")
+	for _, ver := range []string{"v1beta1", "v1"} {
+		interactive := ""
+		if ver == "v1" {
+			interactive = "\n      interactiveMode: Never" // required by v1
+		}
+		cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: aks
+  cluster:
+    server: %s
+    insecure-skip-tls-verify: true
+contexts:
+- name: aks
+  context: {cluster: aks, user: azkeep}
+current-context: aks
+users:
+- name: azkeep
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/%s
+      command: %s
+      args: [kubectl-credential]%s
+      env:
+      - {name: AZKEEP_HOME, value: %s}
+      - {name: AZURE_CONFIG_DIR, value: %s}
+`, api.URL, ver, bin, interactive, b.home, b.target)
+		if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", "--raw", "/version")
+		cmd.Env = append(os.Environ(), "AZKEEP_VAULT=file")
+		out, err := cmd.CombinedOutput()
+		if ver == "v1" && err != nil && strings.Contains(string(out), "v1") && strings.Contains(string(out), "no kind") {
+			t.Logf("this kubectl does not know ExecCredential v1: %s", out)
+			continue
+		}
+		if err != nil || !strings.Contains(string(out), "v1.30.0-azkeep-test") {
+			t.Errorf("kubectl with %s: %v\n%s", ver, err, out)
+		}
+	}
+}
