@@ -5,7 +5,8 @@
 #   - a real `pass` store with a throwaway GPG key,
 #   - zsh and fish, to check the quoting of `azkeep env`,
 #   - node and npm, to write Leapp workspaces with the real leapp-core
-#     (installed from npm by the tests into a cache dir outside the repo).
+#     (installed from npm by the tests into a cache dir outside the repo),
+#   - kubectl and git, the clients of azkeep's credential helpers.
 # Installs what is missing (as root through apt-get; otherwise prints the one
 # line to run), starts the services, runs `go test`, and stops them again.
 #
@@ -17,10 +18,13 @@ apt_az=(azure-cli)
 apt_svc=(dbus-daemon gnome-keyring libsecret-tools gnupg pass zsh fish)
 # Only when missing: a node from elsewhere (NodeSource) must not meet Debian's.
 apt_node=(nodejs npm)
+# kubectl for the credential-plugin test: Debian's kubernetes-client when
+# no kubectl is there.
+apt_kubectl=(kubernetes-client)
 
 missing() {
 	command -v az >/dev/null || echo az
-	for c in dbus-run-session gnome-keyring-daemon secret-tool gpg pass zsh fish node npm; do
+	for c in dbus-run-session gnome-keyring-daemon secret-tool gpg pass zsh fish node npm kubectl git; do
 		command -v "$c" >/dev/null || echo "$c"
 	done
 }
@@ -38,9 +42,11 @@ if [ -z "${AZKEEP_TEST_INNER:-}" ]; then
 			if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 				apt-get install -y -qq --no-install-recommends "${apt_node[@]}" >/dev/null
 			fi
+			command -v kubectl >/dev/null || apt-get install -y -qq --no-install-recommends "${apt_kubectl[@]}" >/dev/null
+			command -v git >/dev/null || apt-get install -y -qq --no-install-recommends git >/dev/null
 		else
 			echo "test.sh: run this once, then again:" >&2
-			echo "  sudo apt-get update && sudo apt-get install -y ${apt_az[*]} && sudo apt-get install -y --no-install-recommends ${apt_svc[*]} ${apt_node[*]}" >&2
+			echo "  sudo apt-get update && sudo apt-get install -y ${apt_az[*]} && sudo apt-get install -y --no-install-recommends ${apt_svc[*]} ${apt_node[*]} ${apt_kubectl[*]} git" >&2
 			exit 1
 		fi
 	fi
