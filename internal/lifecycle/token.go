@@ -84,7 +84,8 @@ func (m *Manager) Token(ctx context.Context, req TokenRequest) (*Token, error) {
 	}
 	tenant := cmp.Or(req.Tenant, s.TenantID, in.TenantID)
 	tok := &Token{SubscriptionID: s.SubscriptionID, TenantID: tenant}
-	lookup := func() bool {
+	// fresh finds a token valid for at least min more.
+	fresh := func(min time.Duration) bool {
 		c, err := azconfig.LoadTokenCache(dir)
 		if err != nil {
 			return false
@@ -94,12 +95,13 @@ func (m *Manager) Token(ctx context.Context, req TokenRequest) (*Token, error) {
 			return false
 		}
 		exp, err := at.ExpiresAt()
-		if err != nil || exp.Sub(m.now()) < TokenMinValidity {
+		if err != nil || exp.Sub(m.now()) < min {
 			return false
 		}
 		tok.AccessToken, tok.ExpiresOn = at.Secret, exp
 		return true
 	}
+	lookup := func() bool { return fresh(TokenMinValidity) }
 	if lookup() {
 		return tok, nil
 	}
@@ -115,7 +117,9 @@ func (m *Manager) Token(ctx context.Context, req TokenRequest) (*Token, error) {
 		if err != nil {
 			return nil, err
 		}
-		if lookup() {
+		// What was just redeemed is served whatever its lifetime (a
+		// tenant may issue tokens shorter than TokenMinValidity).
+		if fresh(time.Nanosecond) {
 			return tok, nil
 		}
 	}
