@@ -496,19 +496,28 @@ func dashIfEmpty(s string) string {
 	return s
 }
 
-// Countdown is an access token's remaining time as the dashboard counts
-// it down: "1h05m", "42m07s", "expired", "-" for none.
-func Countdown(expires, now time.Time) string {
-	d := expires.Sub(now).Truncate(time.Second)
+// TimeLeft is an access token's remaining time, short: "42m", "1h05m",
+// "expired", "-" for none.
+func TimeLeft(expires, now time.Time) string {
+	d := expires.Sub(now)
 	switch {
 	case expires.IsZero():
 		return "-"
 	case d <= 0:
 		return "expired"
 	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+		return fmt.Sprintf("%dm", int(d.Minutes()))
 	}
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// Countdown is TimeLeft with the seconds under an hour, as the dashboard
+// counts it down: "42m07s".
+func Countdown(expires, now time.Time) string {
+	if d := expires.Sub(now).Truncate(time.Second); !expires.IsZero() && d > 0 && d < time.Hour {
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return TimeLeft(expires, now)
 }
 
 // Run runs the dashboard full screen on the terminal in/out until the
