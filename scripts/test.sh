@@ -4,6 +4,7 @@
 #   - a real Secret Service (gnome-keyring) in a private D-Bus session,
 #   - a real `pass` store with a throwaway GPG key,
 #   - zsh and fish, to check the quoting of `azkeep env`,
+#   - tmux, to drive `azkeep ui` and the picker by keystrokes,
 #   - node and npm, to write Leapp workspaces with the real leapp-core
 #     (installed from npm by the tests into a cache dir outside the repo),
 #   - kubectl and git, the clients of azkeep's credential helpers.
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_az=(azure-cli)
-apt_svc=(dbus-daemon gnome-keyring libsecret-tools gnupg pass zsh fish)
+apt_svc=(dbus-daemon gnome-keyring libsecret-tools gnupg pass zsh fish tmux)
 # Only when missing: a node from elsewhere (NodeSource) must not meet Debian's.
 apt_node=(nodejs npm)
 # kubectl for the credential-plugin test: Debian's kubernetes-client when
@@ -24,7 +25,7 @@ apt_kubectl=(kubernetes-client)
 
 missing() {
 	command -v az >/dev/null || echo az
-	for c in dbus-run-session gnome-keyring-daemon secret-tool gpg pass zsh fish node npm kubectl git; do
+	for c in dbus-run-session gnome-keyring-daemon secret-tool gpg pass zsh fish tmux node npm kubectl git; do
 		command -v "$c" >/dev/null || echo "$c"
 	done
 }

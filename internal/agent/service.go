@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/azkeep/azkeep/internal/fileutil"
@@ -93,7 +94,8 @@ func (o *ServiceOptions) defaults() error {
 	return nil
 }
 
-var systemdTmpl = template.Must(template.New("unit").Parse(`[Unit]
+var systemdTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("unit").Parse(`[Unit]
 Description=azkeep agent: keeps Azure CLI sessions fresh
 Documentation=https://github.com/azkeep/azkeep
 
@@ -109,8 +111,10 @@ RestartSec=10s
 [Install]
 WantedBy=default.target
 `))
+})
 
-var launchdTmpl = template.Must(template.New("plist").Parse(`<?xml version="1.0" encoding="UTF-8"?>
+var launchdTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("plist").Parse(`<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0">
 <dict>
@@ -129,6 +133,7 @@ var launchdTmpl = template.Must(template.New("plist").Parse(`<?xml version="1.0"
 </dict>
 </plist>
 `))
+})
 
 // checkServiceValue refuses values a unit file or plist cannot hold as is.
 func checkServiceValue(v string) error {
@@ -168,13 +173,13 @@ func Install(ctx context.Context, o ServiceOptions) error {
 	switch o.GOOS {
 	case "linux":
 		path = filepath.Join(o.Dir, SystemdUnit)
-		if err := systemdTmpl.Execute(&b, map[string]any{"Exe": o.Exe, "Env": env}); err != nil {
+		if err := systemdTmpl().Execute(&b, map[string]any{"Exe": o.Exe, "Env": env}); err != nil {
 			return err
 		}
 		cmds = [][]string{{"systemctl", "--user", "daemon-reload"}, {"systemctl", "--user", "enable", "--now", SystemdUnit}}
 	case "darwin":
 		path = filepath.Join(o.Dir, LaunchdLabel+".plist")
-		if err := launchdTmpl.Execute(&b, map[string]any{"Exe": o.Exe, "Env": env, "Label": LaunchdLabel, "Log": filepath.Join(o.Home, LogFile)}); err != nil {
+		if err := launchdTmpl().Execute(&b, map[string]any{"Exe": o.Exe, "Env": env, "Label": LaunchdLabel, "Log": filepath.Join(o.Home, LogFile)}); err != nil {
 			return err
 		}
 		cmds = [][]string{{"launchctl", "load", "-w", path}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,7 +12,9 @@ import (
 	"github.com/azkeep/azkeep/internal/agent"
 	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/azconfig"
+	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -38,12 +41,17 @@ type DoctorOptions struct {
 	Workspace func() (*workspace.Workspace, error)
 	Vault     func() (vault.Store, error)
 	AZ        func() *azcli.Runner
-	Output    string
+	// HTTPClient asks the token endpoint for its time (the environment's
+	// proxy applies).
+	HTTPClient func() *http.Client
+	Now        func() time.Time
+	Output     string
 }
 
 // NewCmdDoctor builds `doctor`.
 func NewCmdDoctor(f *Factory, runF func(context.Context, *DoctorOptions) error) *cobra.Command {
-	opts := &DoctorOptions{IO: f.IO, Globals: func() *Globals { return f.Globals }, Workspace: f.Workspace, Vault: f.Vault, AZ: f.AZ}
+	opts := &DoctorOptions{IO: f.IO, Globals: func() *Globals { return f.Globals }, Workspace: f.Workspace, Vault: f.Vault, AZ: f.AZ,
+		HTTPClient: f.HTTPClient, Now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check az, the Azure CLI's config dir, the vault, the agent and the state file",
@@ -51,8 +59,10 @@ func NewCmdDoctor(f *Factory, runF func(context.Context, *DoctorOptions) error) 
 fix: az found and its version; the Azure CLI's config dir (refresh tokens
 of your own logins resting on disk, the token cache az reads); the vault
 backend, how it was chosen, whether it answers and how many items it
-holds; the agent and its next rotation; the state file. Exits 1 when a
-check fails. It runs no rotation and changes nothing.
+holds; the agent and its next rotation; the state file; exec dirs a
+killed azkeep left behind; the clock against the token endpoint's (one
+request, through the proxy, at most 5 seconds). Exits 1 when a check
+fails. It runs no rotation and changes nothing.
 
 --output json prints an array of objects with the stable fields name,
 verdict, detail and fix.`,
@@ -150,6 +160,21 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 		}
 	}
 
+	// Exec dirs whose owners are gone: each may hold an access token
+	// until the next azkeep exec sweeps it.
+	if ws != nil {
+		if stale, err := sessiondir.Stale(execBase(ws.Dir())); err != nil {
+			fail("exec dirs", err)
+		} else if len(stale) > 0 {
+			add("exec dirs", verdictWarn, fmt.Sprintf("%d dir(s) under %s belong to azkeep exec runs that are gone", len(stale), execBase(ws.Dir())),
+				"run any azkeep exec: it removes them first")
+		} else {
+			add("exec dirs", verdictOK, "none left behind", "")
+		}
+	}
+
+	checks = append(checks, clockCheck(ctx, opts.HTTPClient(), opts.Now, authorityOf(st)))
+
 	failed := false
 	for _, c := range checks {
 		failed = failed || c.Verdict == verdictFail
@@ -174,4 +199,67 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 		return errDoctor
 	}
 	return nil
+}
+
+// authorityOf is the authority host of the state's first integration, or
+// the public cloud's.
+func authorityOf(st *workspace.State) string {
+	if st != nil {
+		for _, in := range st.Integrations {
+			if in.Cloud.AuthorityHost != "" {
+				return in.Cloud.AuthorityHost
+			}
+		}
+	}
+	return azure.AzureCloud.AuthorityHost
+}
+
+// Clock skew bounds: Entra ID tolerates about 5 minutes on a token's
+// times, and the rotation window is counted on this machine's clock.
+const (
+	skewWarn = 30 * time.Second
+	skewFail = 5 * time.Minute
+)
+
+// clockCheck compares this machine's clock with the Date header of one
+// HEAD request to the token endpoint's host.
+func clockCheck(ctx context.Context, client *http.Client, now func() time.Time, authority string) DoctorCheck {
+	const name = "clock"
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, authority+"/", nil)
+	if err != nil {
+		return DoctorCheck{Name: name, Verdict: verdictWarn, Detail: err.Error()}
+	}
+	sent := now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return DoctorCheck{Name: name, Verdict: verdictWarn, Detail: fmt.Sprintf("cannot ask %s for its time: %v", authority, err),
+			Fix: "check the network or HTTPS_PROXY; a later login or rotation would fail the same way"}
+	}
+	resp.Body.Close()
+	got := now()
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return DoctorCheck{Name: name, Verdict: verdictWarn, Detail: authority + " sent no usable Date header"}
+	}
+	// The server's second is compared with the middle of the round trip.
+	skew := date.Sub(sent.Add(got.Sub(sent) / 2)).Round(time.Second)
+	abs := max(skew, -skew)
+	detail := "in step with " + authority
+	switch {
+	case skew > 0:
+		detail = fmt.Sprintf("%s behind %s", skew, authority)
+	case skew < 0:
+		detail = fmt.Sprintf("%s ahead of %s", -skew, authority)
+	}
+	if abs <= skewWarn {
+		return DoctorCheck{Name: name, Verdict: verdictOK, Detail: detail}
+	}
+	verdict := verdictWarn
+	if abs >= skewFail {
+		verdict = verdictFail
+	}
+	return DoctorCheck{Name: name, Verdict: verdict, Detail: detail + ": tokens may look expired or not yet valid, and rotations come at the wrong time",
+		Fix: "turn on time synchronisation (timedatectl set-ntp true; w32tm /resync on Windows)"}
 }

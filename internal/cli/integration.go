@@ -367,9 +367,15 @@ func integrationLoginRun(ctx context.Context, opts *IntegrationLoginOptions) err
 	}
 	var rep *lifecycle.LoginReport
 	if opts.Sync {
-		rep, err = m.Sync(ctx, opts.Name)
+		err = withProgress(m, opts.IO, opts.Output, "syncing "+opts.Name, func() (err error) {
+			rep, err = m.Sync(ctx, opts.Name)
+			return err
+		})
 	} else {
-		rep, err = m.Login(ctx, opts.Name, lifecycle.LoginOptions{DeviceCode: opts.DeviceCode})
+		err = withProgress(m, opts.IO, opts.Output, "logging in to "+opts.Name, func() (err error) {
+			rep, err = m.Login(ctx, opts.Name, lifecycle.LoginOptions{DeviceCode: opts.DeviceCode})
+			return err
+		})
 	}
 	if err != nil {
 		return err

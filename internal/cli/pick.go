@@ -88,24 +88,9 @@ func sessionItems(st *workspace.State, now time.Time) []tui.Item {
 	for _, s := range st.Sessions {
 		detail := string(s.Status)
 		if s.Status == workspace.Active {
-			detail += " " + timeLeft(s.ExpiresAt, now)
+			detail += " " + tui.TimeLeft(s.ExpiresAt, now)
 		}
 		items = append(items, tui.Item{Title: alias[s.IntegrationID] + "/" + s.SubscriptionName, Detail: detail, Value: s.ID})
 	}
 	return items
-}
-
-// timeLeft is an access token's remaining time, short: "42m", "1h05m",
-// "expired".
-func timeLeft(expires, now time.Time) string {
-	d := expires.Sub(now)
-	switch {
-	case expires.IsZero():
-		return "-"
-	case d <= 0:
-		return "expired"
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	}
-	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }

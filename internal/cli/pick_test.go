@@ -94,8 +94,8 @@ func TestSessionItemsShowStatusAndTimeLeft(t *testing.T) {
 		t.Fatalf("items %+v", got)
 	}
 	for d, want := range map[time.Duration]string{-time.Second: "expired", 65 * time.Minute: "1h05m", 59 * time.Second: "0m"} {
-		if got := timeLeft(now.Add(d), now); got != want {
-			t.Errorf("timeLeft(%s) = %q, want %q", d, got, want)
+		if got := tui.TimeLeft(now.Add(d), now); got != want {
+			t.Errorf("TimeLeft(%s) = %q, want %q", d, got, want)
 		}
 	}
 }

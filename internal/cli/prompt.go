@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/azkeep/azkeep/internal/tui"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
 
@@ -70,7 +71,7 @@ func promptRun(opts *PromptOptions) error {
 	}
 	seg := u.Integration.Alias + "/" + u.Session.SubscriptionName
 	if !u.ExpiresAt.IsZero() {
-		seg += " " + timeLeft(u.ExpiresAt, opts.Now())
+		seg += " " + tui.TimeLeft(u.ExpiresAt, opts.Now())
 	}
 	_, err = fmt.Fprintln(opts.IO.Out, seg)
 	return err

@@ -164,6 +164,7 @@ no refresh token rests on disk.`,
 		NewCmdPrompt(f, nil),
 		NewCmdPortal(f, nil),
 		NewCmdDoctor(f, nil),
+		NewCmdUI(f, nil),
 	)
 	addCompletions(root, f)
 	return root

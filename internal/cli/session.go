@@ -164,7 +164,11 @@ func sessionStartRun(ctx context.Context, opts *SessionOptions) error {
 			return err
 		}
 	}
-	s, err := m.Start(ctx, query)
+	var s *workspace.Session
+	err = withProgress(m, opts.IO, opts.Output, "starting "+query, func() (err error) {
+		s, err = m.Start(ctx, query)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -291,7 +295,11 @@ func sessionRotateRun(ctx context.Context, opts *SessionRotateOptions) error {
 	if err != nil {
 		return err
 	}
-	r, err := m.Rotate(ctx, opts.Session, opts.Force)
+	var r *lifecycle.RotateResult
+	err = withProgress(m, opts.IO, opts.Output, "rotating", func() (err error) {
+		r, err = m.Rotate(ctx, opts.Session, opts.Force)
+		return err
+	})
 	if err != nil {
 		return err
 	}

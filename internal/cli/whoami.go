@@ -10,6 +10,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/sessiondir"
+	"github.com/azkeep/azkeep/internal/tui"
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
@@ -138,7 +139,7 @@ func whoamiRun(ctx context.Context, opts *WhoamiOptions) error {
 	left := "unknown (renewed by azkeep exec)"
 	if !u.ExpiresAt.IsZero() {
 		v.ExpiresAt = u.ExpiresAt.UTC().Format(time.RFC3339)
-		left = fmt.Sprintf("%s (access token until %s)", timeLeft(u.ExpiresAt, opts.Now()), u.ExpiresAt.Local().Format(time.RFC3339))
+		left = fmt.Sprintf("%s (access token until %s)", tui.TimeLeft(u.ExpiresAt, opts.Now()), u.ExpiresAt.Local().Format(time.RFC3339))
 	}
 	if opts.Output == "json" {
 		return writeJSON(opts.IO.Out, v)

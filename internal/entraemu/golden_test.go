@@ -79,12 +79,12 @@ func TestWriteGoldenFixtures(t *testing.T) {
 // signature; a refresh token becomes a fixed fake of the emulator's shape.
 func sanitise(data []byte) []byte {
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"JWT","alg":"none"}`))
-	data = entraemu.JWTPattern.ReplaceAllFunc(data, func(tok []byte) []byte {
+	data = entraemu.JWTPattern().ReplaceAllFunc(data, func(tok []byte) []byte {
 		parts := strings.Split(string(tok), ".")
 		return []byte(none + "." + parts[1] + ".")
 	})
 	n := 0
-	data = entraemu.RefreshTokenPattern.ReplaceAllFunc(data, func([]byte) []byte {
+	data = entraemu.RefreshTokenPattern().ReplaceAllFunc(data, func([]byte) []byte {
 		n++
 		return []byte(entraemu.RefreshTokenPrefix + "fixture-refresh-token-not-a-secret-" + string(rune('0'+n%10)) + strings.Repeat("x", 20))
 	})

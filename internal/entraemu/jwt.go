@@ -24,14 +24,16 @@ import (
 const RefreshTokenPrefix = "0.AZEMU."
 
 // RefreshTokenPattern matches an emulator refresh token anywhere in text.
-var RefreshTokenPattern = regexp.MustCompile(`0\.AZEMU\.[A-Za-z0-9_-]{40,}`)
+var RefreshTokenPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`0\.AZEMU\.[A-Za-z0-9_-]{40,}`) })
 
 // JWTPattern matches a compact JWT (access and id tokens) anywhere in text.
-var JWTPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+var JWTPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+})
 
 // IsRefreshToken reports whether s has the shape of an emulator refresh token.
 func IsRefreshToken(s string) bool {
-	m := RefreshTokenPattern.FindString(s)
+	m := RefreshTokenPattern().FindString(s)
 	return m != "" && m == s
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/vault"
@@ -221,14 +222,14 @@ func credentials(ctx context.Context, kc Keychain, li AzureIntegration, subs []s
 	return &lifecycle.Adoption{TokenCache: cache, Profile: raw[0], Subscriptions: subs}, ""
 }
 
-var notAlias = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+var notAlias = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9._-]+`) })
 
 // aliasFor maps a Leapp alias, which may be any text, onto azkeep's alias
 // rules: other characters become "-", and the result is cut to 64. The
 // mapping is fixed, so a second import finds what the first created; two
 // Leapp aliases mapping to one get the second's Leapp id appended.
 func aliasFor(li AzureIntegration, taken map[string]string) string {
-	a := strings.Trim(notAlias.ReplaceAllString(strings.TrimSpace(li.Alias), "-"), "-._")
+	a := strings.Trim(notAlias().ReplaceAllString(strings.TrimSpace(li.Alias), "-"), "-._")
 	if a == "" {
 		a = "leapp"
 	}

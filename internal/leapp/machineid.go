@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/azkeep/azkeep/internal/hint"
 )
@@ -19,11 +20,11 @@ import (
 // is known). It takes the raw id, as /etc/machine-id holds it.
 const MachineIDEnv = "AZKEEP_LEAPP_MACHINE_ID"
 
-var spaceRE = regexp.MustCompile(`\s+`)
+var spaceRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\s+`) })
 
 // normalize is what node-machine-id does to the id it read: all whitespace
 // out, lower case.
-func normalize(id string) string { return strings.ToLower(spaceRE.ReplaceAllString(id, "")) }
+func normalize(id string) string { return strings.ToLower(spaceRE().ReplaceAllString(id, "")) }
 
 // Key is the passphrase Leapp encrypts its workspace with on the machine
 // whose raw id is id: node-machine-id's machineIdSync(), the sha256 hex of

@@ -89,23 +89,13 @@ func self() proc {
 // azkeep killed with SIGKILL (or a crash, or a power cut) could not remove.
 // It returns the paths removed. A missing base is not an error.
 func Sweep(base string) ([]string, error) {
-	entries, err := os.ReadDir(base)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	paths, err := Stale(base)
 	if err != nil {
 		return nil, err
 	}
 	var removed []string
 	var errs []error
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		path := filepath.Join(base, e.Name())
-		if !stale(path) {
-			continue
-		}
+	for _, path := range paths {
 		if err := os.RemoveAll(path); err != nil {
 			errs = append(errs, err)
 			continue
@@ -113,6 +103,25 @@ func Sweep(base string) ([]string, error) {
 		removed = append(removed, path)
 	}
 	return removed, errors.Join(errs...)
+}
+
+// Stale lists the dirs under base Sweep would remove, and removes
+// nothing. A missing base is not an error.
+func Stale(base string) ([]string, error) {
+	entries, err := os.ReadDir(base)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, e := range entries {
+		if path := filepath.Join(base, e.Name()); e.IsDir() && stale(path) {
+			paths = append(paths, path)
+		}
+	}
+	return paths, nil
 }
 
 func stale(dir string) bool {

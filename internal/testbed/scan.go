@@ -130,10 +130,10 @@ func scanFile(rel string, data []byte) []Finding {
 			}
 		}
 	}
-	for _, m := range entraemu.RefreshTokenPattern.FindAll(data, -1) {
+	for _, m := range entraemu.RefreshTokenPattern().FindAll(data, -1) {
 		add(Finding{Path: rel, Kind: KindRefreshToken, Fingerprint: Fingerprint(string(m))})
 	}
-	for _, m := range entraemu.JWTPattern.FindAll(data, -1) {
+	for _, m := range entraemu.JWTPattern().FindAll(data, -1) {
 		add(Finding{Path: rel, Kind: jwtKind(string(m)), Fingerprint: Fingerprint(string(m))})
 	}
 	return out
