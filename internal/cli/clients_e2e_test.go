@@ -397,3 +397,52 @@ func TestAZShimInExec(t *testing.T) {
 		t.Errorf("a command failed:\n%s\n%s", out.String(), errw.String())
 	}
 }
+
+// nodeClients returns the node_modules dir with the real @azure/identity
+// and the path of testdata/node/identity.js.
+func nodeClients(t *testing.T) (modules, script string) {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("testdata", "node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testbed.NPMModules(t, filepath.Join(dir, "package.json"), "@azure/identity"), filepath.Join(dir, "identity.js")
+}
+
+// The real @azure/identity in an exec --server child, behind a proxy:
+// AzureCliCredential (through the az shim), DefaultAzureCredential and
+// ManagedIdentityCredential get tokens for ARM (both audiences), Key Vault
+// and Graph. DefaultAzureCredential may probe 169.254.169.254: the test runs
+// in a loopback-only network namespace.
+func TestNodeIdentityInExec(t *testing.T) {
+	modules := os.Getenv("AZKEEP_TEST_NODE_MODULES")
+	if modules == "" {
+		var script string
+		modules, script = nodeClients(t)
+		if !testbed.InLoopbackNetns(t, "AZKEEP_TEST_NODE_MODULES="+modules, "AZKEEP_TEST_NODE_SCRIPT="+script) {
+			return
+		}
+	}
+	script := os.Getenv("AZKEEP_TEST_NODE_SCRIPT")
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
+	tn := b.emu.Tenants()[0]
+	ca := envValue(b.emu.Env(), "SSL_CERT_FILE")
+	var out, errw bytes.Buffer
+	e := b.execEnv(&out, &errw, "NODE_PATH="+modules, "NODE_EXTRA_CA_CERTS="+ca,
+		"HTTP_PROXY="+b.emu.ProxyURL(), "http_proxy="+b.emu.ProxyURL())
+	scopes := []string{"https://management.azure.com/.default", "https://management.core.windows.net//.default", "https://vault.azure.net/.default", "https://graph.microsoft.com/.default"}
+	err := execRun(context.Background(), e, ExecOptions{Session: tn.Subscriptions[0].ID, Server: true,
+		Command: append([]string{"node", script}, scopes...)})
+	if err != nil {
+		t.Fatalf("exec: %v\n%s\n%s", err, out.String(), errw.String())
+	}
+	for _, cred := range []string{"cli", "dac", "mi"} {
+		for _, scope := range scopes {
+			aud := strings.TrimSuffix(scope, "/.default")
+			if want := fmt.Sprintf("js %s %s aud=%s tid=%s", cred, scope, aud, tn.ID); !strings.Contains(out.String(), want) {
+				t.Errorf("missing %q", want)
+			}
+		}
+	}
+	t.Logf("node said:\n%s\nstderr:\n%s", out.String(), errw.String())
+}
