@@ -446,3 +446,22 @@ func TestNodeIdentityInExec(t *testing.T) {
 	}
 	t.Logf("node said:\n%s\nstderr:\n%s", out.String(), errw.String())
 }
+
+// An on-demand token (azkeep token, kubectl-credential) redeemed into the
+// session's active dir joins the tokens there: az still serves ARM from
+// that dir afterwards. Both engines dropped the dir's other access tokens.
+func TestTokenKeepsTheDirsTokens(t *testing.T) {
+	for _, eng := range []string{"native", "az"} {
+		t.Run(eng, func(t *testing.T) {
+			b := newExecBedEngine(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1}, eng)
+			tn := b.emu.Tenants()[0]
+			if _, err := b.m.Token(context.Background(), lifecycle.TokenRequest{Scope: AKSServerID + "/.default"}); err != nil {
+				t.Fatal(err)
+			}
+			for _, res := range []string{"https://management.core.windows.net/", AKSServerID} {
+				r := testbed.AZ(context.Background(), b.emu, b.target, "account", "get-access-token", "--resource", res, "--output", "json")
+				checkAZToken(t, r, res, tn.ID)
+			}
+		})
+	}
+}
