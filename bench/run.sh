@@ -6,9 +6,10 @@
 #   bench/run.sh                      # 9 samples per row, agent idle 60 s
 #   AZKEEP_BENCH_N=21 bench/run.sh    # more samples
 #
-# Needs Go and the real Azure CLI (az 2.45) on PATH or in AZKEEP_AZ. Nothing
-# leaves 127.0.0.1: az and azkeep talk to the in-process emulator through
-# its proxy. Takes about two minutes.
+# Needs Go, the real Azure CLI (az 2.45) on PATH or in AZKEEP_AZ, and node
+# and npm (the real @azure/identity installs into a cache dir outside the
+# repository). Nothing leaves 127.0.0.1: az and azkeep talk to the
+# in-process emulator through its proxy. Takes about three minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v "${AZKEEP_AZ:-az}" >/dev/null; then

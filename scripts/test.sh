@@ -7,7 +7,9 @@
 #   - tmux, to drive `azkeep ui` and the picker by keystrokes,
 #   - node and npm, to write Leapp workspaces with the real leapp-core
 #     (installed from npm by the tests into a cache dir outside the repo),
-#   - kubectl and git, the clients of azkeep's credential helpers.
+#   - kubectl and git, the clients of azkeep's credential helpers,
+#   - unshare and ip, for tests in a loopback-only network namespace
+#     (clients that probe 169.254.169.254; run as root).
 # Installs what is missing (as root through apt-get; otherwise prints the one
 # line to run), starts the services, runs `go test`, and stops them again.
 #
@@ -25,7 +27,7 @@ apt_kubectl=(kubernetes-client)
 
 missing() {
 	command -v az >/dev/null || echo az
-	for c in dbus-run-session gnome-keyring-daemon secret-tool gpg pass zsh fish tmux node npm kubectl git; do
+	for c in dbus-run-session gnome-keyring-daemon secret-tool gpg pass zsh fish tmux node npm kubectl git unshare ip; do
 		command -v "$c" >/dev/null || echo "$c"
 	done
 }
@@ -45,9 +47,11 @@ if [ -z "${AZKEEP_TEST_INNER:-}" ]; then
 			fi
 			command -v kubectl >/dev/null || apt-get install -y -qq --no-install-recommends "${apt_kubectl[@]}" >/dev/null
 			command -v git >/dev/null || apt-get install -y -qq --no-install-recommends git >/dev/null
+			command -v unshare >/dev/null || apt-get install -y -qq --no-install-recommends util-linux >/dev/null
+			command -v ip >/dev/null || apt-get install -y -qq --no-install-recommends iproute2 >/dev/null
 		else
 			echo "test.sh: run this once, then again:" >&2
-			echo "  sudo apt-get update && sudo apt-get install -y ${apt_az[*]} && sudo apt-get install -y --no-install-recommends ${apt_svc[*]} ${apt_node[*]} ${apt_kubectl[*]} git" >&2
+			echo "  sudo apt-get update && sudo apt-get install -y ${apt_az[*]} && sudo apt-get install -y --no-install-recommends ${apt_svc[*]} ${apt_node[*]} ${apt_kubectl[*]} git util-linux iproute2" >&2
 			exit 1
 		fi
 	fi

@@ -9,5 +9,9 @@ import (
 )
 
 func main() {
+	// Run as az (the shim azkeep exec puts on its child's PATH).
+	if args, ok := cli.AZShimArgs(os.Args); ok {
+		os.Exit(cli.AZShim(args, cli.Stdio()))
+	}
 	os.Exit(cli.Main(os.Args[1:], cli.Stdio()))
 }

@@ -275,6 +275,14 @@ func (c *TokenCache) AdoptAccounts(f *TokenCache) {
 	for _, a := range f.Accounts.All() {
 		c.RemoveAccessTokens(a.HomeAccountID)
 		c.RemoveRefreshTokens(a.HomeAccountID)
+	}
+	c.MergeAccounts(f)
+}
+
+// MergeAccounts puts f's accounts and app metadata into c and keeps the
+// tokens c holds: a token added on demand joins the ones there.
+func (c *TokenCache) MergeAccounts(f *TokenCache) {
+	for _, a := range f.Accounts.All() {
 		c.PutAccount(a)
 	}
 	for k, m := range f.AppMetadata.All() {

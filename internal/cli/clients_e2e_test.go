@@ -16,8 +16,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/entraemu"
@@ -71,9 +73,9 @@ func TestDefaultScopesServedByRealAZ(t *testing.T) {
 				r := testbed.AZ(context.Background(), b.emu, b.target, "account", "get-access-token", "--resource", res, "--output", "json")
 				checkAZToken(t, r, defaultAudiences[res], tn.ID)
 			}
-			// The same in an exec child.
+			// The same in an exec child, from the real az.
 			var out, errw bytes.Buffer
-			err := execRun(context.Background(), b.execEnv(&out, &errw), ExecOptions{Session: tn.Subscriptions[0].ID,
+			err := execRun(context.Background(), b.execEnv(&out, &errw), ExecOptions{Session: tn.Subscriptions[0].ID, NoAZShim: true,
 				Command: []string{"az", "account", "get-access-token", "--resource", "https://management.azure.com", "--output", "json"}})
 			if err != nil {
 				t.Fatalf("exec: %v\n%s", err, errw.String())
@@ -298,5 +300,168 @@ users:
 		if err != nil || !strings.Contains(string(out), "v1.30.0-azkeep-test") {
 			t.Errorf("kubectl with %s: %v\n%s", ver, err, out)
 		}
+	}
+}
+
+// azShimScript runs, in an exec child, what the SDKs' AzureCliCredential
+// runs (through the az shim on PATH), the real az for comparison, and an
+// az command the shim hands on.
+const azShimScript = `
+for r in https://management.azure.com https://management.core.windows.net/ https://vault.azure.net https://graph.microsoft.com; do
+	echo "== resource $r"; az account get-access-token --output json --resource "$r" || echo FAILED
+done
+echo "== scope https://graph.microsoft.com"; az account get-access-token -o json --scope https://graph.microsoft.com/.default || echo FAILED
+echo "== query"; az account get-access-token --query accessToken -o tsv || echo FAILED
+echo "== shim arm"; az account get-access-token --resource https://management.core.windows.net/ -o json || echo FAILED
+echo "== real arm"; "$AZKEEP_AZ" account get-access-token --resource https://management.core.windows.net/ -o json || echo FAILED
+echo "== show"; az account show -o json || echo FAILED
+echo "== which"; command -v az
+`
+
+// sections splits the output of azShimScript at its "== name" lines.
+func sections(out string) map[string]string {
+	m := map[string]string{}
+	var name string
+	for _, line := range strings.SplitAfter(out, "\n") {
+		if n, ok := strings.CutPrefix(line, "== "); ok {
+			name = strings.TrimSpace(n)
+			continue
+		}
+		m[name] += line
+	}
+	return m
+}
+
+// F5: in an exec child, az account get-access-token is answered by the
+// shim for ARM (both audiences), Key Vault and Graph, byte for byte as az
+// prints it; az account show runs the real az.
+func TestAZShimInExec(t *testing.T) {
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
+	tn := b.emu.Tenants()[0]
+	sub := tn.Subscriptions[0].ID
+	var out, errw bytes.Buffer
+	err := execRun(context.Background(), b.execEnv(&out, &errw), ExecOptions{Session: sub, Command: []string{"sh", "-c", azShimScript}})
+	if err != nil {
+		t.Fatalf("exec: %v\n%s", err, errw.String())
+	}
+	sec := sections(out.String())
+	if !strings.Contains(sec["which"], azShimDir) {
+		t.Errorf("az in the child is %q, not the shim", sec["which"])
+	}
+	for _, res := range []string{"https://management.azure.com", "https://management.core.windows.net/", "https://vault.azure.net", "https://graph.microsoft.com"} {
+		r := sec["resource "+res]
+		checkAZToken(t, testbed.Result{Stdout: r}, res, tn.ID)
+		if !strings.Contains(r, `"subscription": "`+sub+`"`) {
+			t.Errorf("%s: no subscription in %s", res, r)
+		}
+	}
+	checkAZToken(t, testbed.Result{Stdout: sec["scope https://graph.microsoft.com"]}, "https://graph.microsoft.com", tn.ID)
+	if q := strings.TrimSpace(sec["query"]); strings.Count(q, ".") != 2 || strings.ContainsAny(q, "\" \t") {
+		t.Errorf("--query accessToken -o tsv printed %q", q)
+	}
+	// The shim's answer is az's, byte for byte (az before 2.54 prints no
+	// expires_on), but for expiresOn: az computes it from the seconds left
+	// and the clock, which can put it a second off the cache's expiry.
+	shim, real := sec["shim arm"], sec["real arm"]
+	expiresOn := regexp.MustCompile(`"expiresOn": "([0-9: .-]+)"`)
+	var when [2]time.Time
+	for i, s := range []string{shim, real} {
+		m := expiresOn.FindStringSubmatch(s)
+		if m == nil {
+			t.Fatalf("no expiresOn in %s", s)
+		}
+		if when[i], err = time.ParseInLocation("2006-01-02 15:04:05.000000", m[1], time.Local); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := when[0].Sub(when[1]); d < -2*time.Second || d > 2*time.Second {
+		t.Errorf("expiresOn: the shim says %s, az %s", when[0], when[1])
+	}
+	shim, real = expiresOn.ReplaceAllString(shim, "EXPIRES"), expiresOn.ReplaceAllString(real, "EXPIRES")
+	if !strings.Contains(real, `"expires_on"`) {
+		var lines []string
+		for _, l := range strings.SplitAfter(shim, "\n") {
+			if !strings.Contains(l, `"expires_on"`) {
+				lines = append(lines, l)
+			}
+		}
+		shim = strings.Join(lines, "")
+	}
+	if shim != real {
+		t.Errorf("the shim prints\n%s\nthe real az\n%s", shim, real)
+	}
+	if !strings.Contains(sec["show"], sub) || strings.Contains(sec["show"], "FAILED") {
+		t.Errorf("az account show through the shim: %s\n%s", sec["show"], errw.String())
+	}
+	if strings.Contains(out.String(), "FAILED") {
+		t.Errorf("a command failed:\n%s\n%s", out.String(), errw.String())
+	}
+}
+
+// nodeClients returns the node_modules dir with the real @azure/identity
+// and the path of testdata/node/identity.js.
+func nodeClients(t *testing.T) (modules, script string) {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("testdata", "node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testbed.NPMModules(t, filepath.Join(dir, "package.json"), "@azure/identity"), filepath.Join(dir, "identity.js")
+}
+
+// The real @azure/identity in an exec --server child, behind a proxy:
+// AzureCliCredential (through the az shim), DefaultAzureCredential and
+// ManagedIdentityCredential get tokens for ARM (both audiences), Key Vault
+// and Graph. DefaultAzureCredential may probe 169.254.169.254: the test runs
+// in a loopback-only network namespace.
+func TestNodeIdentityInExec(t *testing.T) {
+	modules := os.Getenv("AZKEEP_TEST_NODE_MODULES")
+	if modules == "" {
+		var script string
+		modules, script = nodeClients(t)
+		if !testbed.InLoopbackNetns(t, "AZKEEP_TEST_NODE_MODULES="+modules, "AZKEEP_TEST_NODE_SCRIPT="+script) {
+			return
+		}
+	}
+	script := os.Getenv("AZKEEP_TEST_NODE_SCRIPT")
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
+	tn := b.emu.Tenants()[0]
+	ca := envValue(b.emu.Env(), "SSL_CERT_FILE")
+	var out, errw bytes.Buffer
+	e := b.execEnv(&out, &errw, "NODE_PATH="+modules, "NODE_EXTRA_CA_CERTS="+ca,
+		"HTTP_PROXY="+b.emu.ProxyURL(), "http_proxy="+b.emu.ProxyURL())
+	scopes := []string{"https://management.azure.com/.default", "https://management.core.windows.net//.default", "https://vault.azure.net/.default", "https://graph.microsoft.com/.default"}
+	err := execRun(context.Background(), e, ExecOptions{Session: tn.Subscriptions[0].ID, Server: true,
+		Command: append([]string{"node", script}, scopes...)})
+	if err != nil {
+		t.Fatalf("exec: %v\n%s\n%s", err, out.String(), errw.String())
+	}
+	for _, cred := range []string{"cli", "dac", "mi"} {
+		for _, scope := range scopes {
+			aud := strings.TrimSuffix(scope, "/.default")
+			if want := fmt.Sprintf("js %s %s aud=%s tid=%s", cred, scope, aud, tn.ID); !strings.Contains(out.String(), want) {
+				t.Errorf("missing %q", want)
+			}
+		}
+	}
+	t.Logf("node said:\n%s\nstderr:\n%s", out.String(), errw.String())
+}
+
+// An on-demand token (azkeep token, kubectl-credential) redeemed into the
+// session's active dir joins the tokens there: az still serves ARM from
+// that dir afterwards. Both engines dropped the dir's other access tokens.
+func TestTokenKeepsTheDirsTokens(t *testing.T) {
+	for _, eng := range []string{"native", "az"} {
+		t.Run(eng, func(t *testing.T) {
+			b := newExecBedEngine(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1}, eng)
+			tn := b.emu.Tenants()[0]
+			if _, err := b.m.Token(context.Background(), lifecycle.TokenRequest{Scope: AKSServerID + "/.default"}); err != nil {
+				t.Fatal(err)
+			}
+			for _, res := range []string{"https://management.core.windows.net/", AKSServerID} {
+				r := testbed.AZ(context.Background(), b.emu, b.target, "account", "get-access-token", "--resource", res, "--output", "json")
+				checkAZToken(t, r, res, tn.ID)
+			}
+		})
 	}
 }

@@ -67,11 +67,12 @@ func sessionVars(m *lifecycle.Materialized, dir string) [][2]string {
 // ExecOptions are the inputs of `exec`.
 type ExecOptions struct {
 	// Env is what the run needs from the outside (tests pass fakes).
-	Env     func(context.Context) (*execEnv, error)
-	Session string
-	Server  bool
-	Nested  bool
-	Command []string
+	Env      func(context.Context) (*execEnv, error)
+	Session  string
+	Server   bool
+	Nested   bool
+	NoAZShim bool
+	Command  []string
 }
 
 // NewCmdExec builds `exec`.
@@ -99,6 +100,12 @@ dir when it ends (a dir left by a killed azkeep is removed by the next exec).
 and sets IDENTITY_ENDPOINT and IDENTITY_HEADER in the child only: SDK code
 using ManagedIdentityCredential or DefaultAzureCredential gets tokens for
 any resource the session can reach.
+
+The child's PATH starts with azkeep's az shim: "az account get-access-token"
+(what every SDK's AzureCliCredential runs) is answered by azkeep for any
+resource, from the session's cache while valid, without starting the Azure
+CLI; every other az command runs the real az (AZKEEP_AZ, set in the child)
+unchanged. --no-az-shim leaves PATH alone.
 
 Inside an exec another exec is refused unless --nested (a shell set up by
 azkeep env is not an exec).`,
@@ -142,6 +149,7 @@ azkeep env is not an exec).`,
 	fl.SetInterspersed(false) // everything after SESSION belongs to the command
 	fl.BoolVar(&opts.Server, "server", false, "also serve the managed-identity endpoint (IDENTITY_ENDPOINT, IDENTITY_HEADER) to the child")
 	fl.BoolVar(&opts.Nested, "nested", false, "allow running inside another azkeep exec or env")
+	fl.BoolVar(&opts.NoAZShim, "no-az-shim", false, "run the real az for az account get-access-token too")
 	return cmd
 }
 
@@ -177,6 +185,8 @@ type execEnv struct {
 	Prepare func(dir string) error
 	// After is the timer (time.After).
 	After func(time.Duration) <-chan time.Time
+	// Self is azkeep's executable, run as the child's az shim ("" for none).
+	Self string
 }
 
 // execEnv builds the run's environment on the lifecycle manager (after
@@ -191,6 +201,7 @@ func (f *Factory) execEnv(ctx context.Context) (*execEnv, error) {
 
 func newExecEnv(f *Factory, m *lifecycle.Manager) *execEnv {
 	g := f.Globals
+	self, _ := os.Executable()
 	window := m.Window
 	if window <= 0 {
 		window = lifecycle.DefaultWindow
@@ -208,6 +219,7 @@ func newExecEnv(f *Factory, m *lifecycle.Manager) *execEnv {
 		Token:   m.Token,
 		Prepare: func(dir string) error { return prepareSessionDir(m, dir) },
 		After:   time.After,
+		Self:    self,
 	}
 }
 
@@ -257,6 +269,11 @@ func execRun(ctx context.Context, e *execEnv, opts ExecOptions) (err error) {
 	// while the child runs must not break renewals.
 	id := mat.Session.ID
 	env := childEnv(e.Environ, sessionVars(mat, d.Path))
+	if !opts.NoAZShim && e.Self != "" {
+		if env, err = withAZShim(env, d.Path, e.Self, e.Home); err != nil {
+			return err
+		}
+	}
 	if opts.Server {
 		srv, err := miserver.Start(miTokenSource(e, id, d.Path), miserver.Options{Logf: debugf(e), MinValidity: lifecycle.TokenMinValidity})
 		if err != nil {

@@ -25,6 +25,10 @@ import (
 // fake az (as age's tests register a fake plugin), so the scripts run
 // azkeep as a user does.
 func TestMain(m *testing.M) {
+	// Run as az by an exec's child: the az shim, as cmd/azkeep runs it.
+	if args, ok := AZShimArgs(os.Args); ok {
+		os.Exit(AZShim(args, Stdio()))
+	}
 	testscript.Main(m, map[string]func(){
 		"azkeep": func() { os.Exit(Main(os.Args[1:], Stdio())) },
 		"fakeaz": func() { os.Exit(fakeAZ(os.Args[1:])) },

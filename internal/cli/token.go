@@ -113,6 +113,16 @@ type azToken struct {
 // expires_on in epoch seconds (az 2.54 and later; earlier ones print
 // expiresOn alone, which every SDK reads).
 func writeAZToken(w io.Writer, tok *lifecycle.Token, tenantGiven bool) error {
+	data, err := json.MarshalIndent(newAZToken(tok, tenantGiven), "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(data, '\n'))
+	return err
+}
+
+// newAZToken is az's answer for tok.
+func newAZToken(tok *lifecycle.Token, tenantGiven bool) azToken {
 	out := azToken{
 		AccessToken: tok.AccessToken,
 		ExpiresOn:   tok.ExpiresOn.Local().Format("2006-01-02 15:04:05.000000"),
@@ -123,12 +133,7 @@ func writeAZToken(w io.Writer, tok *lifecycle.Token, tenantGiven bool) error {
 	if !tenantGiven {
 		out.Subscription = tok.SubscriptionID
 	}
-	data, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(data, '\n'))
-	return err
+	return out
 }
 
 // tokenFunc is Token on the manager, with the session and dir an exec or

@@ -145,7 +145,7 @@ func (a *AZ) Redeem(ctx context.Context, req Request) (Result, error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	err = azconfig.UpdateTokenCache(wctx, req.ConfigDir, func(t *azconfig.TokenCache) error {
-		t.AdoptAccounts(af)
+		req.AdoptAccounts(t, af)
 		t.RemoveRefreshTokens(req.HomeAccountID)
 		for k, m := range c.AppMetadata.All() {
 			t.AppMetadata.Put(k, m)

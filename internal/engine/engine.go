@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/azure"
 )
 
@@ -46,6 +47,18 @@ type Request struct {
 	// fragment form, in the vault (seed, start step 7). The engine calls it
 	// once the endpoint has answered and before it writes ConfigDir.
 	Keep func(refreshToken []byte) error
+}
+
+// AdoptAccounts puts the account entries of the vault's account item into
+// c, the config dir's cache: first removing the account's older access
+// tokens (the seed's "remove access token"), except for a ResourcesOnly
+// request, whose token joins the ones the dir holds.
+func (r Request) AdoptAccounts(c, account *azconfig.TokenCache) {
+	if r.ResourcesOnly {
+		c.MergeAccounts(account)
+		return
+	}
+	c.AdoptAccounts(account)
 }
 
 // Result is what a redemption produced.

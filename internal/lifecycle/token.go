@@ -84,8 +84,8 @@ func (m *Manager) Token(ctx context.Context, req TokenRequest) (*Token, error) {
 	}
 	tenant := cmp.Or(req.Tenant, s.TenantID, in.TenantID)
 	tok := &Token{SubscriptionID: s.SubscriptionID, TenantID: tenant}
-	// fresh finds a token valid for at least min more.
-	fresh := func(min time.Duration) bool {
+	// lookup finds a token valid for minValid more.
+	lookup := func(minValid time.Duration) bool {
 		c, err := azconfig.LoadTokenCache(dir)
 		if err != nil {
 			return false
@@ -95,14 +95,13 @@ func (m *Manager) Token(ctx context.Context, req TokenRequest) (*Token, error) {
 			return false
 		}
 		exp, err := at.ExpiresAt()
-		if err != nil || exp.Sub(m.now()) < min {
+		if err != nil || exp.Sub(m.now()) < minValid {
 			return false
 		}
 		tok.AccessToken, tok.ExpiresOn = at.Secret, exp
 		return true
 	}
-	lookup := func() bool { return fresh(TokenMinValidity) }
-	if lookup() {
+	if lookup(TokenMinValidity) {
 		return tok, nil
 	}
 	w := &wanted{extra: []string{resource}, only: true, tenant: tenant}
@@ -112,14 +111,14 @@ func (m *Manager) Token(ctx context.Context, req TokenRequest) (*Token, error) {
 		if req.Dir != "" {
 			_, err = m.materializeInto(ctx, s.ID, dir, req.ScratchBase, w)
 		} else {
-			err = m.tokenInPlace(ctx, s.ID, dir, w, lookup)
+			err = m.tokenInPlace(ctx, s.ID, dir, w, func() bool { return lookup(TokenMinValidity) })
 		}
 		if err != nil {
 			return nil, err
 		}
-		// What was just redeemed is served whatever its lifetime (a
-		// tenant may issue tokens shorter than TokenMinValidity).
-		if fresh(time.Nanosecond) {
+		// A token just redeemed is the freshest there is, even where the
+		// tenant issues tokens shorter-lived than TokenMinValidity.
+		if lookup(time.Nanosecond) {
 			return tok, nil
 		}
 	}

@@ -247,7 +247,7 @@ func (e *Engine) Redeem(ctx context.Context, req engine.Request) (engine.Result,
 	}
 	keepErr := req.Keep(frag)
 	err = updateCache(req.ConfigDir, func(c *azconfig.TokenCache) error {
-		c.AdoptAccounts(af)
+		req.AdoptAccounts(c, af)
 		c.RemoveRefreshTokens(req.HomeAccountID)
 		for _, g := range grants {
 			ev := g.event(req, env)

@@ -6,9 +6,6 @@
 package leapptest
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -16,9 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/testbed"
 )
 
@@ -162,52 +157,8 @@ func genDir(t testing.TB) string {
 func genJS(t testing.TB) string { return filepath.Join(genDir(t), "gen.js") }
 
 // install returns a node_modules dir holding the generator's pinned
-// packages, installing them from npm on first use into a cache dir named
-// after package.json's hash (outside the repository; shared by test
-// processes under a lock).
+// packages (testbed.NPMModules).
 func install(t testing.TB) string {
 	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if testbed.InCI() {
-				t.Fatalf("%s is missing: scripts/test.sh installs nodejs and npm", tool)
-			}
-			t.Skipf("%s is missing: the Leapp fixtures need node and npm", tool)
-		}
-	}
-	pkg, err := os.ReadFile(filepath.Join(genDir(t), "package.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(pkg)
-	dir := filepath.Join(os.TempDir(), "azkeep-leapp-npm-"+hex.EncodeToString(sum[:6]))
-	modules := filepath.Join(dir, "node_modules")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	unlock, err := fileutil.Lock(ctx, filepath.Join(dir, ".lock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	done := filepath.Join(dir, ".installed")
-	if _, err := os.Stat(done); err == nil {
-		return modules
-	}
-	if err := os.WriteFile(filepath.Join(dir, "package.json"), pkg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, "npm", "install", "--legacy-peer-deps", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm install of the Leapp fixture generator's packages: %v\n%s", err, out)
-	}
-	t.Logf("installed leapp-core from npm into %s in %s", dir, time.Since(start).Round(time.Millisecond))
-	if err := os.WriteFile(done, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return modules
+	return testbed.NPMModules(t, filepath.Join(genDir(t), "package.json"), "the Leapp fixture generator (leapp-core)")
 }
