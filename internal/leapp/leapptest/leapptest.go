@@ -27,7 +27,10 @@ type Subscription struct {
 }
 
 // Integration is one Azure integration the generator creates and logs in
-// through leapp-core's AzureIntegrationService.
+// through leapp-core's AzureIntegrationService. Its `az login` leaves the
+// files of AZLoginDir when set (a real login's, whose tokens an emulator
+// honours), else ones made from Username, ObjectID, RefreshToken and
+// Subscriptions.
 type Integration struct {
 	Alias         string         `json:"alias"`
 	TenantID      string         `json:"tenantId"`
@@ -36,6 +39,9 @@ type Integration struct {
 	ObjectID      string         `json:"objectId"`
 	RefreshToken  string         `json:"refreshToken"`
 	Subscriptions []Subscription `json:"subscriptions"`
+	// AZLoginDir is an Azure CLI config dir a login wrote
+	// (msal_token_cache.json and azureProfile.json).
+	AZLoginDir string `json:"azLoginDir,omitempty"`
 }
 
 // IAMUser is one AWS IAM user session.

@@ -8,7 +8,8 @@
 //     is encrypted with a key the test knows;
 //   - az: `az login` writes the azureProfile.json and msal_token_cache.json
 //     the spec describes into HOME/.azure (what the real az would leave),
-//     and leapp-core's own syncSessions moves them into the keychain and
+//     or copies those of a real login (an integration's azLoginDir), and
+//     leapp-core's own syncSessions moves them into the keychain and
 //     creates the sessions;
 //   - the keychain: keytar's interface over a map, written out at the end
 //     as a JSON file ({account: password}, service "Leapp") and, with
@@ -20,7 +21,8 @@
 //
 // SPEC.json: {"machineId": "...",
 //   "integrations": [{"alias","tenantId","region"?,"username","objectId",
-//                     "refreshToken","subscriptions":[{"id","name"}]}],
+//                     "refreshToken","subscriptions":[{"id","name"}]}
+//                    | {"alias","tenantId","region"?,"azLoginDir"}],
 //   "awsIamUsers": [{"sessionName","region","accessKey","secretKey"}]}
 "use strict";
 
@@ -84,6 +86,12 @@ const azureDir = path.join(home, ".azure");
 function fakeAzLogin(tenantId) {
   const it = spec.integrations.find((x) => x.tenantId === tenantId);
   if (!it) throw Object.assign(new Error("no such tenant"), { code: 1, stdout: "ERROR: No subscriptions found for " + tenantId });
+  fs.mkdirpSync(azureDir);
+  if (it.azLoginDir) {
+    // A real login's files: tokens the test's identity provider honours.
+    for (const f of ["msal_token_cache.json", "azureProfile.json"]) fs.copySync(path.join(it.azLoginDir, f), path.join(azureDir, f));
+    return;
+  }
   const hid = `${it.objectId}.${tenantId}`;
   const now = Math.floor(Date.now() / 1000);
   const cache = {
@@ -118,7 +126,6 @@ function fakeAzLogin(tenantId) {
       tenantId, environmentName: "AzureCloud", homeTenantId: tenantId, managedByTenants: [],
     })),
   };
-  fs.mkdirpSync(azureDir);
   fs.writeFileSync(path.join(azureDir, "msal_token_cache.json"), JSON.stringify(cache));
   fs.writeFileSync(path.join(azureDir, "azureProfile.json"), JSON.stringify(profile));
 }
