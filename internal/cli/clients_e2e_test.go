@@ -12,12 +12,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/cgi"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -463,5 +465,63 @@ func TestTokenKeepsTheDirsTokens(t *testing.T) {
 				checkAZToken(t, r, res, tn.ID)
 			}
 		})
+	}
+}
+
+// The real git clones https://dev.azure.com/org/project/_git/repo, served
+// by `git http-backend` behind the emulator (the proxy git goes through),
+// which wants an Azure DevOps token of the session's tenant as the Basic
+// password; git gets it from azkeep git-credential as its helper.
+func TestGitCredentialRealGit(t *testing.T) {
+	gitBin, err := exec.LookPath("git")
+	testbed.Require(t, err == nil, "git")
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
+	tn := b.emu.Tenants()[0]
+	// The token the helper serves from the cache (a child azkeep cannot
+	// reach this test's memory vault).
+	if _, err := b.m.Token(context.Background(), lifecycle.TokenRequest{Scope: AzureDevOpsResource + "/.default"}); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	env := append(os.Environ(), "HOME="+tmp, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
+		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
+	git := func(dir string, env []string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(gitBin, args...)
+		cmd.Dir, cmd.Env = dir, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	work, root := filepath.Join(tmp, "work"), filepath.Join(tmp, "root")
+	git(tmp, env, "init", "-q", work)
+	if err := os.WriteFile(filepath.Join(work, "README"), []byte("served by git http-backend\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	git(work, env, "add", "README")
+	git(work, env, "commit", "-q", "-m", "first")
+	git(tmp, env, "clone", "-q", "--bare", work, filepath.Join(root, "repo"))
+
+	var authed atomic.Int32
+	backend := &cgi.Handler{Path: gitBin, Args: []string{"http-backend"}, Root: "/org/project/_git",
+		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
+	b.emu.Handle("dev.azure.com", checkBearer(t, AzureDevOpsResource, tn.ID, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authed.Add(1)
+		backend.ServeHTTP(w, r)
+	})))
+
+	bin := buildAzkeep(t)
+	cloneEnv := append(env, "HTTPS_PROXY="+b.emu.ProxyURL(), "https_proxy="+b.emu.ProxyURL(), "NO_PROXY=", "no_proxy=",
+		"GIT_SSL_CAINFO="+b.emu.CAPath(), "AZKEEP_HOME="+b.home, "AZURE_CONFIG_DIR="+b.target, "AZKEEP_VAULT=file")
+	clone := filepath.Join(tmp, "clone")
+	git(tmp, cloneEnv, "-c", "credential.helper=", "-c", "credential.helper="+bin+" git-credential",
+		"clone", "-q", "https://dev.azure.com/org/project/_git/repo", clone)
+	if got, err := os.ReadFile(filepath.Join(clone, "README")); err != nil || string(got) != "served by git http-backend\n" {
+		t.Errorf("cloned README: %q, %v", got, err)
+	}
+	if authed.Load() == 0 {
+		t.Error("no request carried the token")
 	}
 }
