@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,6 +28,8 @@ import (
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/sessiondir"
+	"github.com/azkeep/azkeep/internal/shellenv"
 	"github.com/azkeep/azkeep/internal/testbed"
 )
 
@@ -523,5 +527,49 @@ func TestGitCredentialRealGit(t *testing.T) {
 	}
 	if authed.Load() == 0 {
 		t.Error("no request carried the token")
+	}
+}
+
+// azkeep env --az-shim: in the shell it sets up, az is the shim, which
+// answers az account get-access-token from the env dir; env --unset takes
+// it off PATH again, and az is the real one.
+func TestEnvAZShim(t *testing.T) {
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
+	tn := b.emu.Tenants()[0]
+	sub := tn.Subscriptions[0]
+	var lines bytes.Buffer
+	e := b.execEnv(&lines, io.Discard)
+	if err := envRun(context.Background(), e, b.resolve, shellenv.Bash, sub.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := b.resolve(sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim := filepath.Join(sessiondir.PersistentDir(b.home, s.ID), azShimDir)
+	after := setEnv(slices.Clone(e.Environ), [][2]string{{"PATH", shim + ":" + envValue(e.Environ, "PATH")}, {SessionEnv, s.ID}})
+	var unset bytes.Buffer
+	if err := envUnset(IO{Out: &unset}, shellenv.Bash, after); err != nil {
+		t.Fatal(err)
+	}
+	script := lines.String() + `
+echo "== which"; command -v az
+echo "== vault"; az account get-access-token --resource https://vault.azure.net -o json || echo FAILED
+` + unset.String() + `
+echo "== unset"; command -v az
+`
+	cmd := exec.Command("bash", "--norc", "-c", script)
+	cmd.Env = e.Environ
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	sec := sections(string(out))
+	if got := strings.TrimSpace(sec["which"]); got != filepath.Join(shim, "az") {
+		t.Errorf("az in the env shell is %q, want the shim in %s", got, shim)
+	}
+	checkAZToken(t, testbed.Result{Stdout: sec["vault"]}, "https://vault.azure.net", tn.ID)
+	if got := strings.TrimSpace(sec["unset"]); got == "" || strings.Contains(got, azShimDir) {
+		t.Errorf("az after env --unset is %q", got)
 	}
 }
