@@ -247,6 +247,21 @@ func checkBearer(t *testing.T, aud, tenant string, next http.Handler) http.Handl
 	})
 }
 
+// aksAPI is a loopback API server that answers /version to a request with
+// an AKS token of tenant, and primes the token the plugin serves from the
+// cache (a child azkeep cannot reach this test's memory vault).
+func aksAPI(t *testing.T, b *execBed, tenant string) *httptest.Server {
+	t.Helper()
+	if _, err := b.m.Token(context.Background(), lifecycle.TokenRequest{Scope: AKSServerID + "/.default"}); err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewTLSServer(checkBearer(t, AKSServerID, tenant, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"major":"1","minor":"30","gitVersion":"v1.30.0-azkeep-test"}`)
+	})))
+	t.Cleanup(api.Close)
+	return api
+}
+
 // The real kubectl runs `get --raw /version` against a loopback API server
 // that wants an AKS token of the session's tenant, through azkeep
 // kubectl-credential as its exec credential plugin.
@@ -255,15 +270,7 @@ func TestKubectlCredentialRealKubectl(t *testing.T) {
 	testbed.Require(t, err == nil, "kubectl (Debian kubernetes-client)")
 	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
 	tn := b.emu.Tenants()[0]
-	// The token the plugin serves from the cache (a child azkeep cannot
-	// reach this test's memory vault).
-	if _, err := b.m.Token(context.Background(), lifecycle.TokenRequest{Scope: AKSServerID + "/.default"}); err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewTLSServer(checkBearer(t, AKSServerID, tn.ID, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, `{"major":"1","minor":"30","gitVersion":"v1.30.0-azkeep-test"}`)
-	})))
-	defer api.Close()
+	api := aksAPI(t, b, tn.ID)
 	bin := buildAzkeep(t)
 	kubeconfig := filepath.Join(t.TempDir(), "config")
 	for _, ver := range []string{"v1beta1", "v1"} {
@@ -571,5 +578,60 @@ echo "== unset"; command -v az
 	checkAZToken(t, testbed.Result{Stdout: sec["vault"]}, "https://vault.azure.net", tn.ID)
 	if got := strings.TrimSpace(sec["unset"]); got == "" || strings.Contains(got, azShimDir) {
 		t.Errorf("az after env --unset is %q", got)
+	}
+}
+
+// A kubeconfig as az aks get-credentials writes it (kubelogin devicecode),
+// converted by kubeconfig convert, works with the real kubectl: the user
+// runs "azkeep kubectl-credential SESSION" found on PATH.
+func TestKubeconfigConvertRealKubectl(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	testbed.Require(t, err == nil, "kubectl (Debian kubernetes-client)")
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
+	tn := b.emu.Tenants()[0]
+	api := aksAPI(t, b, tn.ID)
+	bin := buildAzkeep(t)
+	in := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    insecure-skip-tls-verify: true
+    server: %s
+  name: aks
+contexts:
+- context:
+    cluster: aks
+    user: clusterUser_rg_aks
+  name: aks
+current-context: aks
+users:
+- name: clusterUser_rg_aks
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      args: [get-token, --environment, AzurePublicCloud, --server-id, %s, --client-id, 80faf920-1908-4b52-b5ef-a8e7bedfc67a, --tenant-id, %s, --login, devicecode]
+      command: kubelogin
+      env: null
+      installHint: kubelogin is not installed
+      provideClusterInfo: false
+`, api.URL, AKSServerID, tn.ID)
+	st, err := b.m.WS.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, n, err := convertKubeconfig([]byte(in), st, "")
+	if err != nil || n != 1 {
+		t.Fatalf("convert: %d users, %v", n, err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(kubeconfig, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", "--raw", "/version")
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"AZKEEP_HOME="+b.home, "AZURE_CONFIG_DIR="+b.target, "AZKEEP_VAULT=file")
+	res, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(res), "v1.30.0-azkeep-test") {
+		t.Errorf("kubectl with the converted kubeconfig: %v\n%s\n%s", err, res, out)
 	}
 }
