@@ -266,7 +266,7 @@ func withAZShim(env []string, dir, self, home string) ([]string, error) {
 	if err := installAZShim(shim, self); err != nil {
 		return nil, fmt.Errorf("install the az shim: %w", err)
 	}
-	path := envValue(env, "PATH")
+	path := withoutAZShim(envValue(env, "PATH"))
 	set := [][2]string{{"PATH", shim + string(os.PathListSeparator) + path}, {"AZKEEP_HOME", home}}
 	if envValue(env, azcli.EnvAZ) == "" {
 		if az, err := realAZ("", path); err == nil {
@@ -274,6 +274,21 @@ func withAZShim(env []string, dir, self, home string) ([]string, error) {
 		}
 	}
 	return setEnv(env, set), nil
+}
+
+// withoutAZShim is path without its shim dirs: a shell set up by
+// azkeep env --az-shim has one, which the next env or exec replaces.
+func withoutAZShim(path string) string {
+	if path == "" {
+		return path
+	}
+	var keep []string
+	for _, dir := range filepath.SplitList(path) {
+		if filepath.Base(dir) != azShimDir {
+			keep = append(keep, dir)
+		}
+	}
+	return strings.Join(keep, string(os.PathListSeparator))
 }
 
 // installAZShim makes az in dir run self as the shim.

@@ -2,6 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +79,33 @@ func TestWriteShimToken(t *testing.T) {
 		if err := writeShimToken(&b, tok, tc.req); err != nil || b.String() != tc.want {
 			t.Errorf("%+v: %q, %v; want %q", tc.req, b.String(), err, tc.want)
 		}
+	}
+}
+
+// env --az-shim puts the shim first on PATH, once; without it an earlier
+// shim comes off PATH.
+func TestShimVars(t *testing.T) {
+	self := filepath.Join(t.TempDir(), "azkeep")
+	if err := os.WriteFile(self, nil, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sep := string(os.PathListSeparator)
+	old := filepath.Join("old", azShimDir)
+	environ := []string{"PATH=" + strings.Join([]string{"a", old, "b"}, sep), "AZKEEP_AZ=/usr/bin/az"}
+	set, err := shimVars(environ, "dir", self, "home", false)
+	if err != nil || len(set) != 1 || set[0] != [2]string{"PATH", "a" + sep + "b"} {
+		t.Errorf("without --az-shim: %v, %v", set, err)
+	}
+	if set, _ := shimVars([]string{"PATH=a"}, "dir", self, "home", false); set != nil {
+		t.Errorf("no shim, no --az-shim: %v", set)
+	}
+	dir := t.TempDir()
+	set, err = shimVars(environ, dir, self, "home", true)
+	want := [][2]string{{"PATH", strings.Join([]string{filepath.Join(dir, azShimDir), "a", "b"}, sep)}, {"AZKEEP_HOME", "home"}}
+	if err != nil || !slices.Equal(set, want) {
+		t.Errorf("--az-shim: %v, %v; want %v", set, err, want)
+	}
+	if _, err := shimVars(environ, dir, "", "home", true); err == nil {
+		t.Error("no executable, yet a shim")
 	}
 }

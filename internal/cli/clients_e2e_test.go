@@ -11,19 +11,25 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cgi"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/sessiondir"
+	"github.com/azkeep/azkeep/internal/shellenv"
 	"github.com/azkeep/azkeep/internal/testbed"
 )
 
@@ -241,6 +247,21 @@ func checkBearer(t *testing.T, aud, tenant string, next http.Handler) http.Handl
 	})
 }
 
+// aksAPI is a loopback API server that answers /version to a request with
+// an AKS token of tenant, and primes the token the plugin serves from the
+// cache (a child azkeep cannot reach this test's memory vault).
+func aksAPI(t *testing.T, b *execBed, tenant string) *httptest.Server {
+	t.Helper()
+	if _, err := b.m.Token(context.Background(), lifecycle.TokenRequest{Scope: AKSServerID + "/.default"}); err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewTLSServer(checkBearer(t, AKSServerID, tenant, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"major":"1","minor":"30","gitVersion":"v1.30.0-azkeep-test"}`)
+	})))
+	t.Cleanup(api.Close)
+	return api
+}
+
 // The real kubectl runs `get --raw /version` against a loopback API server
 // that wants an AKS token of the session's tenant, through azkeep
 // kubectl-credential as its exec credential plugin.
@@ -249,15 +270,7 @@ func TestKubectlCredentialRealKubectl(t *testing.T) {
 	testbed.Require(t, err == nil, "kubectl (Debian kubernetes-client)")
 	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
 	tn := b.emu.Tenants()[0]
-	// The token the plugin serves from the cache (a child azkeep cannot
-	// reach this test's memory vault).
-	if _, err := b.m.Token(context.Background(), lifecycle.TokenRequest{Scope: AKSServerID + "/.default"}); err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewTLSServer(checkBearer(t, AKSServerID, tn.ID, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, `{"major":"1","minor":"30","gitVersion":"v1.30.0-azkeep-test"}`)
-	})))
-	defer api.Close()
+	api := aksAPI(t, b, tn.ID)
 	bin := buildAzkeep(t)
 	kubeconfig := filepath.Join(t.TempDir(), "config")
 	for _, ver := range []string{"v1beta1", "v1"} {
@@ -463,5 +476,162 @@ func TestTokenKeepsTheDirsTokens(t *testing.T) {
 				checkAZToken(t, r, res, tn.ID)
 			}
 		})
+	}
+}
+
+// The real git clones https://dev.azure.com/org/project/_git/repo, served
+// by `git http-backend` behind the emulator (the proxy git goes through),
+// which wants an Azure DevOps token of the session's tenant as the Basic
+// password; git gets it from azkeep git-credential as its helper.
+func TestGitCredentialRealGit(t *testing.T) {
+	gitBin, err := exec.LookPath("git")
+	testbed.Require(t, err == nil, "git")
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
+	tn := b.emu.Tenants()[0]
+	// The token the helper serves from the cache (a child azkeep cannot
+	// reach this test's memory vault).
+	if _, err := b.m.Token(context.Background(), lifecycle.TokenRequest{Scope: AzureDevOpsResource + "/.default"}); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	env := append(os.Environ(), "HOME="+tmp, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
+		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
+	git := func(dir string, env []string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(gitBin, args...)
+		cmd.Dir, cmd.Env = dir, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	work, root := filepath.Join(tmp, "work"), filepath.Join(tmp, "root")
+	git(tmp, env, "init", "-q", work)
+	if err := os.WriteFile(filepath.Join(work, "README"), []byte("served by git http-backend\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	git(work, env, "add", "README")
+	git(work, env, "commit", "-q", "-m", "first")
+	git(tmp, env, "clone", "-q", "--bare", work, filepath.Join(root, "repo"))
+
+	var authed atomic.Int32
+	backend := &cgi.Handler{Path: gitBin, Args: []string{"http-backend"}, Root: "/org/project/_git",
+		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
+	b.emu.Handle("dev.azure.com", checkBearer(t, AzureDevOpsResource, tn.ID, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authed.Add(1)
+		backend.ServeHTTP(w, r)
+	})))
+
+	bin := buildAzkeep(t)
+	cloneEnv := append(env, "HTTPS_PROXY="+b.emu.ProxyURL(), "https_proxy="+b.emu.ProxyURL(), "NO_PROXY=", "no_proxy=",
+		"GIT_SSL_CAINFO="+b.emu.CAPath(), "AZKEEP_HOME="+b.home, "AZURE_CONFIG_DIR="+b.target, "AZKEEP_VAULT=file")
+	clone := filepath.Join(tmp, "clone")
+	git(tmp, cloneEnv, "-c", "credential.helper=", "-c", "credential.helper="+bin+" git-credential",
+		"clone", "-q", "https://dev.azure.com/org/project/_git/repo", clone)
+	if got, err := os.ReadFile(filepath.Join(clone, "README")); err != nil || string(got) != "served by git http-backend\n" {
+		t.Errorf("cloned README: %q, %v", got, err)
+	}
+	if authed.Load() == 0 {
+		t.Error("no request carried the token")
+	}
+}
+
+// azkeep env --az-shim: in the shell it sets up, az is the shim, which
+// answers az account get-access-token from the env dir; env --unset takes
+// it off PATH again, and az is the real one.
+func TestEnvAZShim(t *testing.T) {
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
+	tn := b.emu.Tenants()[0]
+	sub := tn.Subscriptions[0]
+	var lines bytes.Buffer
+	e := b.execEnv(&lines, io.Discard)
+	if err := envRun(context.Background(), e, b.resolve, shellenv.Bash, sub.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := b.resolve(sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim := filepath.Join(sessiondir.PersistentDir(b.home, s.ID), azShimDir)
+	after := setEnv(slices.Clone(e.Environ), [][2]string{{"PATH", shim + ":" + envValue(e.Environ, "PATH")}, {SessionEnv, s.ID}})
+	var unset bytes.Buffer
+	if err := envUnset(IO{Out: &unset}, shellenv.Bash, after); err != nil {
+		t.Fatal(err)
+	}
+	script := lines.String() + `
+echo "== which"; command -v az
+echo "== vault"; az account get-access-token --resource https://vault.azure.net -o json || echo FAILED
+` + unset.String() + `
+echo "== unset"; command -v az
+`
+	cmd := exec.Command("bash", "--norc", "-c", script)
+	cmd.Env = e.Environ
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	sec := sections(string(out))
+	if got := strings.TrimSpace(sec["which"]); got != filepath.Join(shim, "az") {
+		t.Errorf("az in the env shell is %q, want the shim in %s", got, shim)
+	}
+	checkAZToken(t, testbed.Result{Stdout: sec["vault"]}, "https://vault.azure.net", tn.ID)
+	if got := strings.TrimSpace(sec["unset"]); got == "" || strings.Contains(got, azShimDir) {
+		t.Errorf("az after env --unset is %q", got)
+	}
+}
+
+// A kubeconfig as az aks get-credentials writes it (kubelogin devicecode),
+// converted by kubeconfig convert, works with the real kubectl: the user
+// runs "azkeep kubectl-credential SESSION" found on PATH.
+func TestKubeconfigConvertRealKubectl(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	testbed.Require(t, err == nil, "kubectl (Debian kubernetes-client)")
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
+	tn := b.emu.Tenants()[0]
+	api := aksAPI(t, b, tn.ID)
+	bin := buildAzkeep(t)
+	in := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    insecure-skip-tls-verify: true
+    server: %s
+  name: aks
+contexts:
+- context:
+    cluster: aks
+    user: clusterUser_rg_aks
+  name: aks
+current-context: aks
+users:
+- name: clusterUser_rg_aks
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      args: [get-token, --environment, AzurePublicCloud, --server-id, %s, --client-id, 80faf920-1908-4b52-b5ef-a8e7bedfc67a, --tenant-id, %s, --login, devicecode]
+      command: kubelogin
+      env: null
+      installHint: kubelogin is not installed
+      provideClusterInfo: false
+`, api.URL, AKSServerID, tn.ID)
+	st, err := b.m.WS.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, n, err := convertKubeconfig([]byte(in), st, "")
+	if err != nil || n != 1 {
+		t.Fatalf("convert: %d users, %v", n, err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(kubeconfig, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", "--raw", "/version")
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"AZKEEP_HOME="+b.home, "AZURE_CONFIG_DIR="+b.target, "AZKEEP_VAULT=file")
+	res, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(res), "v1.30.0-azkeep-test") {
+		t.Errorf("kubectl with the converted kubeconfig: %v\n%s\n%s", err, res, out)
 	}
 }

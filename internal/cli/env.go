@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/azkeep/azkeep/internal/agent"
+	"github.com/azkeep/azkeep/internal/azcli"
 	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/sessiondir"
@@ -35,6 +37,8 @@ type EnvOptions struct {
 	Session string
 	Shell   string
 	Unset   bool
+	// AZShim puts the az shim first on the shell's PATH.
+	AZShim bool
 }
 
 // NewCmdEnv builds `env`.
@@ -50,9 +54,15 @@ fresh. Sets AZURE_CONFIG_DIR, AZURE_SUBSCRIPTION_ID, AZURE_TENANT_ID,
 ARM_SUBSCRIPTION_ID, ARM_TENANT_ID and AZKEEP_SESSION, and unsets variables
 naming other credentials (AZURE_CLIENT_SECRET, ...) that the shell has.
 
+With --az-shim, PATH starts with a dir in the session's dir where azkeep
+stands in for az: "az account get-access-token" (what every SDK's
+AzureCliCredential runs) is answered by azkeep, any other az command runs
+the real az, as in azkeep exec. Without it, an earlier shim leaves PATH.
+
 --unset prints the lines that undo it (a previous AZURE_CONFIG_DIR comes
 back). The shell is taken from $SHELL unless --shell names it.`,
 		Example: `  eval "$(azkeep env prod)"                      # bash, zsh
+  eval "$(azkeep env prod --az-shim)"             # and az account get-access-token by azkeep
   azkeep env prod --shell fish | source           # fish
   azkeep env prod --shell powershell | Invoke-Expression
   eval "$(azkeep env --unset)"`,
@@ -80,6 +90,7 @@ back). The shell is taken from $SHELL unless --shell names it.`,
 	}
 	cmd.Flags().StringVar(&opts.Shell, "shell", "", "shell dialect: bash, zsh, fish or powershell (default from $SHELL)")
 	cmd.Flags().BoolVar(&opts.Unset, "unset", false, "print the lines that undo azkeep env")
+	cmd.Flags().BoolVar(&opts.AZShim, "az-shim", false, "put azkeep's az shim first on PATH (answers az account get-access-token)")
 	return cmd
 }
 
@@ -109,7 +120,7 @@ func envCmdRun(ctx context.Context, opts *EnvOptions) error {
 		}
 		return s, in, nil
 	}
-	return envRun(ctx, e, resolve, sh, opts.Session)
+	return envRun(ctx, e, resolve, sh, opts.Session, opts.AZShim)
 }
 
 // envEnv is execEnv for azkeep env, with the state lazy rotation read (the
@@ -144,8 +155,8 @@ func pickShell(name string) (shellenv.Shell, error) {
 type resolveFunc func(query string) (*workspace.Session, *workspace.Integration, error)
 
 // envRun makes sure the session's persistent dir is there and fresh, then
-// prints the lines.
-func envRun(ctx context.Context, e *execEnv, resolve resolveFunc, sh shellenv.Shell, query string) error {
+// prints the lines (with the az shim first on PATH when azShim).
+func envRun(ctx context.Context, e *execEnv, resolve resolveFunc, sh shellenv.Shell, query string, azShim bool) error {
 	s, in, err := resolve(query)
 	if err != nil {
 		return err
@@ -176,7 +187,11 @@ func envRun(ctx context.Context, e *execEnv, resolve resolveFunc, sh shellenv.Sh
 			return err
 		}
 	}
-	script, err := envScript(sh, e.Environ, sessionVars(mat, dir))
+	shim, err := shimVars(e.Environ, dir, e.Self, e.Home, azShim)
+	if err != nil {
+		return err
+	}
+	script, err := envScript(sh, e.Environ, append(sessionVars(mat, dir), shim...))
 	if err != nil {
 		return err
 	}
@@ -187,6 +202,30 @@ func envRun(ctx context.Context, e *execEnv, resolve resolveFunc, sh shellenv.Sh
 		fmt.Fprintf(e.IO.Err, "azkeep: hint: printing the lines changes nothing; run: %s\n", evalHint(sh, query))
 	}
 	return nil
+}
+
+// shimVars are the variables that put the az shim, in dir, first on the
+// shell's PATH (azShim), or take an earlier env's shim off it.
+func shimVars(environ []string, dir, self, home string, azShim bool) ([][2]string, error) {
+	path := envValue(environ, "PATH")
+	if !azShim {
+		if rest := withoutAZShim(path); rest != path {
+			return [][2]string{{"PATH", rest}}, nil
+		}
+		return nil, nil
+	}
+	if self == "" {
+		return nil, errors.New("azkeep cannot tell where its own executable is, which the az shim runs")
+	}
+	env, err := withAZShim(slices.Clone(environ), dir, self, home)
+	if err != nil {
+		return nil, err
+	}
+	set := [][2]string{{"PATH", envValue(env, "PATH")}, {"AZKEEP_HOME", home}}
+	if az := envValue(env, azcli.EnvAZ); az != envValue(environ, azcli.EnvAZ) {
+		set = append(set, [2]string{azcli.EnvAZ, az})
+	}
+	return set, nil
 }
 
 // evalHint is how sh runs the output of azkeep env.
@@ -243,6 +282,9 @@ func envUnset(io IO, sh shellenv.Shell, environ []string) error {
 	}
 	unset := []string{"AZURE_SUBSCRIPTION_ID", "AZURE_TENANT_ID", "ARM_SUBSCRIPTION_ID", "ARM_TENANT_ID", SessionEnv}
 	var set []shellenv.Var
+	if path := have[envKey("PATH")]; withoutAZShim(path) != path {
+		set = append(set, shellenv.Var{Name: "PATH", Value: withoutAZShim(path)})
+	}
 	if prev, ok := have[envKey(prevConfigDirEnv)]; ok {
 		set = append(set, shellenv.Var{Name: "AZURE_CONFIG_DIR", Value: prev})
 		unset = append(unset, prevConfigDirEnv)

@@ -125,6 +125,19 @@ func (b *execBed) execEnv(out, errw io.Writer, extraEnv ...string) *execEnv {
 	return e
 }
 
+// resolve is azkeep env's session lookup in the bed's state.
+func (b *execBed) resolve(q string) (*workspace.Session, *workspace.Integration, error) {
+	st, err := b.m.WS.Load()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := st.Session(q)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, st.IntegrationByID(s.IntegrationID), nil
+}
+
 func dirContents(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	m, err := testbed.DirSnapshot(dir, true)
@@ -626,18 +639,7 @@ func TestEnvDirsAgentSource(t *testing.T) {
 	sub := b.emu.Tenants()[0].Subscriptions[1]
 	var out bytes.Buffer
 	e := b.execEnv(&out, io.Discard)
-	resolve := func(q string) (*workspace.Session, *workspace.Integration, error) {
-		st, err := b.m.WS.Load()
-		if err != nil {
-			return nil, nil, err
-		}
-		s, err := st.Session(q)
-		if err != nil {
-			return nil, nil, err
-		}
-		return s, st.IntegrationByID(s.IntegrationID), nil
-	}
-	if err := envRun(context.Background(), e, resolve, "bash", sub.Name); err != nil {
+	if err := envRun(context.Background(), e, b.resolve, "bash", sub.Name, false); err != nil {
 		t.Fatal(err)
 	}
 	src := withEnvDirs(staticSource{}, b.m, b.home)

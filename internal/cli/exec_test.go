@@ -289,7 +289,7 @@ func TestEnvRunReusesAFreshDir(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ {
 		out.Reset()
-		if err := envRun(context.Background(), e, resolve, shellenv.Fish, "prod"); err != nil {
+		if err := envRun(context.Background(), e, resolve, shellenv.Fish, "prod", false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -304,7 +304,7 @@ func TestEnvRunReusesAFreshDir(t *testing.T) {
 	}
 	// Due again: renewed.
 	e.Now = func() time.Time { return time.Now().Add(45 * time.Minute) }
-	if err := envRun(context.Background(), e, resolve, shellenv.Bash, "prod"); err != nil {
+	if err := envRun(context.Background(), e, resolve, shellenv.Bash, "prod", false); err != nil {
 		t.Fatal(err)
 	}
 	if f.calls != 2 {

@@ -137,7 +137,8 @@ type Emulator struct {
 	dials   []string // every address the emulator tried to dial
 	rnd     *idSource
 
-	tunnels map[net.Conn]struct{} // open loopback tunnels, closed by Close
+	tunnels map[net.Conn]struct{}   // open loopback tunnels, closed by Close
+	hosts   map[string]http.Handler // hosts added by Handle
 	closed  bool
 
 	closeOnce sync.Once

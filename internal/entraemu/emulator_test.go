@@ -477,3 +477,24 @@ func TestAuthorizeCodeWithPKCE(t *testing.T) {
 		t.Errorf("a used code: %v", again.body)
 	}
 }
+
+// A host added with Handle is served through the proxy, with a leaf of the
+// emulator's CA; it stays refused until then.
+func TestHandleAddsAHost(t *testing.T) {
+	e := start(t, Config{})
+	if _, err := e.Client().Get("https://dev.azure.com/org"); err == nil {
+		t.Fatal("dev.azure.com served before Handle")
+	}
+	e.Handle("Dev.Azure.com", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello "+r.URL.Path)
+	}))
+	resp, err := e.Client().Get("https://dev.azure.com/org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "hello /org" {
+		t.Errorf("got %q", body)
+	}
+}

@@ -51,6 +51,10 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil && r.TLS.ServerName != "" && !strings.EqualFold(r.TLS.ServerName, host) {
 		host = strings.ToLower(r.TLS.ServerName)
 	}
+	if h := e.handler(host); h != nil {
+		h.ServeHTTP(w, r)
+		return
+	}
 	rec := Request{Time: time.Now(), Host: host, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
 	if r.Method == http.MethodPost {
 		_ = r.ParseForm()

@@ -32,6 +32,26 @@ func isServed(host string) bool {
 	return false
 }
 
+// Handle makes the emulator serve host on port 443 with h, behind TLS with
+// a leaf of its CA, like the hosts it emulates: tests point a real client
+// at a service's real name (https://dev.azure.com/…) without DNS or the
+// internet. Requests to h are neither logged nor subject to faults.
+func (e *Emulator) Handle(host string, h http.Handler) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hosts == nil {
+		e.hosts = map[string]http.Handler{}
+	}
+	e.hosts[strings.ToLower(host)] = h
+}
+
+// handler is the handler Handle added for host, or nil.
+func (e *Emulator) handler(host string) http.Handler {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.hosts[strings.ToLower(host)]
+}
+
 // isLoopbackHost reports whether host names a loopback address without a
 // DNS lookup ("localhost" counts; any other name does not).
 func isLoopbackHost(host string) bool {
@@ -97,7 +117,7 @@ func (e *Emulator) serveConnect(w http.ResponseWriter, r *http.Request) {
 		host, port = r.Host, "443"
 	}
 	switch {
-	case isServed(host) && port == "443":
+	case (isServed(host) || e.handler(host) != nil) && port == "443":
 		conn, buf, ok := hijack(w)
 		if !ok {
 			return
