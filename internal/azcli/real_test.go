@@ -107,3 +107,22 @@ func TestRealLoginOnTerminal(t *testing.T) {
 		t.Errorf("%d accounts after the login\n%s", c.Accounts.Len(), out)
 	}
 }
+
+// A 503 from the token endpoint reaches the user as one line naming the
+// token endpoint, whatever the az version prints (az 2.74 prints a Python
+// traceback).
+func TestRealTokenEndpointFault(t *testing.T) {
+	testbed.RequireAZ(t)
+	emu := testbed.Emulator(t, entraemu.Config{})
+	tenant := emu.Tenants()[0]
+	dir := testbed.NewConfigDir(t)
+	testbed.LoginDeviceCode(t, emu, dir, tenant.ID)
+	testbed.DeleteCacheSections(t, dir, "AccessToken")
+	emu.AddFault(entraemu.Fault{GrantType: entraemu.GrantRefreshToken, Status: 503})
+	r := azcli.New(azcli.Options{Env: testbed.AZEnv(emu, "")})
+	_, err := r.Run(context.Background(), azcli.Call{Args: []string{"account", "get-access-token", "--output", "json"}, ConfigDir: dir, Token: true, Throwaway: true})
+	if err == nil || !strings.Contains(err.Error(), "the token endpoint answered") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("err %v", err)
+	}
+	t.Logf("on a 503: %v", err)
+}
