@@ -93,7 +93,7 @@ install() {
 
 # write_wrapper PATH CMD writes a wrapper that runs CMD from the chroot for
 # files under /tmp, in a mount namespace of its own. It passes the variables
-# az and its HTTP stack read, Wine's, and the session bus (whose socket is
+# az and its HTTP stack read, BROWSER (a test's stand-in browser), Wine's, and the session bus (whose socket is
 # abstract or under /tmp, so the chroot reaches it). A HOME outside /tmp
 # does not exist inside: the chroot's /root stands in for it.
 write_wrapper() {
@@ -104,7 +104,7 @@ write_wrapper() {
 # files under /tmp. Each call runs in a mount namespace of its own, so no
 # mount outlives it.
 set -- $cmd "\$@"
-for k in \$(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' | grep -E '^(AZURE_|MSAL_|WINE|https?_proxy\$|HTTPS?_PROXY\$|no_proxy\$|NO_PROXY\$|REQUESTS_CA_BUNDLE\$|SSL_CERT_FILE\$|TERM\$|PYTHONWARNINGS\$|DBUS_SESSION_BUS_ADDRESS\$)'); do
+for k in \$(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' | grep -E '^(AZURE_|MSAL_|WINE|https?_proxy\$|HTTPS?_PROXY\$|no_proxy\$|NO_PROXY\$|REQUESTS_CA_BUNDLE\$|SSL_CERT_FILE\$|TERM\$|PYTHONWARNINGS\$|BROWSER\$|DBUS_SESSION_BUS_ADDRESS\$)'); do
 	set -- "\$k=\$(printenv "\$k")" "\$@"
 done
 case \${HOME:-} in /tmp/*) set -- "HOME=\$HOME" "\$@" ;; *) set -- HOME=/root "\$@" ;; esac
