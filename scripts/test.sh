@@ -14,8 +14,19 @@
 # line to run), starts the services, runs `go test`, and stops them again.
 #
 # Usage: scripts/test.sh [go test flags and packages]   (default: -race ./...)
+#        scripts/test.sh --realaz [go test flags]
+#            only the tests that drive the real az, against AZKEEP_AZ (else
+#            the az on PATH): one command for any az
+#        scripts/test.sh --az274 [go test flags]
+#            the same against Debian trixie's az 2.74, from a chroot that
+#            scripts/trixie.sh builds once (as root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The tests that run the real az (testbed.RequireAZ), by name; all but
+# TestRotationHolds, which holds az for five minutes and runs against the
+# az on PATH in the main pass.
+realaz_run='^Test(Real|AZ|E2E|ExecE2E|ScriptsRealAZ|TraceAZ|ConcurrentWithRealAZ|SeedStartWithAZEngine|SIGTERMDuringRotation|AgentReportsNeedsLoginOnce|NativeEntriesMatchAzEntries|NativeLogoutLeavesWhatAzLogoutLeaves|NativeStartIsADropInForAz|NewConfigDirSkipsVersionCheck)'
 
 apt_az=(azure-cli)
 apt_svc=(dbus-daemon gnome-keyring libsecret-tools gnupg pass zsh fish tmux)
@@ -31,6 +42,17 @@ missing() {
 		command -v "$c" >/dev/null || echo "$c"
 	done
 }
+
+if [ "${1:-}" = --az274 ]; then
+	shift
+	if [ "$(id -u)" != 0 ]; then
+		echo "test.sh: --az274 builds a chroot: run it as root" >&2
+		exit 1
+	fi
+	AZKEEP_AZ=$(scripts/trixie.sh az)
+	export AZKEEP_AZ
+	set -- --realaz "$@"
+fi
 
 if [ -z "${AZKEEP_TEST_INNER:-}" ]; then
 	if [ -n "$(missing)" ]; then
@@ -114,6 +136,10 @@ fpr=$(gpg --batch --with-colons --list-secret-keys 2>/dev/null | awk -F: '/^fpr/
 pass init "$fpr" >/dev/null 2>&1
 export AZKEEP_TEST_GPG_KEY="$fpr"
 
+if [ "${1:-}" = --realaz ]; then
+	shift
+	set -- -run "$realaz_run" "$@" ./internal/...
+fi
 [ $# -eq 0 ] && set -- -race ./...
-echo "test.sh: az $(az version --query '"azure-cli"' -o tsv 2>/dev/null), secret service pid $keyring_pid, pass key ${fpr:0:16}…" >&2
+echo "test.sh: az $("${AZKEEP_AZ:-az}" version --query '"azure-cli"' -o tsv 2>/dev/null) (${AZKEEP_AZ:-az on PATH}), secret service pid $keyring_pid, pass key ${fpr:0:16}…" >&2
 go test -count=1 -timeout 45m "$@"

@@ -360,3 +360,30 @@ func TestEnvironmentWithoutVaultKey(t *testing.T) {
 		t.Fatalf("got %q want %q", got, want)
 	}
 }
+
+// A 5xx from the token endpoint is one line naming it, with either az:
+// 2.45 names the status; 2.74's MSAL crashes while building the error and
+// prints a traceback (testdata, as az 2.74 printed it against the
+// emulator's injected 503).
+func TestTokenEndpointServerError(t *testing.T) {
+	for file, want := range map[string]string{
+		"token-503-az245.stderr": "the token endpoint answered HTTP 503",
+		"token-503-az274.stderr": "the token endpoint answered with a server error (HTTP 5xx; this az does not say which)",
+	} {
+		stderr, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = withHint(classify("az account get-access-token", 1, string(stderr)))
+		var ee *ExitError
+		if !errors.As(err, &ee) || ee.Stderr != want {
+			t.Errorf("%s: %v", file, err)
+		}
+		if msg := err.Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "Traceback") {
+			t.Errorf("%s: not one line: %q", file, msg)
+		}
+		if hint.Of(err) == "" {
+			t.Errorf("%s: no hint", file)
+		}
+	}
+}

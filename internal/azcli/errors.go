@@ -66,7 +66,8 @@ func (e *TimeoutError) Error() string {
 }
 
 // ExitError is any other failure of az: its exit code and its stderr,
-// with secrets redacted.
+// with secrets redacted, or one line saying what az meant where its own
+// text does not (a server error of the token endpoint).
 type ExitError struct {
 	Command string
 	Code    int
@@ -112,6 +113,10 @@ func classify(command string, code int, stderr string) error {
 		}
 	}
 	if !needs {
+		if what, ok := tokenEndpointFault(stderr); ok {
+			return hint.New(&ExitError{Command: command, Code: code, Stderr: what},
+				"the fault is Microsoft Entra ID's (or a proxy's): retry in a minute")
+		}
 		return &ExitError{Command: command, Code: code, Stderr: shorten(red, 2000)}
 	}
 	e := &azure.NeedsLoginError{Code: "login_required"}
@@ -127,6 +132,28 @@ func classify(command string, code int, stderr string) error {
 		e.Description = firstErrorLine(red)
 	}
 	return e
+}
+
+// serverError is how az 2.45 reports a 5xx from the token endpoint:
+// requests' "503 Server Error: Service Unavailable for url: …/token".
+var serverError = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\b(5\d\d) Server Error: [^\r\n]* for url: \S*/oauth2/(?:v2\.0/)?token\b`)
+})
+
+// tokenEndpointFault recognises a 5xx answer of the token endpoint in az's
+// stderr and says so in one line. az 2.74's MSAL (1.32) crashes while
+// building that error (KeyError: 'error' raised from raise_for_status in
+// _obtain_token) and prints a traceback that never names the status: then
+// only the class is known.
+func tokenEndpointFault(stderr string) (string, bool) {
+	if m := serverError().FindStringSubmatch(stderr); m != nil {
+		return "the token endpoint answered HTTP " + m[1], true
+	}
+	if strings.Contains(stderr, "KeyError: 'error'") && strings.Contains(stderr, "in raise_for_status") &&
+		strings.Contains(stderr, "in _obtain_token") {
+		return "the token endpoint answered with a server error (HTTP 5xx; this az does not say which)", true
+	}
+	return "", false
 }
 
 // Warning is the first warning az printed on stderr, redacted and

@@ -414,6 +414,10 @@ func (r *Runner) RunInteractive(ctx context.Context, c Call) error {
 	return fmt.Errorf("%s: %w", name, err)
 }
 
+// LoginExperienceOff turns off the subscription selector az 2.61 and newer
+// show after a login on a terminal (core.login_experience_v2).
+const LoginExperienceOff = "AZURE_CORE_LOGIN_EXPERIENCE_V2=false"
+
 // LoginOptions is one interactive `az login`.
 type LoginOptions struct {
 	// ConfigDir is the (private) config dir az logs in to.
@@ -443,8 +447,12 @@ func (r *Runner) Login(ctx context.Context, o LoginOptions) error {
 		args = append(args, "--use-device-code")
 	}
 	args = append(args, "--output", "none")
+	// az 2.61 and newer ask on a terminal which subscription to select
+	// after the tokens were issued; azkeep selects none, and when the
+	// terminal's input closes az fails with EOFError. 2.45 ignores this.
+	env := append([]string{LoginExperienceOff}, o.Env...)
 	return r.RunInteractive(ctx, Call{
-		Args: args, ConfigDir: o.ConfigDir, Env: o.Env, Throwaway: o.Throwaway,
+		Args: args, ConfigDir: o.ConfigDir, Env: env, Throwaway: o.Throwaway,
 		Stdin: o.In, Stdout: o.Out, Stderr: o.Err,
 	})
 }

@@ -184,7 +184,22 @@ func UpdateTokenCache(ctx context.Context, dir string, fn func(*TokenCache) erro
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	return writeRetry(path, after)
+	if err := writeRetry(path, after); err != nil {
+		return err
+	}
+	return stampNow(path)
+}
+
+// stampNow sets path's modification time to the precise current time,
+// while the lock is still held. A running az (msal-extensions) reloads
+// the cache before its next write only when the file's mtime is newer than
+// the moment of its own last write (time.time() in Python); the kernel
+// stamps files from a coarse clock that lags by up to a tick, so a write
+// that follows az's within that tick looked older, and az overwrote it
+// with its stale copy (TestConcurrentWithRealAZ lost an update so).
+func stampNow(path string) error {
+	now := time.Now()
+	return os.Chtimes(path, now, now)
 }
 
 // MalformedError means an Azure CLI file azkeep must read does not parse.

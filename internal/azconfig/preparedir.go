@@ -16,8 +16,13 @@ import (
 // target dir:
 //   - config and clouds.config are copied, or removed from dst when src has
 //     none;
-//   - versionCheck.json is copied when dst has none: without it az looks
-//     for a newer version over the network on its first run there;
+//   - versionCheck.json and commandIndex.json are copied when dst has
+//     none: without the first az looks for a newer version over the
+//     network on its first run there, without the second it loads every
+//     command module to rebuild the index (az rebuilds an index of another
+//     version itself), which made az 2.74's first call in a per-session
+//     dir outlast the Azure SDKs' 10-second AzureCLICredential timeout on
+//     a busy machine;
 //   - the broker is off: on Windows az would hand the tokens to WAM and
 //     never write the token cache azkeep reads.
 //
@@ -28,10 +33,12 @@ func PrepareDir(dst, src string) error {
 			return err
 		}
 	}
-	vc := filepath.Join(dst, "versionCheck.json")
-	if _, err := os.Stat(vc); errors.Is(err, fs.ErrNotExist) {
-		if err := copyOrRemove(filepath.Join(src, "versionCheck.json"), vc); err != nil {
-			return err
+	for _, name := range []string{"versionCheck.json", "commandIndex.json"} {
+		p := filepath.Join(dst, name)
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			if err := copyOrRemove(filepath.Join(src, name), p); err != nil {
+				return err
+			}
 		}
 	}
 	return DisableBroker(dst)

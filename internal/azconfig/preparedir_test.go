@@ -8,8 +8,8 @@ import (
 )
 
 // PrepareDir mirrors config and clouds.config (removing stale copies),
-// copies versionCheck.json only into a dir without one, and turns the
-// broker off.
+// copies versionCheck.json and commandIndex.json only into a dir without
+// them, and turns the broker off.
 func TestPrepareDir(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	write := func(dir, name, s string) {
@@ -27,6 +27,7 @@ func TestPrepareDir(t *testing.T) {
 	}
 	write(src, "config", "[core]\ncollect_telemetry = no\n")
 	write(src, "versionCheck.json", `{"versions": {}}`)
+	write(src, "commandIndex.json", `{"version": "2.74.0"}`)
 	write(dst, "clouds.config", "[AzureCloud]\nsubscription = stale\n")
 	write(dst, "versionCheck.json", `{"kept": true}`)
 	if err := PrepareDir(dst, src); err != nil {
@@ -40,6 +41,9 @@ func TestPrepareDir(t *testing.T) {
 	}
 	if c := read(dst, "versionCheck.json"); c != `{"kept": true}` {
 		t.Errorf("versionCheck.json replaced: %q", c)
+	}
+	if c := read(dst, "commandIndex.json"); c != `{"version": "2.74.0"}` {
+		t.Errorf("commandIndex.json not copied: %q", c)
 	}
 	if c := read(src, "config"); strings.Contains(c, "broker") {
 		t.Errorf("src changed: %q", c)

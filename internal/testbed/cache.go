@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 )
 
@@ -102,4 +104,29 @@ func WriteTokenCache(t testing.TB, dir string, c TokenCache) {
 	if err := os.WriteFile(CachePath(dir), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// SortScopes returns a cache target (scopes separated by spaces) with its
+// scopes sorted. az 2.45 keeps the token answer's order in cache keys and
+// targets, az 2.74 (MSAL Python 1.32) sorts them, and each serves the
+// other's order from its cache: tests compare targets, and the keys that
+// end in them, through it.
+func SortScopes(target string) string {
+	scopes := strings.Fields(target)
+	sort.Strings(scopes)
+	return strings.Join(scopes, " ")
+}
+
+// SortKeyScopes returns a cache key whose last part is target (either
+// order) with that part sorted; other keys unchanged.
+func SortKeyScopes(key, target string) string {
+	if target == "" {
+		return key
+	}
+	for _, t := range []string{strings.ToLower(target), strings.ToLower(SortScopes(target))} {
+		if k, ok := strings.CutSuffix(key, "-"+t); ok {
+			return k + "-" + strings.ToLower(SortScopes(target))
+		}
+	}
+	return key
 }
