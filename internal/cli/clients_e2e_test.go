@@ -635,3 +635,54 @@ users:
 		t.Errorf("kubectl with the converted kubeconfig: %v\n%s\n%s", err, res, out)
 	}
 }
+
+// pythonCreds runs Python azure-identity's AzureCliCredential (which runs
+// `az account get-access-token`: the az shim in an exec child),
+// DefaultAzureCredential and ManagedIdentityCredential for each scope.
+const pythonCreds = `
+import base64, json, sys
+from azure.identity import AzureCliCredential, DefaultAzureCredential, ManagedIdentityCredential
+creds = [("cli", AzureCliCredential()), ("dac", DefaultAzureCredential(exclude_shared_token_cache_credential=True)), ("mi", ManagedIdentityCredential())]
+for name, cred in creds:
+    for scope in sys.argv[1:]:
+        try:
+            tok = cred.get_token(scope)
+            part = tok.token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+            print("py %s %s aud=%s tid=%s" % (name, scope, claims["aud"], claims["tid"]))
+        except Exception as e:
+            print("py %s %s error %s %s" % (name, scope, type(e).__name__, str(e).splitlines()[0] if str(e) else ""))
+`
+
+// The real Python azure-identity (Debian's python3-azure) in an exec
+// --server child, behind a proxy that refuses everything: AzureCliCredential
+// (through the az shim), DefaultAzureCredential and ManagedIdentityCredential
+// get tokens for ARM (both audiences), Key Vault and Graph. In a
+// loopback-only network namespace, as DefaultAzureCredential may probe the
+// instance-metadata address.
+func TestPythonIdentityInExec(t *testing.T) {
+	py := "/usr/bin/python3"
+	testbed.Require(t, exec.Command(py, "-c", "import azure.identity").Run() == nil, "azure-identity for Python (installed with Debian's azure-cli package)")
+	if !testbed.InLoopbackNetns(t) {
+		return
+	}
+	b := newExecBed(t, entraemu.Config{Tenants: 1, SubscriptionsPerTenant: 1})
+	tn := b.emu.Tenants()[0]
+	var out, errw bytes.Buffer
+	e := b.execEnv(&out, &errw, deadProxy...)
+	scopes := []string{"https://management.azure.com/.default", "https://management.core.windows.net//.default", "https://vault.azure.net/.default", "https://graph.microsoft.com/.default"}
+	err := execRun(context.Background(), e, ExecOptions{Session: tn.Subscriptions[0].ID, Server: true,
+		Command: append([]string{py, "-c", pythonCreds}, scopes...)})
+	if err != nil {
+		t.Fatalf("exec: %v\n%s\n%s", err, out.String(), errw.String())
+	}
+	for _, cred := range []string{"cli", "dac", "mi"} {
+		for _, scope := range scopes {
+			aud := strings.TrimSuffix(scope, "/.default")
+			if want := fmt.Sprintf("py %s %s aud=%s tid=%s", cred, scope, aud, tn.ID); !strings.Contains(out.String(), want) {
+				t.Errorf("missing %q", want)
+			}
+		}
+	}
+	t.Logf("python said:\n%s\nstderr:\n%s", out.String(), errw.String())
+}
