@@ -9,21 +9,29 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
 
 // --- output ---------------------------------------------------------------
 
-// outputFlag adds --output table|json to cmd.
+// outputFlag adds --output table|json to cmd. Another value is refused
+// while the flags are parsed, as a usage error, before anything runs.
 func outputFlag(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVarP(p, "output", "o", "table", "output format: table or json (stable fields, see --help)")
+	*p = "table"
+	cmd.Flags().VarP((*outputValue)(p), "output", "o", "output format: table or json (stable fields, see --help)")
 }
 
-func checkOutput(o string) error {
-	if o != "table" && o != "json" {
-		return &usageError{hint.New(fmt.Errorf("unknown output format %q", o), "use --output table or --output json")}
+// outputValue is the --output flag's value: table or json.
+type outputValue string
+
+func (o *outputValue) String() string { return string(*o) }
+func (o *outputValue) Type() string   { return "string" }
+
+func (o *outputValue) Set(s string) error {
+	if s != "table" && s != "json" {
+		return fmt.Errorf("unknown output format %q: use --output table or --output json", s)
 	}
+	*o = outputValue(s)
 	return nil
 }
 

@@ -81,9 +81,6 @@ workspace copied from another machine).`,
   azkeep import leapp --dir /mnt/old-laptop/home/ada/.Leapp`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

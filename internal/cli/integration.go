@@ -82,9 +82,6 @@ this integration is started. Log in afterwards with
   azkeep integration create --alias lab --tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 --location westeurope`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -158,9 +155,6 @@ log it out first. A new location applies from the next session start.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -230,9 +224,6 @@ func NewCmdIntegrationList(f *Factory, runF func(context.Context, *IntegrationLi
 id, alias, tenant, tenant_id, location, cloud, status, username, sessions.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -310,9 +301,6 @@ the same stable fields).`,
 			if opts.Name, err = f.integrationArg(args, "log in to an integration"); err != nil {
 				return err
 			}
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -345,9 +333,6 @@ run "azkeep integration login NAME".`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if opts.Name, err = f.integrationArg(args, "sync an integration"); err != nil {
-				return err
-			}
-			if err := checkOutput(opts.Output); err != nil {
 				return err
 			}
 			if runF != nil {

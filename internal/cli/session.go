@@ -70,9 +70,6 @@ func NewCmdSessionList(f *Factory, runF func(context.Context, *SessionListOption
 		Long:    "List sessions, one per subscription of every logged-in integration.\n\n" + sessionJSONHelp,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -136,9 +133,6 @@ as "cd -" does. Without SESSION, on a terminal, a picker lists the sessions.
   azkeep session start            # on a terminal: pick one`,
 		Args: oneArgOrPick(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			var err error
 			if opts.Session, err = f.sessionArg(args, "start a session"); err != nil {
 				return err
@@ -208,9 +202,6 @@ session active in the Azure CLI's config dir.
 			if len(args) == 1 {
 				opts.Session = args[0]
 			}
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -276,9 +267,6 @@ the background.
 			if len(args) == 1 {
 				opts.Session = args[0]
 			}
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -320,9 +308,6 @@ func NewCmdSessionCurrent(f *Factory, runF func(context.Context, *SessionOptions
 		Long:  "Show the session active in the Azure CLI's config dir; exits 1 when there is none.\n\n" + sessionJSONHelp,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

@@ -89,9 +89,6 @@ func NewCmdVaultStatus(f *Factory, runF func(context.Context, *VaultStatusOption
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Backend = f.Globals.Vault
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -235,9 +232,6 @@ the old backend meanwhile.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.From = f.Globals.Vault
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			if opts.To == "" {
 				return &usageError{hint.New(errors.New("vault migrate needs --to"), "e.g. azkeep vault migrate --to file")}
 			}

@@ -103,9 +103,6 @@ config_dir, source (config-dir or AZKEEP_SESSION), expires_at (omitted
 when unknown), engine and vault.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return err
-			}
 			opts.SessionEnv = os.Getenv(SessionEnv)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
