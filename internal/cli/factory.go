@@ -113,6 +113,7 @@ func newManager(f *Factory) (*lifecycle.Manager, error) {
 		// The az engine's staging dir, whichever engine runs now: a
 		// killed run of either may have left a token there.
 		InFlightDirs: []string{stagingDir(ws)},
+		ScratchBases: []string{execBase(ws.Dir())},
 		Window:       window,
 		IO:           lifecycle.IO{In: f.IO.In, Out: f.IO.Out, Err: f.IO.Err},
 	}, nil

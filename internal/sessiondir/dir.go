@@ -89,6 +89,22 @@ func self() proc {
 // azkeep killed with SIGKILL (or a crash, or a power cut) could not remove.
 // It returns the paths removed. A missing base is not an error.
 func Sweep(base string) ([]string, error) {
+	left, err := Stale(base)
+	var removed []string
+	var errs []error
+	for _, path := range left {
+		if err := os.RemoveAll(path); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, path)
+	}
+	return removed, errors.Join(append(errs, err)...)
+}
+
+// Stale lists the dirs under base whose owners are all gone (see Sweep).
+// A missing base is not an error.
+func Stale(base string) ([]string, error) {
 	entries, err := os.ReadDir(base)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -96,23 +112,16 @@ func Sweep(base string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var removed []string
-	var errs []error
+	var out []string
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
-		path := filepath.Join(base, e.Name())
-		if !stale(path) {
-			continue
+		if path := filepath.Join(base, e.Name()); stale(path) {
+			out = append(out, path)
 		}
-		if err := os.RemoveAll(path); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		removed = append(removed, path)
 	}
-	return removed, errors.Join(errs...)
+	return out, nil
 }
 
 func stale(dir string) bool {
