@@ -225,11 +225,14 @@ type crashResult struct {
 // of its usual duration; killed is false when it finished first.
 func (c *crashBed) runKilled(t *testing.T, name string, args []string) (killed bool, res crashResult) {
 	t.Helper()
+	// Kills fall anywhere in an operation's usual duration, its last
+	// moments included; until one run finished undisturbed, anywhere in
+	// three seconds.
 	est, ok := c.est[name]
 	if !ok {
-		est = 2 * time.Second
+		est = 3 * time.Second
 	}
-	delay := time.Duration(c.rng.Int63n(int64(est) + 1))
+	delay := time.Duration(c.rng.Int63n(int64(est)*6/5 + 1))
 	var stderr bytes.Buffer
 	cmd := c.command(args, &stderr)
 	start := time.Now()
