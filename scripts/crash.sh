@@ -4,8 +4,9 @@
 # mixed operations per engine (az, native) and vault (file, Secret
 # Service), against the emulator with single-use refresh tokens. Runs
 # inside scripts/test.sh (real az, the private bus's Secret Service) and
-# prints the table: engine, vault, operations, kills, losses, tokens in
-# clear. The whole log goes to $AZKEEP_CRASH_LOG (default a temp file).
+# prints the table: engine, vault, operations, kills, losses (logins
+# azkeep lost), in flight (kills while the endpoint's answer was on its way:
+# the rotated token existed nowhere else), tokens in clear. The whole log goes to $AZKEEP_CRASH_LOG (default a temp file).
 #
 # Usage: scripts/crash.sh   (AZKEEP_CRASH_SEED=N repeats a run)
 set -euo pipefail
