@@ -14,10 +14,12 @@ package cli
 // started runs on, holding the procedures' lock it inherited, and the next
 // command waits for it. (An az killed itself after the endpoint answered
 // and before it wrote the rotated token loses it: single-use tokens leave
-// nothing to recover from.) The emulator tells such a loss from azkeep's
-// own: when no refresh token it issued is live any more, the rotated one
-// existed only in the killed process (its answer in flight), and no
-// recovery could find it; the table counts those apart ("in flight").
+// nothing to recover from.) The same holds for azkeep itself, killed after
+// the endpoint answered and before the vault acknowledged the rotated
+// token: the table counts such losses apart ("in flight"): the kill came
+// after the last successful refresh grant, the vault was not written since,
+// and no refresh token was on disk for a recovery to find. Any other loss
+// is azkeep's.
 //
 // CI runs a few operations per pair; scripts/crash.sh runs the full count
 // (AZKEEP_CRASH_OPS) and prints the table (AZKEEP_CRASH_TABLE).
@@ -186,7 +188,7 @@ func (c *crashBed) run(t *testing.T, n int) crashRow {
 	ops := c.ops()
 	for row.ops < n {
 		name := crashOpNames[c.rng.Intn(len(crashOpNames))]
-		killed, res := c.runKilled(t, name, ops[name])
+		killed, killedAt, res := c.runKilled(t, name, ops[name])
 		row.ops++
 		if killed {
 			row.kills++
@@ -199,7 +201,7 @@ func (c *crashBed) run(t *testing.T, n int) crashRow {
 		}
 		// An az the killed azkeep started runs on, holding the lock.
 		c.waitForOrphans(t)
-		live := c.emu.LiveRefreshTokens()
+		inFlight := killed && c.lostInFlight(killedAt)
 		c.checkFiles(t, name)
 		// The next command: a start, which must find the login intact.
 		next := c.azkeepRun(t, "session", "start", c.subs[c.rng.Intn(len(c.subs))])
@@ -212,9 +214,9 @@ func (c *crashBed) run(t *testing.T, n int) crashRow {
 			}
 		}
 		if lost {
-			if live == 0 {
+			if inFlight {
 				row.inFlight++
-				t.Logf("after %s: killed while the endpoint's answer was in flight: no live refresh token anywhere", name)
+				t.Logf("after %s: killed between the endpoint's answer and the vault's write", name)
 			} else {
 				row.losses++
 				t.Errorf("after %s (killed: %v): the login was lost: %s", name, killed, next.stderr)
@@ -229,6 +231,38 @@ func (c *crashBed) run(t *testing.T, n int) crashRow {
 		}
 	}
 	return row
+}
+
+// lostInFlight reports whether a kill at killedAt came after the last
+// successful refresh grant, with the vault not written since and no
+// refresh token on disk: the rotated token existed only in the killed
+// process.
+func (c *crashBed) lostInFlight(killedAt time.Time) bool {
+	var grant time.Time
+	for _, r := range c.emu.TokenRequests(entraemu.GrantRefreshToken) {
+		if r.Status == 200 && r.Time.Before(killedAt) && r.Time.After(grant) {
+			grant = r.Time
+		}
+	}
+	if grant.IsZero() {
+		return false
+	}
+	var written time.Time
+	_ = filepath.WalkDir(filepath.Join(c.home, "vault"), func(p string, d os.DirEntry, err error) error {
+		if fi, err := os.Stat(p); err == nil && !d.IsDir() && fi.ModTime().After(written) {
+			written = fi.ModTime()
+		}
+		return nil
+	})
+	if written.After(grant) {
+		return false
+	}
+	for _, dir := range []string{c.home, c.target} {
+		if len(testbed.RefreshTokens(testbed.ScanSecrets(dir))) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // waitForOrphans waits until no az started by a killed azkeep holds the
@@ -249,7 +283,7 @@ type crashResult struct {
 
 // runKilled runs one operation and kills azkeep (alone) at a random point
 // of its usual duration; killed is false when it finished first.
-func (c *crashBed) runKilled(t *testing.T, name string, args []string) (killed bool, res crashResult) {
+func (c *crashBed) runKilled(t *testing.T, name string, args []string) (killed bool, at time.Time, res crashResult) {
 	t.Helper()
 	// Kills fall anywhere in an operation's usual duration, its last
 	// moments included; until one run finished undisturbed, anywhere in
@@ -276,10 +310,11 @@ func (c *crashBed) runKilled(t *testing.T, name string, args []string) (killed b
 			c.est[name] = time.Since(start)
 		}
 	case <-time.After(delay):
+		at = time.Now()
 		killed = cmd.Process.Signal(syscall.SIGKILL) == nil
 		err = <-done
 	}
-	return killed, crashResult{code: exitCode(err), stderr: stderr.String()}
+	return killed, at, crashResult{code: exitCode(err), stderr: stderr.String()}
 }
 
 func (c *crashBed) command(args []string, stderr *bytes.Buffer) *exec.Cmd {
