@@ -472,3 +472,19 @@ func TestDamagedIndexIsRebuiltOnWrite(t *testing.T) {
 		t.Errorf("Delete after the rebuild: %v", err)
 	}
 }
+
+// Regression: AZKEEP_VAULT_TIMEOUT=1ns was reported as "another azkeep
+// process holds …/lock" when nobody held it: a free lock is taken at once,
+// and the error is the bound's.
+func TestTinyTimeoutIsNotALockHolder(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv(PassphraseEnv, "pw")
+	s, err := Open(File, Options{Home: home, ScryptWorkFactor: 10, Timeout: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Set(context.Background(), "contoso/refresh-token", []byte("rt"))
+	if err == nil || strings.Contains(err.Error(), "another azkeep process holds") || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Set with a 1ns bound = %v, want the bound's timeout", err)
+	}
+}

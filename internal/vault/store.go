@@ -83,9 +83,15 @@ func (s *store) lock(ctx context.Context) (func() error, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	// A free lock is taken at once, whatever the bound: a tiny bound must
+	// not read as another process holding it.
+	unlock, ok := fileutil.TryLock(filepath.Join(s.dir, "lock"))
+	var err error
 	ctx, cancel := context.WithTimeout(ctx, lockWaits*s.timeout)
 	defer cancel()
-	unlock, err := fileutil.Lock(ctx, filepath.Join(s.dir, "lock"))
+	if !ok {
+		unlock, err = fileutil.Lock(ctx, filepath.Join(s.dir, "lock"))
+	}
 	if err != nil {
 		<-s.turn
 		if ctx.Err() != nil {
