@@ -16,10 +16,9 @@ package cli
 // and before it wrote the rotated token loses it: single-use tokens leave
 // nothing to recover from.) The same holds for azkeep itself, killed after
 // the endpoint answered and before the vault acknowledged the rotated
-// token: the table counts such losses apart ("in flight"): the kill came
-// after the last successful refresh grant, the vault was not written since,
-// and no refresh token was on disk for a recovery to find. Any other loss
-// is azkeep's.
+// token: the table counts such losses apart ("in flight"): the vault's
+// refresh token is spent (the emulator says) and no refresh token is on
+// disk for a recovery to find. Any other loss is azkeep's.
 //
 // CI runs a few operations per pair; scripts/crash.sh runs the full count
 // (AZKEEP_CRASH_OPS) and prints the table (AZKEEP_CRASH_TABLE).
@@ -39,8 +38,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/entraemu"
 	"github.com/azkeep/azkeep/internal/fileutil"
+	"github.com/azkeep/azkeep/internal/lifecycle"
 	"github.com/azkeep/azkeep/internal/testbed"
 	"github.com/azkeep/azkeep/internal/vault"
 	"github.com/azkeep/azkeep/internal/workspace"
@@ -188,7 +189,7 @@ func (c *crashBed) run(t *testing.T, n int) crashRow {
 	ops := c.ops()
 	for row.ops < n {
 		name := crashOpNames[c.rng.Intn(len(crashOpNames))]
-		killed, killedAt, res := c.runKilled(t, name, ops[name])
+		killed, res := c.runKilled(t, name, ops[name])
 		row.ops++
 		if killed {
 			row.kills++
@@ -201,7 +202,7 @@ func (c *crashBed) run(t *testing.T, n int) crashRow {
 		}
 		// An az the killed azkeep started runs on, holding the lock.
 		c.waitForOrphans(t)
-		inFlight := killed && c.lostInFlight(killedAt)
+		inFlight := killed && c.lostInFlight(t)
 		c.checkFiles(t, name)
 		// The next command: a start, which must find the login intact.
 		next := c.azkeepRun(t, "session", "start", c.subs[c.rng.Intn(len(c.subs))])
@@ -233,29 +234,35 @@ func (c *crashBed) run(t *testing.T, n int) crashRow {
 	return row
 }
 
-// lostInFlight reports whether a kill at killedAt came after the last
-// successful refresh grant, with the vault not written since and no
-// refresh token on disk: the rotated token existed only in the killed
-// process.
-func (c *crashBed) lostInFlight(killedAt time.Time) bool {
-	var grant time.Time
-	for _, r := range c.emu.TokenRequests(entraemu.GrantRefreshToken) {
-		if r.Status == 200 && r.Time.Before(killedAt) && r.Time.After(grant) {
-			grant = r.Time
-		}
-	}
-	if grant.IsZero() {
+// lostInFlight reports whether a loss after a kill was in flight: the
+// vault holds a spent refresh token and no refresh token is on disk for a
+// recovery to find, so the rotated one existed only in the killed process
+// (or in its unfinished vault write).
+func (c *crashBed) lostInFlight(t *testing.T) bool {
+	t.Helper()
+	st, err := c.state()
+	if err != nil || len(st.Integrations) == 0 {
 		return false
 	}
-	var written time.Time
-	_ = filepath.WalkDir(filepath.Join(c.home, "vault"), func(p string, d os.DirEntry, err error) error {
-		if fi, err := os.Stat(p); err == nil && !d.IsDir() && fi.ModTime().After(written) {
-			written = fi.ModTime()
-		}
-		return nil
-	})
-	if written.After(grant) {
+	s, err := vault.Open(c.vault, vault.Options{Home: c.home})
+	if err != nil {
+		t.Errorf("open the vault: %v", err)
 		return false
+	}
+	frag, err := s.Get(t.Context(), lifecycle.VaultKey(st.Integrations[0].ID, "refresh-token"))
+	if err != nil {
+		t.Errorf("read the vault's refresh token: %v", err)
+		return false
+	}
+	cache, err := azconfig.ParseTokenCache(frag)
+	if err != nil {
+		t.Errorf("the vault's refresh token item: %v", err)
+		return false
+	}
+	for _, rt := range cache.RefreshTokens.All() {
+		if c.emu.RefreshTokenLive(rt.Secret) {
+			return false
+		}
 	}
 	for _, dir := range []string{c.home, c.target} {
 		if len(testbed.RefreshTokens(testbed.ScanSecrets(dir))) > 0 {
@@ -283,7 +290,7 @@ type crashResult struct {
 
 // runKilled runs one operation and kills azkeep (alone) at a random point
 // of its usual duration; killed is false when it finished first.
-func (c *crashBed) runKilled(t *testing.T, name string, args []string) (killed bool, at time.Time, res crashResult) {
+func (c *crashBed) runKilled(t *testing.T, name string, args []string) (killed bool, res crashResult) {
 	t.Helper()
 	// Kills fall anywhere in an operation's usual duration, its last
 	// moments included; until one run finished undisturbed, anywhere in
@@ -310,11 +317,10 @@ func (c *crashBed) runKilled(t *testing.T, name string, args []string) (killed b
 			c.est[name] = time.Since(start)
 		}
 	case <-time.After(delay):
-		at = time.Now()
 		killed = cmd.Process.Signal(syscall.SIGKILL) == nil
 		err = <-done
 	}
-	return killed, at, crashResult{code: exitCode(err), stderr: stderr.String()}
+	return killed, crashResult{code: exitCode(err), stderr: stderr.String()}
 }
 
 func (c *crashBed) command(args []string, stderr *bytes.Buffer) *exec.Cmd {
