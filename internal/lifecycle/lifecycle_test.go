@@ -933,3 +933,47 @@ func deadPID(t *testing.T) int {
 	}
 	return cmd.Process.Pid
 }
+
+// logoutHook runs after each Logout of the engine it wraps.
+type logoutHook struct {
+	engine.Engine
+	after func()
+}
+
+func (e logoutHook) Logout(ctx context.Context, dir string) error {
+	err := e.Engine.Logout(ctx, dir)
+	e.after()
+	return err
+}
+
+// Regression: stop logged the target dir out, then could not record it (a
+// read-only home): the dir was logged out while the state still said the
+// session was active. The dir is put back when the state cannot be written.
+func TestStopUndoesTheLogoutWhenTheStateCannotBeRecorded(t *testing.T) {
+	r := newRig(t)
+	r.loggedIn(t)
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	before := readFakeCache(r.target)
+	state := r.m.WS.Path()
+	m := *r.m
+	m.Engine = logoutHook{r.m.Engine, func() {
+		// The state file cannot be written any more.
+		os.Rename(state, state+".away")
+		os.MkdirAll(filepath.Join(state, "x"), 0o700)
+	}}
+	_, err := m.Stop(ctx, "")
+	os.RemoveAll(state)
+	os.Rename(state+".away", state)
+	if err == nil {
+		t.Fatal("stop succeeded without recording it")
+	}
+	if c := readFakeCache(r.target); c.AT != before.AT || c.Account == nil {
+		t.Fatalf("the dir was logged out, the state says active: %+v", c)
+	}
+	if cur, _ := r.m.Current(); cur == nil {
+		t.Fatal("the session is no longer active")
+	}
+}

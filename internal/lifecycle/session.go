@@ -447,9 +447,26 @@ func (m *Manager) Stop(ctx context.Context, query string) (*workspace.Session, e
 	if s.Status == workspace.Inactive {
 		return s, nil
 	}
+	// A stop is all or nothing: when the logout or its record fails, the
+	// dir's files are put back, and the session stays active in both.
+	var snap *snapshot
+	if s.ConfigDir != "" && dirExists(s.ConfigDir) {
+		if snap, err = takeSnapshot(s.ConfigDir); err != nil {
+			return nil, fmt.Errorf("read config dir %s: %w", s.ConfigDir, err)
+		}
+	}
+	undo := func(err error) error {
+		if snap == nil {
+			return err
+		}
+		if rerr := snap.restore(); rerr != nil {
+			return errors.Join(err, fmt.Errorf("put %s back: %w", s.ConfigDir, rerr))
+		}
+		return err
+	}
 	// Step 1: az logout (clears the token cache and the profile) ...
 	if err := m.logoutSession(ctx, s); err != nil {
-		return nil, err
+		return nil, undo(err)
 	}
 	// ... and the session is inactive.
 	var out workspace.Session
@@ -460,7 +477,11 @@ func (m *Manager) Stop(ctx context.Context, query string) (*workspace.Session, e
 		}
 		return nil
 	})
-	return &out, err
+	if err != nil {
+		return nil, undo(hint.New(fmt.Errorf("record the stop of session %s (%s): %w; it stays active", s.ID, s.SubscriptionName, err),
+			"make sure "+m.WS.Dir()+" is writable, then run azkeep session stop again"))
+	}
+	return &out, nil
 }
 
 // logoutSession is `az logout` in the config dir s is active in (Stop,
