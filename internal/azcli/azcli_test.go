@@ -387,3 +387,35 @@ func TestTokenEndpointServerError(t *testing.T) {
 		}
 	}
 }
+
+// Regression: az's Python traceback was pasted whole into azkeep's error.
+// The error is one line, what failed, and a hint names the likely cause.
+func TestTracebackIsSummarised(t *testing.T) {
+	stderr := `Traceback (most recent call last):
+  File "/usr/lib/python3/dist-packages/urllib3/connection.py", line 174, in _new_conn
+    conn = connection.create_connection(
+  File "/usr/lib/python3/dist-packages/urllib3/util/connection.py", line 95, in create_connection
+    raise err
+ConnectionRefusedError: [Errno 111] Connection refused
+`
+	err := withHint(classify("az account get-access-token", 1, stderr))
+	msg := err.Error()
+	if strings.Contains(msg, "\n") || strings.Contains(msg, "Traceback") || strings.Contains(msg, "File ") {
+		t.Errorf("error is not one line: %q", msg)
+	}
+	if !strings.Contains(msg, "az account get-access-token failed") || !strings.Contains(msg, "ConnectionRefusedError: [Errno 111] Connection refused") {
+		t.Errorf("error does not say what failed: %q", msg)
+	}
+	if h := hint.Of(err); !strings.Contains(h, "network") || !strings.Contains(h, "proxy") {
+		t.Errorf("hint %q does not point at the network or proxy", h)
+	}
+	for stderr, want := range map[string]string{
+		"ERROR: [Errno 28] No space left on device: '/x/msal_token_cache.json'": "free",
+		"ERROR: [Errno 13] Permission denied: '/x/azureProfile.json'":           "permission",
+		"ERROR: [Errno 30] Read-only file system: '/x/azureProfile.json'":       "read-only",
+	} {
+		if h := hint.Of(withHint(classify("az account list", 1, stderr))); !strings.Contains(h, want) {
+			t.Errorf("hint for %q = %q, want one about %q", stderr, h, want)
+		}
+	}
+}

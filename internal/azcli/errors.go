@@ -77,10 +77,32 @@ type ExitError struct {
 // Error implements error.
 func (e *ExitError) Error() string {
 	msg := fmt.Sprintf("%s failed (exit status %d)", e.Command, e.Code)
-	if s := strings.TrimSpace(e.Stderr); s != "" {
+	if s := summary(e.Stderr); s != "" {
 		msg += ": " + s
 	}
 	return msg
+}
+
+// summary is what az's stderr says failed: a Python traceback (an error
+// az did not handle) is summarised by its last line, the exception.
+func summary(stderr string) string {
+	s := strings.TrimSpace(stderr)
+	if !strings.Contains(s, "Traceback (most recent call last):") {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// systemHints are the fixes for the system errors az (Python) reports,
+// by the text of their errno.
+var systemHints = []struct{ text, hint string }{
+	{"No space left on device", "free disk space, then retry"},
+	{"Permission denied", "check the permissions of the Azure CLI's config dir and of AZKEEP_HOME"},
+	{"Read-only file system", "the Azure CLI's config dir or AZKEEP_HOME is on a read-only file system: point AZURE_CONFIG_DIR or AZKEEP_HOME elsewhere"},
+	{"Connection refused", "is the network or proxy up? check HTTPS_PROXY and the connection"},
+	{"ProxyError", "is the network or proxy up? check HTTPS_PROXY and the connection"},
+	{"Max retries exceeded", "is the network or proxy up? check HTTPS_PROXY and the connection"},
 }
 
 // IsTimeout reports whether err is a TimeoutError.
@@ -223,6 +245,14 @@ func withHint(err error) error {
 		return hint.New(err, "check the network and proxy settings; run with --debug to see the az command")
 	case errors.As(err, &nl):
 		return err // the lifecycle knows which integration to name
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		for _, h := range systemHints {
+			if strings.Contains(ee.Stderr, h.text) {
+				return hint.New(err, h.hint)
+			}
+		}
 	}
 	return err
 }

@@ -3,9 +3,12 @@
 package azcli
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"syscall"
+
+	"github.com/azkeep/azkeep/internal/fileutil"
 )
 
 // setGroup puts a non-interactive az in its own process group so that a
@@ -33,3 +36,12 @@ func interrupt(cmd *exec.Cmd) error {
 }
 
 func envKey(k string) string { return k }
+
+// inheritLocks hands az the locks ctx carries (fileutil.WithHeld): an az
+// that redeems a single-use refresh token keeps running when azkeep is
+// killed, and writes the rotated token only when the endpoint answers; as
+// long as it holds the procedures' lock, the next azkeep waits for it and
+// then moves that token into the vault.
+func inheritLocks(ctx context.Context, cmd *exec.Cmd) {
+	cmd.ExtraFiles = fileutil.InheritedLocks(ctx)
+}

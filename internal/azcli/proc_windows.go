@@ -3,11 +3,15 @@
 package azcli
 
 import (
+	"context"
 	"os/exec"
 	"strings"
 )
 
 func setGroup(*exec.Cmd) {}
+
+// inheritLocks: Windows cannot hand a file to a child (exec.Cmd.ExtraFiles).
+func inheritLocks(context.Context, *exec.Cmd) {}
 
 func killGroup(cmd *exec.Cmd) error {
 	if cmd.Process == nil {

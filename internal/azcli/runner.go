@@ -346,6 +346,7 @@ func (r *Runner) exec(ctx context.Context, path string, c Call, setDir bool) (Re
 	// kill the whole group on timeout and stop waiting for the pipes soon
 	// after.
 	setGroup(cmd)
+	inheritLocks(ctx, cmd)
 	cmd.Cancel = func() error { return killGroup(cmd) }
 	cmd.WaitDelay = 2 * time.Second
 	start := time.Now()

@@ -125,6 +125,7 @@ func newManager(f *Factory) (*lifecycle.Manager, error) {
 		// The az engine's staging dir, whichever engine runs now: a
 		// killed run of either may have left a token there.
 		InFlightDirs: []string{stagingDir(ws)},
+		ScratchBases: []string{execBase(ws.Dir())},
 		Window:       window,
 		IO:           lifecycle.IO{In: f.IO.In, Out: f.IO.Out, Err: f.IO.Err},
 	}, nil
@@ -158,10 +159,19 @@ func (f *Factory) Rotated(ctx context.Context) (*lifecycle.Manager, *workspace.S
 		return nil, nil, err
 	}
 	// First, a refresh token a killed run left outside the vault goes in.
+	// A state file that cannot be read stops both steps; it is the
+	// command's error, reported once (no warning repeats it).
 	if err := m.Recover(ctx); err != nil {
+		if _, lerr := m.WS.Load(); lerr != nil {
+			return m, nil, nil
+		}
 		warn(f.IO.Err, "moving a refresh token left on disk into the vault failed", err)
 	}
-	if st, err := m.WS.Load(); err == nil && !anyDue(m, st) {
+	st, err := m.WS.Load()
+	if err != nil {
+		return m, nil, nil
+	}
+	if !anyDue(m, st) {
 		return m, st, nil
 	}
 	rotated, err := m.LazyRotate(ctx)

@@ -139,3 +139,18 @@ func TestCorruptStateFileIsReportedNotOverwritten(t *testing.T) {
 		t.Fatal("state file rewritten")
 	}
 }
+
+// Regression: a damaged state file was reported twice or three times (a
+// warning from the recovery, one from the lazy rotation, then the error).
+func TestDamagedStateIsReportedOnce(t *testing.T) {
+	home, cfg := filepath.Join(t.TempDir(), "home"), filepath.Join(t.TempDir(), "azure")
+	os.MkdirAll(filepath.Join(home, "journal"), 0o700)
+	os.WriteFile(filepath.Join(home, "state.json"), []byte(`{"schema": 1, "integrations": [`), 0o600)
+	os.WriteFile(filepath.Join(home, "journal", "x.y.json"), []byte("{}"), 0o600) // something in flight
+	for _, args := range [][]string{{"integration", "list"}, {"session", "list"}} {
+		_, e, c := run(t, home, cfg, args...)
+		if c != 1 || strings.Count(e, "is corrupt") != 1 || strings.Contains(e, "warning") {
+			t.Errorf("%v: exit %d, stderr:\n%s", args, c, e)
+		}
+	}
+}

@@ -21,7 +21,7 @@ const VaultTimeoutEnv = vault.TimeoutEnv
 // azkeep's home, the file backend's passphrase ($AZKEEP_VAULT_PASSPHRASE or
 // a prompt on the terminal) and the call bound ($AZKEEP_VAULT_TIMEOUT).
 func vaultOptions(g *Globals, streams IO) (vault.Options, error) {
-	opts := vault.Options{Home: g.Home}
+	opts := vault.Options{Home: g.Home, Warn: streams.Err}
 	var tty *os.File
 	if f, ok := streams.In.(*os.File); ok {
 		tty = f

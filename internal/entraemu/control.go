@@ -250,6 +250,16 @@ func (e *Emulator) Issued(accessToken string) (IssuedToken, bool) {
 	return IssuedToken(it), ok
 }
 
+// RefreshTokenLive reports whether the token endpoint would accept the
+// refresh token rt now (issued here, not revoked; in strict mode, not yet
+// redeemed).
+func (e *Emulator) RefreshTokenLive(rt string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	g, ok := e.state.refresh[rt]
+	return ok && e.refreshProblemLocked(g) == nil
+}
+
 // LiveRefreshTokens counts refresh tokens that would still be accepted
 // (not revoked; in strict mode, not yet redeemed).
 func (e *Emulator) LiveRefreshTokens() int {

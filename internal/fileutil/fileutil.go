@@ -97,6 +97,42 @@ func TryLock(path string) (unlock func() error, ok bool) {
 	return fl.Unlock, true
 }
 
+// LockHeld is Lock returning the held lock (see Held).
+func LockHeld(ctx context.Context, path string) (Held, error) {
+	if err := os.MkdirAll(filepath.Dir(path), DirPerm); err != nil {
+		return Held{}, err
+	}
+	for {
+		if h, ok := TryLockHeld(path); ok {
+			return h, nil
+		}
+		select {
+		case <-ctx.Done():
+			return Held{}, fmt.Errorf("lock %s: %w", path, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+type heldKey struct{}
+
+// WithHeld returns ctx carrying h: the children that work on what h guards
+// (see InheritedLocks) inherit it, so that a process killed while such a
+// child runs does not hand the lock to the next one before the child is
+// done.
+func WithHeld(ctx context.Context, h Held) context.Context {
+	return context.WithValue(ctx, heldKey{}, h)
+}
+
+// InheritedLocks are the files of the locks ctx carries (WithHeld), for
+// exec.Cmd.ExtraFiles.
+func InheritedLocks(ctx context.Context) []*os.File {
+	if h, ok := ctx.Value(heldKey{}).(Held); ok && h.File() != nil {
+		return []*os.File{h.File()}
+	}
+	return nil
+}
+
 // LockTimeout is Lock with a deadline of d.
 func LockTimeout(path string, d time.Duration) (func() error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

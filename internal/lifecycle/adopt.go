@@ -46,7 +46,7 @@ func (m *Manager) Adopt(ctx context.Context, name string, a Adoption) (*LoginRep
 			return !slices.ContainsFunc(a.Subscriptions, func(id string) bool { return strings.EqualFold(id, s.ID) })
 		})
 	}
-	st, unlock, err := m.lockState(ctx)
+	ctx, st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -96,7 +96,7 @@ func (m *Manager) FollowDefaults(ctx context.Context, st *workspace.State) (bool
 	if len(drifted) == 0 {
 		return false, nil
 	}
-	st, unlock, err := m.lockState(ctx)
+	ctx, st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return true, err
 	}

@@ -263,7 +263,7 @@ func (m *Manager) Login(ctx context.Context, name string, opts LoginOptions) (*L
 	if len(ld.RefreshToken) == 0 {
 		return nil, errors.New("az left no account or refresh token in the token cache")
 	}
-	unlock, err := m.lockOps(ctx)
+	ctx, unlock, err := m.lockOps(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +366,7 @@ func (m *Manager) Sync(ctx context.Context, name string) (_ *LoginReport, err er
 	if m.Refresher == nil {
 		return nil, hint.New(errors.New("this engine cannot re-read subscriptions without a login"), "run azkeep integration login "+name)
 	}
-	st, unlock, err := m.lockState(ctx)
+	ctx, st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -523,7 +523,7 @@ func (m *Manager) newLoginDir() (dir string, release func(), err error) {
 // Logout stops the integration's active sessions, deletes its vault items
 // and its sessions, and marks it offline.
 func (m *Manager) Logout(ctx context.Context, name string) (*workspace.Integration, error) {
-	st, unlock, err := m.lockState(ctx)
+	ctx, st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/fileutil"
 	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/sessiondir"
 	"github.com/azkeep/azkeep/internal/workspace"
 )
 
@@ -33,6 +34,11 @@ func (m *Manager) journalDir() string { return filepath.Join(m.WS.Dir(), "journa
 // the user sees: where the token is, or that it could not be kept.
 func (m *Manager) spill(in *workspace.Integration, rt []byte, vaultErr error) error {
 	path, err := m.journalPut(in.ID, rt)
+	return m.spillError(in, path, err, vaultErr)
+}
+
+// spillError is spill's error once journalPut returned path and err.
+func (m *Manager) spillError(in *workspace.Integration, path string, err, vaultErr error) error {
 	if err != nil {
 		return hint.New(fmt.Errorf("store the rotated refresh token of %q in the vault (%s): %w; writing it to %s failed too (%v): the token is lost", in.Alias, m.Vault.Name(), vaultErr, m.journalDir(), err),
 			"free disk space or fix the vault, then run azkeep integration login "+in.Alias)
@@ -61,7 +67,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 	if !m.anythingInFlight() {
 		return nil
 	}
-	unlock, err := m.lockOps(ctx)
+	ctx, unlock, err := m.lockOps(ctx)
 	if err != nil {
 		return err
 	}
@@ -107,11 +113,10 @@ func (m *Manager) recoverInFlight(ctx context.Context) error {
 		errs = append(errs, os.Remove(p))
 	}
 	for _, dir := range m.leftDirs() {
-		errs = append(errs, m.recoverDir(ctx, st, dir.path))
-		if dir.remove {
-			if err := os.RemoveAll(dir.path); err != nil {
-				errs = append(errs, err)
-			}
+		err := m.recoverDir(ctx, st, dir.path)
+		errs = append(errs, err)
+		if dir.remove && err == nil {
+			errs = append(errs, os.RemoveAll(dir.path))
 		}
 	}
 	return errors.Join(errs...)
@@ -150,8 +155,9 @@ type leftDir struct {
 }
 
 // leftDirs are the dirs where a killed run may have left a refresh token:
-// the staging dirs (kept, their token cache emptied) and the login dirs
-// whose owner is gone (removed).
+// the staging dirs (kept, their token cache emptied), the login dirs whose
+// owner is gone and the per-session dirs of the scratch bases whose owners
+// are gone and that hold a token cache (removed).
 func (m *Manager) leftDirs() []leftDir {
 	var out []leftDir
 	for _, d := range m.InFlightDirs {
@@ -163,6 +169,26 @@ func (m *Manager) leftDirs() []leftDir {
 	for _, d := range dirs {
 		if m.ownerGone(d) {
 			out = append(out, leftDir{path: d, remove: true})
+		}
+	}
+	for _, d := range m.staleScratchDirs() {
+		out = append(out, leftDir{path: d, remove: true})
+	}
+	return out
+}
+
+// staleScratchDirs are the per-session dirs under ScratchBases whose
+// owners are gone and that hold a token cache: an exec or env killed while
+// it redeemed in its private scratch dir (MaterializeInto) leaves the
+// rotated refresh token there.
+func (m *Manager) staleScratchDirs() []string {
+	var out []string
+	for _, base := range m.ScratchBases {
+		dirs, _ := sessiondir.Stale(base)
+		for _, d := range dirs {
+			if hasTokenCache(d) {
+				out = append(out, d)
+			}
 		}
 	}
 	return out
@@ -182,7 +208,7 @@ func (m *Manager) anythingInFlight() bool {
 			return true
 		}
 	}
-	return false
+	return len(m.staleScratchDirs()) > 0
 }
 
 // ownerLock is the lock file a login dir's owner holds while it runs.

@@ -117,6 +117,10 @@ type Manager struct {
 	// token while it runs (the az engine's staging dir): a killed run may
 	// leave it there, for Recover to move into the vault.
 	InFlightDirs []string
+	// ScratchBases hold per-session dirs (internal/sessiondir) where a
+	// redemption runs aside (MaterializeInto's scratch base): one whose
+	// owner was killed may hold a refresh token for Recover.
+	ScratchBases []string
 	// Window is the rotation window (DefaultWindow when zero).
 	Window time.Duration
 	// Now is the clock (time.Now when nil).
@@ -152,24 +156,27 @@ func (m *Manager) errOut() io.Writer {
 // (CLI and agent, two shells) redeeming the same one would lose the
 // integration. The state file's own lock is held only for its short
 // read-modify-writes.
-func (m *Manager) lockOps(ctx context.Context) (func() error, error) {
+func (m *Manager) lockOps(ctx context.Context) (context.Context, func() error, error) {
+	// The returned context carries the lock (fileutil.WithHeld) for the az
+	// children that redeem under it: the wait bound is the caller's.
+	wctx := ctx
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+		wctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 	}
 	path := filepath.Join(m.WS.Dir(), "lifecycle.lock")
-	if unlock, ok := fileutil.TryLock(path); ok {
-		return unlock, nil
+	if h, ok := fileutil.TryLockHeld(path); ok {
+		return fileutil.WithHeld(ctx, h), h.Unlock, nil
 	}
 	// A waiter says what it waits for: the wait may be long (an endpoint
 	// slow to answer another process's redemption).
 	fmt.Fprintf(m.errOut(), "azkeep: waiting for %s: another azkeep (or an az it started) is redeeming a refresh token\n", path)
-	unlock, err := fileutil.Lock(ctx, path)
+	h, err := fileutil.LockHeld(wctx, path)
 	if err != nil {
-		return nil, hint.New(fmt.Errorf("another azkeep is starting or rotating a session: %w", err), "retry in a moment")
+		return nil, nil, hint.New(fmt.Errorf("another azkeep is starting or rotating a session: %w", err), "retry in a moment")
 	}
-	return unlock, nil
+	return fileutil.WithHeld(ctx, h), h.Unlock, nil
 }
 
 // lockState takes the procedures' lock (see lockOps), recovers the
@@ -178,21 +185,21 @@ func (m *Manager) lockOps(ctx context.Context) (func() error, error) {
 // and reads the state under it: the opening of every procedure that
 // redeems or drops a session's credentials. The caller defers the
 // returned unlock.
-func (m *Manager) lockState(ctx context.Context) (*workspace.State, func() error, error) {
-	unlock, err := m.lockOps(ctx)
+func (m *Manager) lockState(ctx context.Context) (context.Context, *workspace.State, func() error, error) {
+	ctx, unlock, err := m.lockOps(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := m.recoverInFlight(ctx); err != nil {
 		_ = unlock()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	st, err := m.WS.Load()
 	if err != nil {
 		_ = unlock()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return st, unlock, nil
+	return ctx, st, unlock, nil
 }
 
 // needsLogin marks the integration as needing a new login and returns the

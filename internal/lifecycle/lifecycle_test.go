@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -381,16 +382,23 @@ func TestVaultFailureOnRotationKeepsTheNewToken(t *testing.T) {
 	if _, err := m.Rotate(ctx, "", true); err == nil {
 		t.Fatal("want an error")
 	}
-	c := readFakeCache(r.target)
-	if !r.srv.valid[secretOf(c.RT)] {
-		t.Fatalf("the rotated refresh token was lost: %+v", c)
+	// The token goes to the journal, not the target dir.
+	if c := readFakeCache(r.target); c.RT != nil {
+		t.Fatal("the rotated refresh token rests in the target dir")
 	}
-	// The fix the hint names: with the vault back, rotate --force adopts
-	// the token left on disk (the vault's is spent) and strips it again.
+	files, _ := filepath.Glob(filepath.Join(r.m.WS.Dir(), "journal", "*"))
+	if len(files) != 1 {
+		t.Fatalf("journal holds %v, want the token", files)
+	}
+	if data, _ := os.ReadFile(files[0]); !r.srv.valid[secretOf(data)] {
+		t.Fatal("the journal holds a spent refresh token")
+	}
+	// With the vault back, the next procedure moves it into the vault
+	// (the vault's is spent).
 	if _, err := r.m.Rotate(ctx, "", true); err != nil {
 		t.Fatalf("rotation after the vault came back: %v", err)
 	}
-	c = readFakeCache(r.target)
+	c := readFakeCache(r.target)
 	if c.RT != nil {
 		t.Fatal("refresh token left on disk")
 	}
@@ -591,12 +599,24 @@ func TestVaultFailureOnStartKeepsTheNewToken(t *testing.T) {
 	m := *r.m
 	m.Vault = &failSet{Memory: r.vault}
 	_, err := m.Start(ctx, "Dev")
-	if err == nil || !strings.Contains(hint.Of(err), "left in "+r.target) {
+	journal := filepath.Join(r.m.WS.Dir(), "journal")
+	if err == nil || !strings.Contains(err.Error(), "saved in "+journal) {
 		t.Fatalf("start with a refusing vault: %v (hint %q)", err, hint.Of(err))
 	}
-	c := readFakeCache(r.target)
-	if !r.srv.valid[secretOf(c.RT)] {
-		t.Fatalf("the rotated refresh token was lost: %+v", c)
+	// Regression: the token stayed in the target dir, where only the next
+	// start or rotation (not any command) took it back.
+	if c := readFakeCache(r.target); c.RT != nil {
+		t.Fatal("the rotated refresh token rests in the target dir")
+	}
+	files, _ := filepath.Glob(filepath.Join(journal, "*"))
+	if len(files) != 1 {
+		t.Fatalf("journal holds %v, want the token", files)
+	}
+	if err := r.m.Recover(ctx); err != nil {
+		t.Fatalf("recover once the vault came back: %v", err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(journal, "*")); len(files) != 0 {
+		t.Fatalf("journal still holds %v", files)
 	}
 	if _, err := r.m.Start(ctx, "Dev"); err != nil {
 		t.Fatalf("start after the vault came back: %v", err)
@@ -740,7 +760,7 @@ func TestSyncFromACachedListChangesNothing(t *testing.T) {
 // and the login was lost. The next procedure moves it into the vault
 // first, and no refresh token stays on disk.
 func TestRecoverTokensLeftByAKilledRun(t *testing.T) {
-	for _, where := range []string{"login", "staging"} {
+	for _, where := range []string{"login", "staging", "exec"} {
 		t.Run(where, func(t *testing.T) {
 			r := newRig(t)
 			r.srv.strict = true
@@ -755,19 +775,30 @@ func TestRecoverTokensLeftByAKilledRun(t *testing.T) {
 				dir = filepath.Join(r.m.WS.Dir(), "az")
 				r.m.InFlightDirs = []string{dir}
 			}
+			if where == "exec" { // an exec's scratch dir (MaterializeInto)
+				base := filepath.Join(r.m.WS.Dir(), "exec")
+				dir = filepath.Join(base, "redeem-killed")
+				r.m.ScratchBases = []string{base}
+			}
 			os.MkdirAll(dir, 0o700)
 			os.WriteFile(filepath.Join(dir, ownerLock), nil, 0o600) // its owner is gone
+			os.WriteFile(filepath.Join(dir, sessiondir.OwnerFile), []byte(fmt.Sprintf("%d\n", deadPID(t))), 0o600)
 			if err := writeFakeCache(dir, fakeCache{Account: json.RawMessage(`{"home_account_id":"uid.utid"}`), RT: r.srv.issue()}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r.m.Start(ctx, "Dev"); err != nil {
-				t.Fatalf("start after a killed run: %v", err)
+			// Any command recovers it (cli.Factory.Rotated), not only a
+			// procedure that redeems.
+			if err := r.m.Recover(ctx); err != nil {
+				t.Fatalf("recover after a killed run: %v", err)
 			}
 			if c := readFakeCache(dir); c.RT != nil {
 				t.Fatal("refresh token left in " + dir)
 			}
-			if where == "login" && dirExists(dir) {
-				t.Fatal("login dir of a dead owner kept")
+			if where != "staging" && dirExists(dir) {
+				t.Fatal("dir of a dead owner kept")
+			}
+			if _, err := r.m.Start(ctx, "Dev"); err != nil {
+				t.Fatalf("start after a killed run: %v", err)
 			}
 		})
 	}
@@ -908,5 +939,59 @@ func TestLoginChecksTheVaultBeforeSigningIn(t *testing.T) {
 	}
 	if len(r.srv.logins) != 0 {
 		t.Fatalf("az login ran %d times with no vault to keep its refresh token", len(r.srv.logins))
+	}
+}
+
+// deadPID is the pid of a process that has exited.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skipf("no true(1) to make a dead pid: %v", err)
+	}
+	return cmd.Process.Pid
+}
+
+// logoutHook runs after each Logout of the engine it wraps.
+type logoutHook struct {
+	engine.Engine
+	after func()
+}
+
+func (e logoutHook) Logout(ctx context.Context, dir string) error {
+	err := e.Engine.Logout(ctx, dir)
+	e.after()
+	return err
+}
+
+// Regression: stop logged the target dir out, then could not record it (a
+// read-only home): the dir was logged out while the state still said the
+// session was active. The dir is put back when the state cannot be written.
+func TestStopUndoesTheLogoutWhenTheStateCannotBeRecorded(t *testing.T) {
+	r := newRig(t)
+	r.loggedIn(t)
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	before := readFakeCache(r.target)
+	state := r.m.WS.Path()
+	m := *r.m
+	m.Engine = logoutHook{r.m.Engine, func() {
+		// The state file cannot be written any more.
+		os.Rename(state, state+".away")
+		os.MkdirAll(filepath.Join(state, "x"), 0o700)
+	}}
+	_, err := m.Stop(ctx, "")
+	os.RemoveAll(state)
+	os.Rename(state+".away", state)
+	if err == nil {
+		t.Fatal("stop succeeded without recording it")
+	}
+	if c := readFakeCache(r.target); c.AT != before.AT || c.Account == nil {
+		t.Fatalf("the dir was logged out, the state says active: %+v", c)
+	}
+	if cur, _ := r.m.Current(); cur == nil {
+		t.Fatal("the session is no longer active")
 	}
 }

@@ -43,7 +43,7 @@ func (m *Manager) Materialize(ctx context.Context, query, dir string) (*Material
 // the integration's; scratch marks a dir the caller deletes afterwards
 // (see materialize).
 func (m *Manager) materializeQuery(ctx context.Context, query, dir string, scratch bool, w *wanted) (*Materialized, error) {
-	st, unlock, err := m.lockState(ctx)
+	ctx, st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -198,15 +198,19 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	res, err := m.Engine.Redeem(ctx, req)
 	if err != nil {
 		switch {
-		case vaultErr != nil && (scratch || err != vaultErr):
+		case vaultErr != nil:
 			// err is vaultErr alone when the engine wrote the token into
 			// dir (engine.Engine.Redeem), joined with the write's error
-			// when it could not.
-			if scratch && err == vaultErr {
-				_, _ = m.Files.TakeRefreshToken(dir, in.HomeAccountID)
+			// when it could not. The journal, which every command
+			// recovers, takes it; only when the journal cannot be written
+			// does the copy in dir stay, the only one.
+			path, jerr := m.journalPut(in.ID, refused)
+			if jerr == nil || err != vaultErr {
+				if jerr == nil && err == vaultErr {
+					_, _ = m.Files.TakeRefreshToken(dir, in.HomeAccountID)
+				}
+				return nil, m.spillError(in, path, jerr, vaultErr)
 			}
-			return nil, m.spill(in, refused, vaultErr)
-		case vaultErr != nil:
 			return nil, hint.New(fmt.Errorf("store the rotated refresh token of %q in the vault (%s): %w: %w", in.Alias, m.Vault.Name(), err, errKeptOnDisk),
 				"the new refresh token was left in "+dir+"; fix the vault and run azkeep session rotate --force")
 		case azure.IsNeedsLogin(err):
@@ -265,7 +269,7 @@ func (m *Manager) rescueRefreshToken(ctx context.Context, in *workspace.Integrat
 
 // Start runs the seed's "start session" procedure in the target dir.
 func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, error) {
-	st, unlock, err := m.lockState(ctx)
+	ctx, st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +403,7 @@ func (m *Manager) NextRotation(s *workspace.Session) time.Time {
 // within the window, or force is set, drop the access token, put the
 // refresh token back and redo start steps 6–9.
 func (m *Manager) Rotate(ctx context.Context, query string, force bool) (*RotateResult, error) {
-	st, unlock, err := m.lockState(ctx)
+	ctx, st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +468,7 @@ func (m *Manager) activeOrQuery(st *workspace.State, query string) (*workspace.S
 // Stop runs the seed's "stop session" procedure on query (the target dir's
 // active session when query is ""): `az logout` in its dir, then inactive.
 func (m *Manager) Stop(ctx context.Context, query string) (*workspace.Session, error) {
-	st, unlock, err := m.lockState(ctx)
+	ctx, st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -476,9 +480,26 @@ func (m *Manager) Stop(ctx context.Context, query string) (*workspace.Session, e
 	if s.Status == workspace.Inactive {
 		return s, nil
 	}
+	// A stop is all or nothing: when the logout or its record fails, the
+	// dir's files are put back, and the session stays active in both.
+	var snap *snapshot
+	if s.ConfigDir != "" && dirExists(s.ConfigDir) {
+		if snap, err = takeSnapshot(s.ConfigDir); err != nil {
+			return nil, fmt.Errorf("read config dir %s: %w", s.ConfigDir, err)
+		}
+	}
+	undo := func(err error) error {
+		if snap == nil {
+			return err
+		}
+		if rerr := snap.restore(); rerr != nil {
+			return errors.Join(err, fmt.Errorf("put %s back: %w", s.ConfigDir, rerr))
+		}
+		return err
+	}
 	// Step 1: az logout (clears the token cache and the profile) ...
 	if err := m.logoutSession(ctx, s); err != nil {
-		return nil, err
+		return nil, undo(err)
 	}
 	// ... and the session is inactive.
 	var out workspace.Session
@@ -489,7 +510,11 @@ func (m *Manager) Stop(ctx context.Context, query string) (*workspace.Session, e
 		}
 		return nil
 	})
-	return &out, err
+	if err != nil {
+		return nil, undo(hint.New(fmt.Errorf("record the stop of session %s (%s): %w; it stays active", s.ID, s.SubscriptionName, err),
+			"make sure "+m.WS.Dir()+" is writable, then run azkeep session stop again"))
+	}
+	return &out, nil
 }
 
 // logoutSession is `az logout` in the config dir s is active in (Stop,

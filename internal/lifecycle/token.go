@@ -129,7 +129,7 @@ func (m *Manager) Token(ctx context.Context, req TokenRequest) (*Token, error) {
 // (the session's active dir, where az takes the cache's lock, or azkeep's
 // token dir), unless another process did it meanwhile.
 func (m *Manager) tokenInPlace(ctx context.Context, id, dir string, w *wanted, done func() bool) error {
-	st, unlock, err := m.lockState(ctx)
+	ctx, st, unlock, err := m.lockState(ctx)
 	if err != nil {
 		return err
 	}

@@ -133,25 +133,23 @@ func TestDirectStartAndRotateNeverWriteRefreshToken(t *testing.T) {
 
 // TestDirectVaultRefusalKeepsTokenAndRecovers: when the vault refuses the
 // rotated (single-use) refresh token, the start fails saying where the
-// token is, the token waits in the target dir, and the next start redeems
-// it (the vault's copy is spent) and moves it into the vault.
+// token is, the token waits in azkeep's journal (not in the target dir,
+// where only a start or rotation took it back), and the next start moves
+// it into the vault (the vault's copy is spent).
 func TestDirectVaultRefusalKeepsTokenAndRecovers(t *testing.T) {
 	m, emu, v, target := directRig(t, entraemu.Config{SubscriptionsPerTenant: 1, StrictRefresh: true})
 	ctx := context.Background()
 	sub := emu.Tenants()[0].Subscriptions[0].ID
 	v.refuse.Store(true)
 	_, err := m.Start(ctx, sub)
-	if err == nil || !strings.Contains(err.Error(), "vault") || !strings.Contains(err.Error(), "locked") {
+	if err == nil || !strings.Contains(err.Error(), "vault") || !strings.Contains(err.Error(), "locked") || !strings.Contains(err.Error(), "journal") {
 		t.Fatalf("start with a refusing vault: %v", err)
 	}
-	var rts int
-	for _, f := range testbed.ScanSecrets(target) {
-		if f.Kind == testbed.KindRefreshToken {
-			rts++
-		}
+	if rts := testbed.RefreshTokens(testbed.ScanSecrets(target)); len(rts) != 0 {
+		t.Fatalf("refresh tokens in the target dir after the refusal: %v", rts)
 	}
-	if rts != 1 {
-		t.Fatalf("%d refresh tokens in the target dir after the refusal, want the rotated one", rts)
+	if rts := testbed.RefreshTokens(testbed.ScanSecrets(filepath.Join(m.WS.Dir(), "journal"))); len(rts) != 1 {
+		t.Fatalf("%d refresh tokens in the journal after the refusal, want the rotated one", len(rts))
 	}
 	v.refuse.Store(false)
 	if _, err := m.Start(ctx, sub); err != nil {

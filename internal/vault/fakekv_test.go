@@ -55,7 +55,7 @@ func (d *dirKV) del(_ context.Context, key string) error {
 func openFakeKeyring(spec childSpec) Store {
 	dir := filepath.Join(spec.Home, "vault", "fake-keyring")
 	kv := &dirKV{dir: filepath.Join(spec.Home, "fake-kv"), limit: spec.Limit}
-	return newStore("fake-keyring", &keyringBackend{name: "fake-keyring", kv: kv, limit: spec.Limit, dir: dir}, dir, 0)
+	return newStore("fake-keyring", nil, &keyringBackend{name: "fake-keyring", kv: kv, limit: spec.Limit, dir: dir}, dir, 0)
 }
 
 func init() {

@@ -433,3 +433,58 @@ func TestTimeoutFromEnv(t *testing.T) {
 		t.Errorf("an explicit Timeout still reads the env: %v", err)
 	}
 }
+
+// Regression: a damaged index.json (azkeep's own, non-secret bookkeeping)
+// made every Set fail, after the token endpoint had rotated the refresh
+// token, which then fell back into a file. Writes rebuild the index: the
+// damaged one is kept aside, a warning says so, and the value is stored.
+func TestDamagedIndexIsRebuiltOnWrite(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv(PassphraseEnv, "pw")
+	var warn strings.Builder
+	s, err := Open(File, Options{Home: home, ScryptWorkFactor: 10, Warn: &warn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, s, "contoso/account", []byte("acct"))
+	idx := filepath.Join(home, "vault", File, "index.json")
+	if err := os.WriteFile(idx, []byte("{\"version\": 1, \"items\": {"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Set(ctx, "contoso/refresh-token", []byte("rt")); err != nil {
+		t.Fatalf("Set with a damaged index: %v", err)
+	}
+	if got, err := s.Get(ctx, "contoso/refresh-token"); err != nil || string(got) != "rt" {
+		t.Fatalf("Get = %q, %v", got, err)
+	}
+	items, err := s.List(ctx)
+	if err != nil || len(items) != 1 || items[0].Key != "contoso/refresh-token" {
+		t.Fatalf("List after the rebuild = %v, %v", items, err)
+	}
+	if _, err := os.Stat(idx + ".damaged"); err != nil {
+		t.Errorf("the damaged index was not kept aside: %v", err)
+	}
+	if !strings.Contains(warn.String(), "index") || !strings.Contains(warn.String(), "rebuil") {
+		t.Errorf("no warning about the rebuilt index: %q", warn.String())
+	}
+	if err := s.Delete(ctx, "contoso/account"); err != nil {
+		t.Errorf("Delete after the rebuild: %v", err)
+	}
+}
+
+// Regression: AZKEEP_VAULT_TIMEOUT=1ns was reported as "another azkeep
+// process holds …/lock" when nobody held it: a free lock is taken at once,
+// and the error is the bound's.
+func TestTinyTimeoutIsNotALockHolder(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv(PassphraseEnv, "pw")
+	s, err := Open(File, Options{Home: home, ScryptWorkFactor: 10, Timeout: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Set(context.Background(), "contoso/refresh-token", []byte("rt"))
+	if err == nil || strings.Contains(err.Error(), "another azkeep process holds") || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Set with a 1ns bound = %v, want the bound's timeout", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -41,6 +42,9 @@ type Options struct {
 	// (Select), so later commands use it without asking. The CLI sets it
 	// on a terminal only.
 	OfferFile func(cause error) bool
+
+	// Warn receives warnings (a damaged index rebuilt); nil drops them.
+	Warn io.Writer
 }
 
 // Backend names accepted by Open.
@@ -111,7 +115,7 @@ func Open(name string, opts Options) (Store, error) {
 			return nil, backendError(name, "open", "", errNoSession)
 		}
 		kv := &secretServiceKV{service: service}
-		return newStore(name, &keyringBackend{name: name, kv: kv, limit: int(^uint(0) >> 1), dir: dir}, dir, timeout), nil
+		return newStore(name, opts.Warn, &keyringBackend{name: name, kv: kv, limit: int(^uint(0) >> 1), dir: dir}, dir, timeout), nil
 	case Keychain, Wincred:
 		want := map[string]string{Keychain: "darwin", Wincred: "windows"}[name]
 		if runtime.GOOS != want {
@@ -123,7 +127,7 @@ func Open(name string, opts Options) (Store, error) {
 			limit = wincredLimit
 		}
 		kv := &goKeyringKV{backend: name, service: service}
-		return newStore(name, &keyringBackend{name: name, kv: kv, limit: limit, dir: dir}, dir, timeout), nil
+		return newStore(name, opts.Warn, &keyringBackend{name: name, kv: kv, limit: limit, dir: dir}, dir, timeout), nil
 	case Pass:
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -134,7 +138,7 @@ func Open(name string, opts Options) (Store, error) {
 			}
 			return nil, backendError(name, "open", "", err)
 		}
-		return newStore(name, p, dir, timeout), nil
+		return newStore(name, opts.Warn, p, dir, timeout), nil
 	case File:
 		pf := opts.Passphrase
 		if pf == nil {
@@ -145,7 +149,7 @@ func Open(name string, opts Options) (Store, error) {
 			wf = DefaultScryptWorkFactor
 		}
 		fb := &fileBackend{dir: filepath.Join(dir, "items"), idPath: filepath.Join(dir, "identity.age"), passphrase: pf, workFactor: wf}
-		return newStore(name, fb, dir, timeout), nil
+		return newStore(name, opts.Warn, fb, dir, timeout), nil
 	}
 	return nil, hint.New(fmt.Errorf("unknown vault backend %q", name), "use --vault secret-service, keychain, wincred, pass or file")
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -46,17 +48,18 @@ type store struct {
 	b       backend
 	dir     string // <Home>/vault/<name>: index, lock, sealed files
 	timeout time.Duration
+	warn    io.Writer // nil: warnings dropped
 	// turn queues this process's own calls before they compete for the
 	// cross-process lock: each holder's backend call is bounded, so the
 	// queue drains, and only waiting for other processes is bounded.
 	turn chan struct{}
 }
 
-func newStore(name string, b backend, dir string, timeout time.Duration) *store {
+func newStore(name string, warn io.Writer, b backend, dir string, timeout time.Duration) *store {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return &store{name: name, b: b, dir: dir, timeout: timeout, turn: make(chan struct{}, 1)}
+	return &store{name: name, b: b, dir: dir, timeout: timeout, warn: warn, turn: make(chan struct{}, 1)}
 }
 
 func (s *store) Name() string { return s.name }
@@ -80,9 +83,15 @@ func (s *store) lock(ctx context.Context) (func() error, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	// A free lock is taken at once, whatever the bound: a tiny bound must
+	// not read as another process holding it.
+	unlock, ok := fileutil.TryLock(filepath.Join(s.dir, "lock"))
+	var err error
 	ctx, cancel := context.WithTimeout(ctx, lockWaits*s.timeout)
 	defer cancel()
-	unlock, err := fileutil.Lock(ctx, filepath.Join(s.dir, "lock"))
+	if !ok {
+		unlock, err = fileutil.Lock(ctx, filepath.Join(s.dir, "lock"))
+	}
 	if err != nil {
 		<-s.turn
 		if ctx.Err() != nil {
@@ -136,7 +145,7 @@ func (s *store) Set(ctx context.Context, key string, data []byte) error {
 	// The index is written first so that it always names at least what the
 	// backend holds: a crash between the two leaves an entry List shows and
 	// a migration skips (Get says not found), never an item nobody can find.
-	idx, err := s.readIndex()
+	idx, err := s.indexToWrite()
 	if err != nil {
 		return backendError(s.name, "set", key, err)
 	}
@@ -171,7 +180,7 @@ func (s *store) Delete(ctx context.Context, key string) error {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return backendError(s.name, "delete", key, err)
 	}
-	idx, err := s.readIndex()
+	idx, err := s.indexToWrite()
 	if err != nil {
 		return backendError(s.name, "delete", key, err)
 	}
@@ -236,6 +245,26 @@ func (s *store) readIndex() (*index, error) {
 		idx.Items = map[string]indexEntry{}
 	}
 	return idx, nil
+}
+
+// indexToWrite is readIndex for Set and Delete: a damaged index, which is
+// azkeep's bookkeeping and holds no secret, must not make the vault refuse
+// a write (a rotated refresh token would have nowhere to go). It is kept
+// aside as index.json.damaged and rebuilt from what is known: nothing yet,
+// then each key written from now on.
+func (s *store) indexToWrite() (*index, error) {
+	idx, err := s.readIndex()
+	if !errors.Is(err, ErrCorrupt) {
+		return idx, err
+	}
+	aside := s.indexPath() + ".damaged"
+	if rerr := os.Rename(s.indexPath(), aside); rerr != nil {
+		return nil, errors.Join(err, rerr)
+	}
+	if s.warn != nil {
+		fmt.Fprintf(s.warn, "azkeep: warning: the %s vault's index %s was damaged (kept as %s); rebuilding it: azkeep vault status lists only the items written from now on\n", s.name, s.indexPath(), aside)
+	}
+	return &index{Version: 1, Backend: s.name, Items: map[string]indexEntry{}}, nil
 }
 
 func (s *store) writeIndex(idx *index) error {
