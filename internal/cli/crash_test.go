@@ -14,11 +14,13 @@ package cli
 // started runs on, holding the procedures' lock it inherited, and the next
 // command waits for it. (An az killed itself after the endpoint answered
 // and before it wrote the rotated token loses it: single-use tokens leave
-// nothing to recover from.) The same holds for azkeep itself, killed after
-// the endpoint answered and before the vault acknowledged the rotated
-// token: the table counts such losses apart ("in flight"): the vault's
-// refresh token is spent (the emulator says) and no refresh token is on
-// disk for a recovery to find. Any other loss is azkeep's.
+// nothing to recover from.) azkeep writes a rotated token into its journal
+// before it asks the vault to store it, so only a kill between the
+// endpoint's answer and that write (the token then exists in the killed
+// process alone) can lose it: the table counts such losses apart ("in
+// flight"): the vault's refresh token is spent (the emulator says) and no
+// refresh token is on disk for a recovery to find. Any other loss is
+// azkeep's.
 //
 // CI runs a few operations per pair; scripts/crash.sh runs the full count
 // (AZKEEP_CRASH_OPS) and prints the table (AZKEEP_CRASH_TABLE).

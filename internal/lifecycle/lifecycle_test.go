@@ -995,3 +995,55 @@ func TestStopUndoesTheLogoutWhenTheStateCannotBeRecorded(t *testing.T) {
 		t.Fatal("the session is no longer active")
 	}
 }
+
+// aheadVault records, at each Set of a refresh token, what the journal
+// holds: the token written ahead, or nothing.
+type aheadVault struct {
+	*vault.Memory
+	journal string
+	seen    []bool
+}
+
+func (v *aheadVault) Set(ctx context.Context, key string, data []byte) error {
+	if strings.HasSuffix(key, "/"+itemRefreshToken) {
+		found := false
+		files, _ := filepath.Glob(filepath.Join(v.journal, "*.json"))
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil && bytes.Equal(b, data) {
+				found = true
+			}
+		}
+		v.seen = append(v.seen, found)
+	}
+	return v.Memory.Set(ctx, key, data)
+}
+
+// Regression (crash suite, "in flight"): azkeep killed after the endpoint
+// rotated the refresh token and before the vault stored it lost the login.
+// The rotated token is in the journal while the vault writes it, and gone
+// from disk once the vault has it.
+func TestRotatedTokenIsWrittenAheadOfTheVault(t *testing.T) {
+	r := newRig(t)
+	r.srv.strict = true
+	r.loggedIn(t)
+	v := &aheadVault{Memory: r.vault, journal: r.m.journalDir()}
+	r.m.Vault = v
+	ctx := context.Background()
+	if _, err := r.m.Start(ctx, "Dev"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.m.Rotate(ctx, "", true); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.seen) < 2 {
+		t.Fatalf("%d refresh-token writes, want one per redemption", len(v.seen))
+	}
+	for i, ok := range v.seen {
+		if !ok {
+			t.Errorf("write %d: the journal did not hold the token while the vault stored it", i)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(r.m.journalDir(), "*.json")); len(left) != 0 {
+		t.Fatalf("the journal kept %v after the vault stored them", left)
+	}
+}

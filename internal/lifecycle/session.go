@@ -164,7 +164,8 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	// update.
 	rotated := false
 	var vaultErr error
-	var refused []byte // the token the vault refused
+	var refused []byte   // the token the vault refused
+	var refusedAt string // where the journal already holds it ("" if not)
 	req := engine.Request{
 		ConfigDir:      dir,
 		Cloud:          in.Cloud,
@@ -185,11 +186,19 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 			if sameJSON(newRT, vaultRT) {
 				return nil
 			}
+			// Written ahead: until the vault has it, the rotated token
+			// (the endpoint may already have spent the one it replaces)
+			// also waits in the journal, which every command recovers
+			// first, so a kill before the vault answers loses nothing.
+			ahead, aheadErr := m.journalPut(in.ID, newRT)
 			vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fileTimeout)
 			defer cancel()
 			if vaultErr = m.Vault.Set(vctx, VaultKey(in.ID, itemRefreshToken), newRT); vaultErr != nil {
-				refused = newRT
+				refused, refusedAt = newRT, ahead
 				return vaultErr
+			}
+			if aheadErr == nil {
+				_ = os.Remove(ahead)
 			}
 			rotated = true
 			return nil
@@ -204,7 +213,10 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 			// when it could not. The journal, which every command
 			// recovers, takes it; only when the journal cannot be written
 			// does the copy in dir stay, the only one.
-			path, jerr := m.journalPut(in.ID, refused)
+			path, jerr := refusedAt, error(nil)
+			if path == "" {
+				path, jerr = m.journalPut(in.ID, refused)
+			}
 			if jerr == nil || err != vaultErr {
 				if jerr == nil && err == vaultErr {
 					_, _ = m.Files.TakeRefreshToken(dir, in.HomeAccountID)
