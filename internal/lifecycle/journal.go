@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,6 +46,33 @@ func (m *Manager) spillError(in *workspace.Integration, path string, err, vaultE
 	}
 	return hint.New(fmt.Errorf("store the rotated refresh token of %q in the vault (%s): %w; it was saved in %s", in.Alias, m.Vault.Name(), vaultErr, path),
 		"fix the vault; the next azkeep command moves the token there")
+}
+
+// journalAhead writes rt into the journal without waiting for the disk: it
+// is there for the next command if this process dies while the vault
+// stores it (a kill, not a power cut: the vault's write is the durable
+// copy, and a refusal goes through journalPut). The file is written in
+// place, so it is visible from the first byte; a torn one is discarded by
+// the recovery.
+func (m *Manager) journalAhead(integrationID string, rt []byte) (string, error) {
+	dir := m.journalDir()
+	if err := os.MkdirAll(dir, fileutil.DirPerm); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, integrationID+"."+workspace.NewID()+".json")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileutil.FilePerm)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(rt)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", err
+	}
+	return path, nil
 }
 
 func (m *Manager) journalPut(integrationID string, rt []byte) (string, error) {
@@ -103,6 +131,12 @@ func (m *Manager) recoverInFlight(ctx context.Context) error {
 			continue
 		}
 		rt, err := os.ReadFile(p)
+		if err == nil && !json.Valid(rt) {
+			// Torn by a kill while it was written ahead: the vault was
+			// not asked yet, so this token never existed anywhere else.
+			errs = append(errs, os.Remove(p))
+			continue
+		}
 		if err == nil {
 			err = m.Vault.Set(ctx, VaultKey(in.ID, itemRefreshToken), rt)
 		}

@@ -1047,3 +1047,26 @@ func TestRotatedTokenIsWrittenAheadOfTheVault(t *testing.T) {
 		t.Fatalf("the journal kept %v after the vault stored them", left)
 	}
 }
+
+// A journal file torn by a kill while it was written ahead is discarded:
+// the vault was not asked yet, and keeps its token.
+func TestTornJournalFileIsDiscarded(t *testing.T) {
+	r := newRig(t)
+	rep := r.loggedIn(t)
+	ctx := context.Background()
+	before, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, itemRefreshToken))
+	os.MkdirAll(r.m.journalDir(), 0o700)
+	torn := filepath.Join(r.m.journalDir(), rep.Integration.ID+".torn.json")
+	if err := os.WriteFile(torn, []byte(`{"RefreshToken": {"x": {"sec`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.m.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(torn); !os.IsNotExist(err) {
+		t.Fatalf("torn journal file kept: %v", err)
+	}
+	if after, _ := r.vault.Get(ctx, VaultKey(rep.Integration.ID, itemRefreshToken)); !bytes.Equal(after, before) {
+		t.Fatal("a torn journal file reached the vault")
+	}
+}

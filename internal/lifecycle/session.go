@@ -165,7 +165,7 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	rotated := false
 	var vaultErr error
 	var refused []byte   // the token the vault refused
-	var refusedAt string // where the journal already holds it ("" if not)
+	var refusedAt string // where it was written ahead ("" if it was not)
 	req := engine.Request{
 		ConfigDir:      dir,
 		Cloud:          in.Cloud,
@@ -190,11 +190,14 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 			// (the endpoint may already have spent the one it replaces)
 			// also waits in the journal, which every command recovers
 			// first, so a kill before the vault answers loses nothing.
-			ahead, aheadErr := m.journalPut(in.ID, newRT)
+			ahead, aheadErr := m.journalAhead(in.ID, newRT)
 			vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fileTimeout)
 			defer cancel()
 			if vaultErr = m.Vault.Set(vctx, VaultKey(in.ID, itemRefreshToken), newRT); vaultErr != nil {
-				refused, refusedAt = newRT, ahead
+				refused = newRT
+				if aheadErr == nil {
+					refusedAt = ahead
+				}
 				return vaultErr
 			}
 			if aheadErr == nil {
@@ -213,9 +216,15 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 			// when it could not. The journal, which every command
 			// recovers, takes it; only when the journal cannot be written
 			// does the copy in dir stay, the only one.
-			path, jerr := refusedAt, error(nil)
-			if path == "" {
-				path, jerr = m.journalPut(in.ID, refused)
+			// journalPut's copy is on the disk for sure; the one
+			// written ahead goes once it is, and stands in when it is not.
+			path, jerr := m.journalPut(in.ID, refused)
+			if refusedAt != "" {
+				if jerr == nil {
+					_ = os.Remove(refusedAt)
+				} else {
+					path, jerr = refusedAt, nil
+				}
 			}
 			if jerr == nil || err != vaultErr {
 				if jerr == nil && err == vaultErr {
