@@ -15,6 +15,15 @@ import (
 // azkeep and the real az rewriting the same cache at the same time: az
 // takes msal_token_cache.json.lockfile as UpdateTokenCache does, so no
 // update of either is lost and the file always parses.
+//
+// az (msal-extensions' CrossPlatLock) waits at most 5 s, polling every
+// 0.25 s, for the lock file to be gone; past that it goes on with an flock
+// on whatever file is at that path, and a writer that then removes it and
+// creates the next one holds the lock beside az. So the writer here pauses
+// between its writes as a real one does (azkeep writes the cache once per
+// start or rotation): with back-to-back writes under the race detector on a
+// loaded machine, az saw the lock file at every poll for 5 s and an update
+// was lost (CI, once in several runs).
 func TestConcurrentWithRealAZ(t *testing.T) {
 	testbed.RequireAZ(t)
 	if testing.Short() {
@@ -51,7 +60,7 @@ func TestConcurrentWithRealAZ(t *testing.T) {
 			default:
 			}
 			n++
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(40 * time.Millisecond)
 			err := azconfig.UpdateTokenCache(ctx, dir, func(c *azconfig.TokenCache) error {
 				c.PutAccount(&azconfig.Account{HomeAccountID: fmt.Sprintf("u%d.t", i), Environment: "login.example", Realm: "t", AuthorityType: azconfig.AuthorityMSSTS})
 				return nil
