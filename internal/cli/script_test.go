@@ -142,11 +142,6 @@ func scriptParams(dir string) testscript.Params {
 	}
 }
 
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 func scriptStateOf(ts *testscript.TestScript) *scriptState {
 	return ts.Value("state").(*scriptState)
 }
