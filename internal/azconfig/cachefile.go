@@ -33,40 +33,140 @@ const (
 
 var bom = []byte{0xef, 0xbb, 0xbf}
 
-// ErrEncryptedCacheUnsupported is returned on Linux and macOS for a config
-// dir whose core.encrypt_token_cache is true: az then keeps the cache in
-// the Keychain or libsecret, which azconfig does not write.
-var ErrEncryptedCacheUnsupported = errors.New("the token cache is encrypted (core.encrypt_token_cache=true); only Windows DPAPI is supported")
+// ErrEncryptedCacheUnsupported is wrapped by the *EncryptedCacheError of
+// a config dir whose az keeps its token cache in a store azkeep cannot
+// write.
+var ErrEncryptedCacheUnsupported = errors.New("azkeep cannot write there")
+
+// EncryptEnv overrides core.encrypt_token_cache for every config dir.
+const EncryptEnv = "AZURE_CORE_ENCRYPT_TOKEN_CACHE"
+
+// Persistence is where az keeps the token cache of a config dir (through
+// msal-extensions).
+type Persistence int
+
+const (
+	// PlainJSON is msal_token_cache.json: encryption off (the default on
+	// Linux and macOS).
+	PlainJSON Persistence = iota
+	// DPAPI is msal_token_cache.bin encrypted for the user (Windows, on by
+	// default).
+	DPAPI
+	// Libsecret is one Secret Service item shared by every config dir with
+	// encryption on, signalled by an empty msal_token_cache.bin (Linux).
+	Libsecret
+	// Keychain is a macOS Keychain item.
+	Keychain
+)
+
+// String names p as messages do.
+func (p Persistence) String() string {
+	switch p {
+	case DPAPI:
+		return "DPAPI-protected " + TokenCacheBin
+	case Libsecret:
+		return "the Secret Service (libsecret)"
+	case Keychain:
+		return "the macOS Keychain"
+	}
+	return TokenCacheJSON
+}
+
+// CachePersistence reports which persistence az reads for dir:
+// core.encrypt_token_cache (AZURE_CORE_ENCRYPT_TOKEN_CACHE first, then the
+// dir's config; on by default on Windows only) picks the encrypted store
+// of the OS.
+func CachePersistence(dir string) (Persistence, error) {
+	return cachePersistence(dir, runtime.GOOS, os.LookupEnv)
+}
+
+func cachePersistence(dir, goos string, lookupEnv func(string) (string, bool)) (Persistence, error) {
+	encrypted, err := encryptionOn(dir, goos, lookupEnv)
+	if err != nil || !encrypted {
+		return PlainJSON, err
+	}
+	switch goos {
+	case "windows":
+		return DPAPI, nil
+	case "darwin":
+		return Keychain, nil
+	}
+	return Libsecret, nil
+}
+
+// encryptionOn reads core.encrypt_token_cache as az does.
+func encryptionOn(dir, goos string, lookupEnv func(string) (string, bool)) (bool, error) {
+	on := goos == "windows"
+	if v, ok := lookupEnv(EncryptEnv); ok {
+		if b, ok := parseBool(v); ok {
+			on = b
+		}
+		return on, nil
+	}
+	cfg, err := LoadINI(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return false, err
+	}
+	if v, ok := cfg.Get("core", "encrypt_token_cache"); ok {
+		if b, ok := parseBool(v); ok {
+			on = b
+		}
+	}
+	return on, nil
+}
+
+// EncryptedCacheError means az reads dir's token cache from an encrypted
+// store azkeep cannot write (no Secret Service to talk to, the Keychain):
+// writing msal_token_cache.json there would be writing where az does not
+// read.
+type EncryptedCacheError struct {
+	Dir         string
+	Persistence Persistence
+	// Why is the store's own error, if any.
+	Why error
+}
+
+// Error implements error.
+func (e *EncryptedCacheError) Error() string {
+	msg := fmt.Sprintf("az reads an encrypted token cache for %s (%s) and azkeep cannot write there", e.Dir, e.Persistence)
+	if e.Why != nil {
+		msg += ": " + e.Why.Error()
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrEncryptedCacheUnsupported) true.
+func (e *EncryptedCacheError) Is(target error) bool { return target == ErrEncryptedCacheUnsupported }
+
+// Unwrap returns the store's error.
+func (e *EncryptedCacheError) Unwrap() error { return e.Why }
+
+// encryptedCacheError is the error with the fix: encryption off in dir (or
+// in the environment, when that is what turned it on).
+func encryptedCacheError(dir string, p Persistence, why error) error {
+	fix := "turn encryption off in that dir: az config set core.encrypt_token_cache=false (with AZURE_CONFIG_DIR=" + dir + ")"
+	if _, ok := os.LookupEnv(EncryptEnv); ok {
+		fix = "unset " + EncryptEnv + " (it turns encryption on for every config dir), or set it to false"
+	}
+	return hint.New(&EncryptedCacheError{Dir: dir, Persistence: p, Why: why}, fix)
+}
 
 // TokenCachePath returns the path of the token cache az uses in dir and
-// whether it is DPAPI-protected: msal_token_cache.bin when
-// core.encrypt_token_cache is true (AZURE_CORE_ENCRYPT_TOKEN_CACHE, then
-// the config file; the default is true on Windows only), else
-// msal_token_cache.json.
+// whether it is DPAPI-protected: msal_token_cache.bin on Windows with
+// encryption on, else msal_token_cache.json. An encrypted store elsewhere is
+// an *EncryptedCacheError (with its hint).
 func TokenCachePath(dir string) (path string, encrypted bool, err error) {
-	encrypted = runtime.GOOS == "windows"
-	if v, ok := os.LookupEnv("AZURE_CORE_ENCRYPT_TOKEN_CACHE"); ok {
-		if b, ok := parseBool(v); ok {
-			encrypted = b
-		}
-	} else {
-		cfg, err := LoadINI(filepath.Join(dir, ConfigFile))
-		if err != nil {
-			return "", false, err
-		}
-		if v, ok := cfg.Get("core", "encrypt_token_cache"); ok {
-			if b, ok := parseBool(v); ok {
-				encrypted = b
-			}
-		}
+	p, err := CachePersistence(dir)
+	if err != nil {
+		return "", false, err
 	}
-	if encrypted {
-		if runtime.GOOS != "windows" {
-			return "", true, ErrEncryptedCacheUnsupported
-		}
+	switch p {
+	case PlainJSON:
+		return filepath.Join(dir, TokenCacheJSON), false, nil
+	case DPAPI:
 		return filepath.Join(dir, TokenCacheBin), true, nil
 	}
-	return filepath.Join(dir, TokenCacheJSON), false, nil
+	return "", true, encryptedCacheError(dir, p, nil)
 }
 
 // parseBool reads a boolean as Python's configparser.getboolean does.
