@@ -151,22 +151,21 @@ func encryptedCacheError(dir string, p Persistence, why error) error {
 	return hint.New(&EncryptedCacheError{Dir: dir, Persistence: p, Why: why}, fix)
 }
 
-// TokenCachePath returns the path of the token cache az uses in dir and
-// whether it is DPAPI-protected: msal_token_cache.bin on Windows with
-// encryption on, else msal_token_cache.json. An encrypted store elsewhere is
-// an *EncryptedCacheError (with its hint).
-func TokenCachePath(dir string) (path string, encrypted bool, err error) {
-	p, err := CachePersistence(dir)
+// TokenCachePath returns the file az keeps dir's token cache in (for the
+// Secret Service, the signal file next to the item) and whether that file
+// is DPAPI-protected.
+func TokenCachePath(dir string) (path string, dpapi bool, err error) {
+	st, err := openCacheStore(dir)
 	if err != nil {
 		return "", false, err
 	}
-	switch p {
-	case PlainJSON:
-		return filepath.Join(dir, TokenCacheJSON), false, nil
-	case DPAPI:
-		return filepath.Join(dir, TokenCacheBin), true, nil
+	switch st := st.(type) {
+	case fileStore:
+		return st.path, st.dpapi, nil
+	case *libsecretStore:
+		return st.signal(), false, nil
 	}
-	return "", true, encryptedCacheError(dir, p, nil)
+	return "", false, fmt.Errorf("unknown token cache store %s", st)
 }
 
 // parseBool reads a boolean as Python's configparser.getboolean does.
@@ -180,27 +179,90 @@ func parseBool(v string) (bool, bool) {
 	return false, false
 }
 
-// LoadTokenCache reads the token cache of dir without taking the lock, as
-// az reads it. A missing file is an empty cache.
-func LoadTokenCache(dir string) (*TokenCache, error) {
-	path, enc, err := TokenCachePath(dir)
+// cacheStore is where az keeps one config dir's token cache.
+type cacheStore interface {
+	// String names the store in messages.
+	String() string
+	// lockPath is the lock file az takes around a write.
+	lockPath() string
+	// read returns the cache's JSON; nil when there is none.
+	read() ([]byte, error)
+	// write replaces the cache's JSON, as az would find it next.
+	write([]byte) error
+}
+
+// fileStore is a cache file: msal_token_cache.json, or the DPAPI-protected
+// msal_token_cache.bin on Windows.
+type fileStore struct {
+	path  string
+	dpapi bool
+}
+
+func (s fileStore) String() string        { return s.path }
+func (s fileStore) lockPath() string      { return s.path + LockSuffix }
+func (s fileStore) read() ([]byte, error) { return readCacheBytes(s.path, s.dpapi) }
+
+func (s fileStore) write(data []byte) error {
+	if s.dpapi {
+		var err error
+		if data, err = protect(data); err != nil {
+			return fmt.Errorf("%s: %w", s.path, err)
+		}
+	}
+	if err := writeRetry(s.path, data); err != nil {
+		return err
+	}
+	return stampNow(s.path)
+}
+
+// openCacheStore returns the store az reads dir's token cache from; one
+// azkeep cannot write is an *EncryptedCacheError with the fix.
+func openCacheStore(dir string) (cacheStore, error) {
+	p, err := CachePersistence(dir)
 	if err != nil {
 		return nil, err
 	}
-	c, _, err := readCache(path, enc)
-	return c, err
+	switch p {
+	case PlainJSON:
+		return fileStore{path: filepath.Join(dir, TokenCacheJSON)}, nil
+	case DPAPI:
+		return fileStore{path: filepath.Join(dir, TokenCacheBin), dpapi: true}, nil
+	case Libsecret:
+		return newLibsecretStore(dir), nil
+	}
+	return nil, encryptedCacheError(dir, p, nil)
 }
 
-func readCache(path string, encrypted bool) (*TokenCache, []byte, error) {
-	data, err := readCacheBytes(path, encrypted)
+// CheckTokenCache returns where az reads dir's token cache, or an
+// *EncryptedCacheError (with the fix) when azkeep cannot write there: a
+// Secret Service that does not answer, the macOS Keychain.
+func CheckTokenCache(dir string) (string, error) {
+	s, err := openCacheStore(dir)
 	if err != nil {
-		return nil, nil, err
+		return "", err
+	}
+	if _, err := s.read(); err != nil {
+		return "", err
+	}
+	return s.String(), nil
+}
+
+// LoadTokenCache reads the token cache of dir without taking the lock, as
+// az reads it. A missing cache is an empty one.
+func LoadTokenCache(dir string) (*TokenCache, error) {
+	s, err := openCacheStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	data, err := s.read()
+	if err != nil {
+		return nil, err
 	}
 	c, err := ParseTokenCache(data)
 	if err != nil {
-		return nil, nil, malformed(path, err)
+		return nil, malformed(s.String(), err)
 	}
-	return c, data, nil
+	return c, nil
 }
 
 // readCacheBytes returns the cache's JSON (decrypted); nil when missing.
@@ -256,38 +318,30 @@ func applyUpdate[T interface{ Marshal() ([]byte, error) }](data []byte, parse fu
 // sees the old file or the new one) in az's format, mode 0600. A malformed
 // cache is an error and is left untouched; fn is not called.
 func UpdateTokenCache(ctx context.Context, dir string, fn func(*TokenCache) error) error {
-	path, enc, err := TokenCachePath(dir)
+	s, err := openCacheStore(dir)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, fileutil.DirPerm); err != nil {
 		return err
 	}
-	unlock, err := LockCache(ctx, path+LockSuffix)
+	unlock, err := LockCache(ctx, s.lockPath())
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	data, err := readCacheBytes(path, enc)
+	data, err := s.read()
 	if err != nil {
 		return err
 	}
 	after, write, err := applyCacheUpdate(data, fn)
 	if err != nil {
-		return atPath(path, err)
+		return atPath(s.String(), err)
 	}
 	if !write {
 		return nil
 	}
-	if enc {
-		if after, err = protect(after); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if err := writeRetry(path, after); err != nil {
-		return err
-	}
-	return stampNow(path)
+	return s.write(after)
 }
 
 // stampNow sets path's modification time to the precise current time,

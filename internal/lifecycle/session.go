@@ -279,7 +279,7 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 	// Before anything is redeemed or changed: az must read the token cache
 	// where azkeep can write it (not an encrypted store azkeep cannot
 	// reach), or the session would be reported active with az seeing none.
-	if _, _, err := azconfig.TokenCachePath(target); err != nil {
+	if _, err := azconfig.CheckTokenCache(target); err != nil {
 		return nil, err
 	}
 	snap, err := prepareConfigDir(target)
