@@ -419,3 +419,19 @@ ConnectionRefusedError: [Errno 111] Connection refused
 		}
 	}
 }
+
+// In the dirs azkeep made for itself (login, staging) the dir's own config
+// decides the token-cache encryption (PrepareDir turned it off): the
+// user's AZURE_CORE_ENCRYPT_TOKEN_CACHE=true would send az to the one
+// keyring item the user's own dir reads.
+func TestEnvironmentLeavesEncryptionToPrivateDirs(t *testing.T) {
+	base := []string{"AZURE_CORE_ENCRYPT_TOKEN_CACHE=true"}
+	for _, c := range []Call{{ConfigDir: "/d", Throwaway: true}, {ConfigDir: "/d", Token: true, Private: true}} {
+		if got := strings.Join(c.env(base, true), " "); strings.Contains(got, "ENCRYPT") {
+			t.Errorf("%+v: %s", c, got)
+		}
+	}
+	if got := strings.Join(Call{ConfigDir: "/d"}.env(base, true), " "); !strings.Contains(got, "AZURE_CORE_ENCRYPT_TOKEN_CACHE=true") {
+		t.Errorf("the user's dir: %s", got)
+	}
+}

@@ -260,6 +260,12 @@ func (c Call) env(base []string, configDir bool) []string {
 		drop["AZURE_CORE_USE_MSAL_HTTP_CACHE"] = true
 		add = append(add, "AZURE_CORE_USE_MSAL_HTTP_CACHE=false")
 	}
+	if c.Throwaway || c.Private {
+		// The dir's config decides (PrepareDir turned encryption off): on
+		// Linux and macOS the encrypted store is the one keyring item the
+		// user's own dir reads.
+		drop[azconfig.EncryptEnv] = true
+	}
 	if c.Throwaway {
 		drop["AZURE_CORE_COLLECT_TELEMETRY"] = true
 		add = append(add, "AZURE_CORE_COLLECT_TELEMETRY=false")

@@ -33,40 +33,139 @@ const (
 
 var bom = []byte{0xef, 0xbb, 0xbf}
 
-// ErrEncryptedCacheUnsupported is returned on Linux and macOS for a config
-// dir whose core.encrypt_token_cache is true: az then keeps the cache in
-// the Keychain or libsecret, which azconfig does not write.
-var ErrEncryptedCacheUnsupported = errors.New("the token cache is encrypted (core.encrypt_token_cache=true); only Windows DPAPI is supported")
+// ErrEncryptedCacheUnsupported is wrapped by the *EncryptedCacheError of
+// a config dir whose az keeps its token cache in a store azkeep cannot
+// write.
+var ErrEncryptedCacheUnsupported = errors.New("azkeep cannot write there")
 
-// TokenCachePath returns the path of the token cache az uses in dir and
-// whether it is DPAPI-protected: msal_token_cache.bin when
-// core.encrypt_token_cache is true (AZURE_CORE_ENCRYPT_TOKEN_CACHE, then
-// the config file; the default is true on Windows only), else
-// msal_token_cache.json.
-func TokenCachePath(dir string) (path string, encrypted bool, err error) {
-	encrypted = runtime.GOOS == "windows"
-	if v, ok := os.LookupEnv("AZURE_CORE_ENCRYPT_TOKEN_CACHE"); ok {
+// EncryptEnv overrides core.encrypt_token_cache for every config dir.
+const EncryptEnv = "AZURE_CORE_ENCRYPT_TOKEN_CACHE"
+
+// Persistence is where az keeps the token cache of a config dir (through
+// msal-extensions).
+type Persistence int
+
+const (
+	// PlainJSON is msal_token_cache.json: encryption off (the default on
+	// Linux and macOS).
+	PlainJSON Persistence = iota
+	// DPAPI is msal_token_cache.bin encrypted for the user (Windows, on by
+	// default).
+	DPAPI
+	// Libsecret is one Secret Service item shared by every config dir with
+	// encryption on, signalled by an empty msal_token_cache.bin (Linux).
+	Libsecret
+	// Keychain is a macOS Keychain item.
+	Keychain
+)
+
+// String names p as messages do.
+func (p Persistence) String() string {
+	switch p {
+	case DPAPI:
+		return "DPAPI-protected " + TokenCacheBin
+	case Libsecret:
+		return "the Secret Service (libsecret)"
+	case Keychain:
+		return "the macOS Keychain"
+	}
+	return TokenCacheJSON
+}
+
+// CachePersistence reports which persistence az reads for dir:
+// core.encrypt_token_cache (AZURE_CORE_ENCRYPT_TOKEN_CACHE first, then the
+// dir's config; on by default on Windows only) picks the encrypted store
+// of the OS.
+func CachePersistence(dir string) (Persistence, error) {
+	return cachePersistence(dir, runtime.GOOS, os.LookupEnv)
+}
+
+func cachePersistence(dir, goos string, lookupEnv func(string) (string, bool)) (Persistence, error) {
+	encrypted, err := encryptionOn(dir, goos, lookupEnv)
+	if err != nil || !encrypted {
+		return PlainJSON, err
+	}
+	switch goos {
+	case "windows":
+		return DPAPI, nil
+	case "darwin":
+		return Keychain, nil
+	}
+	return Libsecret, nil
+}
+
+// encryptionOn reads core.encrypt_token_cache as az does.
+func encryptionOn(dir, goos string, lookupEnv func(string) (string, bool)) (bool, error) {
+	on := goos == "windows"
+	if v, ok := lookupEnv(EncryptEnv); ok {
 		if b, ok := parseBool(v); ok {
-			encrypted = b
+			on = b
 		}
-	} else {
-		cfg, err := LoadINI(filepath.Join(dir, ConfigFile))
-		if err != nil {
-			return "", false, err
-		}
-		if v, ok := cfg.Get("core", "encrypt_token_cache"); ok {
-			if b, ok := parseBool(v); ok {
-				encrypted = b
-			}
+		return on, nil
+	}
+	cfg, err := LoadINI(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return false, err
+	}
+	if v, ok := cfg.Get("core", "encrypt_token_cache"); ok {
+		if b, ok := parseBool(v); ok {
+			on = b
 		}
 	}
-	if encrypted {
-		if runtime.GOOS != "windows" {
-			return "", true, ErrEncryptedCacheUnsupported
-		}
-		return filepath.Join(dir, TokenCacheBin), true, nil
+	return on, nil
+}
+
+// EncryptedCacheError means az reads dir's token cache from an encrypted
+// store azkeep cannot write (no Secret Service to talk to, the Keychain):
+// writing msal_token_cache.json there would be writing where az does not
+// read.
+type EncryptedCacheError struct {
+	Dir         string
+	Persistence Persistence
+	// Why is the store's own error, if any.
+	Why error
+}
+
+// Error implements error.
+func (e *EncryptedCacheError) Error() string {
+	msg := fmt.Sprintf("az reads an encrypted token cache for %s (%s) and azkeep cannot write there", e.Dir, e.Persistence)
+	if e.Why != nil {
+		msg += ": " + e.Why.Error()
 	}
-	return filepath.Join(dir, TokenCacheJSON), false, nil
+	return msg
+}
+
+// Is makes errors.Is(err, ErrEncryptedCacheUnsupported) true.
+func (e *EncryptedCacheError) Is(target error) bool { return target == ErrEncryptedCacheUnsupported }
+
+// Unwrap returns the store's error.
+func (e *EncryptedCacheError) Unwrap() error { return e.Why }
+
+// encryptedCacheError is the error with the fix: encryption off in dir (or
+// in the environment, when that is what turned it on).
+func encryptedCacheError(dir string, p Persistence, why error) error {
+	fix := "turn encryption off in that dir: az config set core.encrypt_token_cache=false (with AZURE_CONFIG_DIR=" + dir + ")"
+	if _, ok := os.LookupEnv(EncryptEnv); ok {
+		fix = "unset " + EncryptEnv + " (it turns encryption on for every config dir), or set it to false"
+	}
+	return hint.New(&EncryptedCacheError{Dir: dir, Persistence: p, Why: why}, fix)
+}
+
+// TokenCachePath returns the file az keeps dir's token cache in (for the
+// Secret Service, the signal file next to the item) and whether that file
+// is DPAPI-protected.
+func TokenCachePath(dir string) (path string, dpapi bool, err error) {
+	st, err := openCacheStore(dir)
+	if err != nil {
+		return "", false, err
+	}
+	switch st := st.(type) {
+	case fileStore:
+		return st.path, st.dpapi, nil
+	case *libsecretStore:
+		return st.signal(), false, nil
+	}
+	return "", false, fmt.Errorf("unknown token cache store %s", st)
 }
 
 // parseBool reads a boolean as Python's configparser.getboolean does.
@@ -80,27 +179,90 @@ func parseBool(v string) (bool, bool) {
 	return false, false
 }
 
-// LoadTokenCache reads the token cache of dir without taking the lock, as
-// az reads it. A missing file is an empty cache.
-func LoadTokenCache(dir string) (*TokenCache, error) {
-	path, enc, err := TokenCachePath(dir)
+// cacheStore is where az keeps one config dir's token cache.
+type cacheStore interface {
+	// String names the store in messages.
+	String() string
+	// lockPath is the lock file az takes around a write.
+	lockPath() string
+	// read returns the cache's JSON; nil when there is none.
+	read() ([]byte, error)
+	// write replaces the cache's JSON, as az would find it next.
+	write([]byte) error
+}
+
+// fileStore is a cache file: msal_token_cache.json, or the DPAPI-protected
+// msal_token_cache.bin on Windows.
+type fileStore struct {
+	path  string
+	dpapi bool
+}
+
+func (s fileStore) String() string        { return s.path }
+func (s fileStore) lockPath() string      { return s.path + LockSuffix }
+func (s fileStore) read() ([]byte, error) { return readCacheBytes(s.path, s.dpapi) }
+
+func (s fileStore) write(data []byte) error {
+	if s.dpapi {
+		var err error
+		if data, err = protect(data); err != nil {
+			return fmt.Errorf("%s: %w", s.path, err)
+		}
+	}
+	if err := writeRetry(s.path, data); err != nil {
+		return err
+	}
+	return stampNow(s.path)
+}
+
+// openCacheStore returns the store az reads dir's token cache from; one
+// azkeep cannot write is an *EncryptedCacheError with the fix.
+func openCacheStore(dir string) (cacheStore, error) {
+	p, err := CachePersistence(dir)
 	if err != nil {
 		return nil, err
 	}
-	c, _, err := readCache(path, enc)
-	return c, err
+	switch p {
+	case PlainJSON:
+		return fileStore{path: filepath.Join(dir, TokenCacheJSON)}, nil
+	case DPAPI:
+		return fileStore{path: filepath.Join(dir, TokenCacheBin), dpapi: true}, nil
+	case Libsecret:
+		return newLibsecretStore(dir), nil
+	}
+	return nil, encryptedCacheError(dir, p, nil)
 }
 
-func readCache(path string, encrypted bool) (*TokenCache, []byte, error) {
-	data, err := readCacheBytes(path, encrypted)
+// CheckTokenCache returns where az reads dir's token cache, or an
+// *EncryptedCacheError (with the fix) when azkeep cannot write there: a
+// Secret Service that does not answer, the macOS Keychain.
+func CheckTokenCache(dir string) (string, error) {
+	s, err := openCacheStore(dir)
 	if err != nil {
-		return nil, nil, err
+		return "", err
+	}
+	if _, err := s.read(); err != nil {
+		return "", err
+	}
+	return s.String(), nil
+}
+
+// LoadTokenCache reads the token cache of dir without taking the lock, as
+// az reads it. A missing cache is an empty one.
+func LoadTokenCache(dir string) (*TokenCache, error) {
+	s, err := openCacheStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	data, err := s.read()
+	if err != nil {
+		return nil, err
 	}
 	c, err := ParseTokenCache(data)
 	if err != nil {
-		return nil, nil, malformed(path, err)
+		return nil, malformed(s.String(), err)
 	}
-	return c, data, nil
+	return c, nil
 }
 
 // readCacheBytes returns the cache's JSON (decrypted); nil when missing.
@@ -156,38 +318,30 @@ func applyUpdate[T interface{ Marshal() ([]byte, error) }](data []byte, parse fu
 // sees the old file or the new one) in az's format, mode 0600. A malformed
 // cache is an error and is left untouched; fn is not called.
 func UpdateTokenCache(ctx context.Context, dir string, fn func(*TokenCache) error) error {
-	path, enc, err := TokenCachePath(dir)
+	s, err := openCacheStore(dir)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, fileutil.DirPerm); err != nil {
 		return err
 	}
-	unlock, err := LockCache(ctx, path+LockSuffix)
+	unlock, err := LockCache(ctx, s.lockPath())
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	data, err := readCacheBytes(path, enc)
+	data, err := s.read()
 	if err != nil {
 		return err
 	}
 	after, write, err := applyCacheUpdate(data, fn)
 	if err != nil {
-		return atPath(path, err)
+		return atPath(s.String(), err)
 	}
 	if !write {
 		return nil
 	}
-	if enc {
-		if after, err = protect(after); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if err := writeRetry(path, after); err != nil {
-		return err
-	}
-	return stampNow(path)
+	return s.write(after)
 }
 
 // stampNow sets path's modification time to the precise current time,

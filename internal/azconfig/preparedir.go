@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/azkeep/azkeep/internal/fileutil"
 )
@@ -24,7 +25,12 @@ import (
 //     dir outlast the Azure SDKs' 10-second AzureCLICredential timeout on
 //     a busy machine;
 //   - the broker is off: on Windows az would hand the tokens to WAM and
-//     never write the token cache azkeep reads.
+//     never write the token cache azkeep reads;
+//   - on Linux and macOS token-cache encryption is off: az's encrypted
+//     store there is one keyring item shared by every config dir with
+//     encryption on (DESIGN.md, "Token-cache encryption"), so az in dst
+//     would read and write the cache of the user's dir, refresh tokens
+//     included. On Windows the DPAPI file is dst's own and stays.
 //
 // dst must exist.
 func PrepareDir(dst, src string) error {
@@ -41,7 +47,16 @@ func PrepareDir(dst, src string) error {
 			}
 		}
 	}
-	return DisableBroker(dst)
+	if err := DisableBroker(dst); err != nil {
+		return err
+	}
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	return UpdateINI(dst, ConfigFile, func(f *INI) error {
+		f.Set("core", "encrypt_token_cache", "false")
+		return nil
+	})
 }
 
 // copyOrRemove makes dst a copy of src, or absent when src is; an equal dst

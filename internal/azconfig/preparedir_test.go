@@ -3,6 +3,7 @@ package azconfig
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -47,5 +48,32 @@ func TestPrepareDir(t *testing.T) {
 	}
 	if c := read(src, "config"); strings.Contains(c, "broker") {
 		t.Errorf("src changed: %q", c)
+	}
+}
+
+// A prepared dir keeps token-cache encryption off on Linux and macOS even
+// when the user's dir has it on: az's encrypted store there is one keyring
+// item shared by every such dir, so a private dir using it would read and
+// write the user's own cache. On Windows the DPAPI file is per dir and the
+// user's setting is kept.
+func TestPrepareDirTurnsSharedEncryptionOff(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, ConfigFile), []byte("[core]\nencrypt_token_cache = true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := PrepareDir(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	want := "false"
+	if runtime.GOOS == "windows" {
+		want = "true"
+	}
+	if v, err := Core(dst, "encrypt_token_cache"); err != nil || v != want {
+		t.Errorf("encrypt_token_cache = %q, %v; want %s", v, err, want)
+	}
+	t.Setenv(EncryptEnv, "")
+	os.Unsetenv(EncryptEnv)
+	if p, err := CachePersistence(dst); err != nil || (runtime.GOOS != "windows" && p != PlainJSON) {
+		t.Errorf("persistence = %v, %v", p, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -449,5 +450,76 @@ func TestTokenCachePathFollowsEncryptSetting(t *testing.T) {
 	p, enc, err := TokenCachePath(dir)
 	if err != nil || enc || filepath.Base(p) != TokenCacheJSON {
 		t.Errorf("%s %v %v", p, enc, err)
+	}
+}
+
+// TestCachePersistence: which store az reads for a dir, by OS, the dir's
+// core.encrypt_token_cache and AZURE_CORE_ENCRYPT_TOKEN_CACHE (which wins).
+func TestCachePersistence(t *testing.T) {
+	for _, tc := range []struct {
+		goos, config, env string
+		want              Persistence
+	}{
+		{"linux", "", "", PlainJSON},
+		{"darwin", "", "", PlainJSON},
+		{"windows", "", "", DPAPI},
+		{"linux", "true", "", Libsecret},
+		{"linux", "yes", "", Libsecret},
+		{"darwin", "on", "", Keychain},
+		{"windows", "false", "", PlainJSON},
+		{"linux", "", "true", Libsecret},
+		{"linux", "true", "false", PlainJSON},
+		{"linux", "false", "1", Libsecret},
+		{"windows", "", "0", PlainJSON},
+		{"linux", "garbage", "", PlainJSON},
+	} {
+		t.Run(tc.goos+"/config="+tc.config+"/env="+tc.env, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.config != "" {
+				ini := "[core]\nencrypt_token_cache = " + tc.config + "\n"
+				if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(ini), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env := func(k string) (string, bool) {
+				if k == EncryptEnv && tc.env != "" {
+					return tc.env, true
+				}
+				return "", false
+			}
+			got, err := cachePersistence(dir, tc.goos, env)
+			if err != nil || got != tc.want {
+				t.Errorf("= %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// An encrypted store azkeep cannot write is an error naming the dir, with
+// the fix, never a write of msal_token_cache.json where az does not read.
+func TestCheckTokenCacheRefusesAStoreItCannotWrite(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("encryption on Windows is the DPAPI file")
+	}
+	if os.Getenv("AZKEEP_TEST_INNER") == "1" {
+		t.Skip("scripts/test.sh's Secret Service answers (and godbus shares one connection per process)")
+	}
+	dir := t.TempDir()
+	t.Setenv(EncryptEnv, "true")
+	// A bus that does not answer: never the user's keyring.
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(dir, "no-bus"))
+	_, err := CheckTokenCache(dir)
+	var ee *EncryptedCacheError
+	if !errors.As(err, &ee) || ee.Dir != dir || !errors.Is(err, ErrEncryptedCacheUnsupported) {
+		t.Fatalf("err = %v", err)
+	}
+	if h := hint.Of(err); !strings.Contains(h, EncryptEnv) {
+		t.Errorf("hint = %q", h)
+	}
+	if err := UpdateTokenCache(context.Background(), dir, func(*TokenCache) error { return nil }); !errors.Is(err, ErrEncryptedCacheUnsupported) {
+		t.Errorf("UpdateTokenCache: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, TokenCacheJSON)); err == nil {
+		t.Error("msal_token_cache.json was written")
 	}
 }

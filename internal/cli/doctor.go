@@ -102,8 +102,8 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 
 	// The target dir: which cache az reads, and refresh tokens resting there.
 	dir := workspace.CleanDir(g.ConfigDir)
-	if path, _, err := azconfig.TokenCachePath(dir); err != nil {
-		fail("config dir", hint.New(fmt.Errorf("%s: %w", dir, err), "set core.encrypt_token_cache = false in its config: azkeep manages the JSON cache"))
+	if path, err := azconfig.CheckTokenCache(dir); err != nil {
+		fail("config dir", err)
 	} else if c, err := azconfig.LoadTokenCache(dir); err != nil {
 		fail("config dir", err)
 	} else if n := c.RefreshTokens.Len(); n > 0 {

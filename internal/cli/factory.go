@@ -48,7 +48,8 @@ type Factory struct {
 	HTTPClient func() *http.Client
 	// Engine is the token engine of --engine.
 	Engine func() (engine.Engine, error)
-	// Login signs an integration in (az login in a private dir).
+	// Login signs an integration in: az login in a private dir, or
+	// azkeep's own device-code flow with --engine native.
 	Login func() lifecycle.Runner
 	// Manager is the lifecycle manager on the dependencies above. It has
 	// not rotated anything: see Rotated.
@@ -89,9 +90,31 @@ func NewFactory(streams IO) *Factory {
 		}
 		return newEngine(f.Globals.Engine, f.AZ(), stagingDir(ws), f.HTTPClient(), f.IO)
 	})
-	f.Login = func() lifecycle.Runner { return lifecycle.AZLogin{AZ: f.AZ()} }
+	f.Login = func() lifecycle.Runner {
+		if f.Globals.Engine == "native" {
+			return nativeLogin{
+				NativeLogin: lifecycle.NativeLogin{Client: f.HTTPClient()},
+				refresh:     lifecycle.AZLogin{AZ: f.AZ()},
+			}
+		}
+		return lifecycle.AZLogin{AZ: f.AZ()}
+	}
 	f.Manager = sync.OnceValues(func() (*lifecycle.Manager, error) { return newManager(f) })
 	return f
+}
+
+// nativeLogin signs in by azkeep's own device-code flow, so the native
+// engine needs no az to log in; sync still has az re-read the
+// subscriptions (az not found is then its error, with the hint to install
+// it).
+type nativeLogin struct {
+	lifecycle.NativeLogin
+	refresh lifecycle.AZLogin
+}
+
+// RefreshSubscriptions implements lifecycle.Refresher.
+func (n nativeLogin) RefreshSubscriptions(ctx context.Context, dir string) (string, error) {
+	return n.refresh.RefreshSubscriptions(ctx, dir)
 }
 
 // newManager builds the lifecycle manager from f's dependencies.

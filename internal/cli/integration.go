@@ -291,6 +291,9 @@ subscription:
   4. the refresh token, the account and the profile go into the vault;
   5. the private dir is removed.
 
+With --engine native, step 2 is azkeep's own device-code sign-in and az is
+not needed (sync still asks az).
+
 The sessions are printed as "azkeep session list" prints them (--output json:
 the same stable fields).`,
 		Example: `  azkeep integration login contoso

@@ -16,12 +16,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/azkeep/azkeep/internal/childproc"
 	"github.com/azkeep/azkeep/internal/hint"
+	"github.com/azkeep/azkeep/internal/workspace"
 )
 
 // IO is the set of streams a command uses; tests pass buffers.
@@ -187,11 +189,11 @@ func (g *Globals) resolve() error {
 		g.Home = os.Getenv("AZKEEP_HOME")
 	}
 	if g.Home == "" {
-		dir, err := os.UserConfigDir()
+		home, err := defaultHome(runtime.GOOS, os.UserConfigDir, os.Getenv("LocalAppData"))
 		if err != nil {
 			return hint.New(fmt.Errorf("cannot find a config dir for azkeep: %w", err), "set AZKEEP_HOME")
 		}
-		g.Home = filepath.Join(dir, "azkeep")
+		g.Home = home
 	}
 	if g.Vault == "" {
 		g.Vault = os.Getenv("AZKEEP_VAULT")
@@ -206,6 +208,36 @@ func (g *Globals) resolve() error {
 		return &usageError{hint.New(fmt.Errorf("unknown engine %q", g.Engine), "use --engine az or --engine native")}
 	}
 	return nil
+}
+
+// defaultHome is azkeep's home when neither --home nor AZKEEP_HOME names one:
+// azkeep under the user config dir, except on Windows, where it is under
+// local app data: the roaming profile (%AppData%) follows the user to other
+// machines, the vault items it refers to stay on this one. A home already in
+// the roaming place (its state file there, none in the local one) stays in
+// use, so an upgrade does not lose the integrations.
+func defaultHome(goos string, configDir func() (string, error), localAppData string) (string, error) {
+	roaming, err := configDir()
+	if goos != "windows" || localAppData == "" {
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(roaming, "azkeep"), nil
+	}
+	local := filepath.Join(localAppData, "azkeep")
+	if err == nil {
+		old := filepath.Join(roaming, "azkeep")
+		if fileExists(filepath.Join(old, workspace.StateFile)) && !fileExists(filepath.Join(local, workspace.StateFile)) {
+			return old, nil
+		}
+	}
+	return local, nil
+}
+
+// fileExists reports whether p exists (as anything).
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // stopSignals cancel a command. SIGHUP (the terminal closed, an ssh session

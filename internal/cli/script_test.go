@@ -120,6 +120,11 @@ func scriptParams(dir string) testscript.Params {
 			if env.Getenv("FAKE_AZ") == "" {
 				return errors.New("the fake az (fakeaz) is not on the scripts' PATH")
 			}
+			// The private Secret Service of scripts/test.sh (never a
+			// developer's own keyring).
+			if os.Getenv("AZKEEP_TEST_INNER") == "1" && os.Getenv("DBUS_SESSION_BUS_ADDRESS") != "" {
+				env.Setenv("DBUS_SESSION_BUS_ADDRESS", os.Getenv("DBUS_SESSION_BUS_ADDRESS"))
+			}
 			st := &scriptState{snaps: map[string]map[string]string{}}
 			env.Values["state"] = st
 			env.Defer(func() {
@@ -129,6 +134,7 @@ func scriptParams(dir string) testscript.Params {
 			})
 			return nil
 		},
+		Condition: scriptCondition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"emu":            cmdEmu,
 			"nort":           cmdNoRT,
@@ -142,9 +148,23 @@ func scriptParams(dir string) testscript.Params {
 	}
 }
 
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+// scriptCondition: [secretservice] is scripts/test.sh's private Secret
+// Service; [az:2.74] is a real az of that version or newer.
+func scriptCondition(cond string) (bool, error) {
+	switch {
+	case cond == "secretservice":
+		return os.Getenv("AZKEEP_TEST_INNER") == "1" && os.Getenv("DBUS_SESSION_BUS_ADDRESS") != "", nil
+	case strings.HasPrefix(cond, "az:"):
+		v, err := azcli.New(azcli.Options{}).Version(context.Background())
+		if err != nil {
+			return false, nil
+		}
+		var have, want [2]int
+		fmt.Sscanf(v, "%d.%d", &have[0], &have[1])
+		fmt.Sscanf(strings.TrimPrefix(cond, "az:"), "%d.%d", &want[0], &want[1])
+		return have[0] > want[0] || have[0] == want[0] && have[1] >= want[1], nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
 }
 
 func scriptStateOf(ts *testscript.TestScript) *scriptState {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/fileutil"
+	"github.com/azkeep/azkeep/internal/hint"
 	"github.com/azkeep/azkeep/internal/sessiondir"
 )
 
@@ -31,6 +32,9 @@ func (m *Manager) MaterializeInto(ctx context.Context, query, dir, scratchBase s
 
 // materializeInto is MaterializeInto fetching what w says.
 func (m *Manager) materializeInto(ctx context.Context, query, dir, scratchBase string, w *wanted) (*Materialized, error) {
+	if err := checkOwnCache(dir); err != nil {
+		return nil, err
+	}
 	scratch, err := sessiondir.New(scratchBase, "redeem")
 	if err != nil {
 		return nil, err
@@ -48,6 +52,22 @@ func (m *Manager) materializeInto(ctx context.Context, query, dir, scratchBase s
 	}
 	mat.ConfigDir = dir
 	return mat, nil
+}
+
+// checkOwnCache refuses a per-session dir whose az would read the encrypted
+// store of Linux or macOS: that is one keyring item for every config dir
+// with encryption on, the target dir's among them, so the dir would not
+// hold a session of its own. PrepareDir turns encryption off in the dir's
+// config; only AZURE_CORE_ENCRYPT_TOKEN_CACHE, which overrides every dir's
+// config, turns it back on.
+func checkOwnCache(dir string) error {
+	p, err := azconfig.CachePersistence(dir)
+	if err != nil || (p != azconfig.Libsecret && p != azconfig.Keychain) {
+		return err
+	}
+	return hint.New(fmt.Errorf("%s=%s turns token-cache encryption on in every config dir, and a per-session dir cannot share with the target dir the one item az keeps in %s",
+		azconfig.EncryptEnv, os.Getenv(azconfig.EncryptEnv), p),
+		"unset "+azconfig.EncryptEnv+"; set core.encrypt_token_cache in the target dir's config instead (az config set core.encrypt_token_cache=true)")
 }
 
 // copyConfigFiles copies the Azure CLI's files (regular files at the top of

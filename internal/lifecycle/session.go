@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/azkeep/azkeep/internal/azconfig"
 	"github.com/azkeep/azkeep/internal/azure"
 	"github.com/azkeep/azkeep/internal/engine"
 	"github.com/azkeep/azkeep/internal/fileutil"
@@ -300,6 +301,12 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 		return nil, err
 	}
 	target := m.target()
+	// Before anything is redeemed or changed: az must read the token cache
+	// where azkeep can write it (not an encrypted store azkeep cannot
+	// reach), or the session would be reported active with az seeing none.
+	if _, err := azconfig.CheckTokenCache(target); err != nil {
+		return nil, err
+	}
 	snap, err := prepareConfigDir(target)
 	if err != nil {
 		return nil, err

@@ -108,13 +108,18 @@ func (k *secretServiceKV) find(svc *ss.SecretService, coll dbus.BusObject, key s
 }
 
 func (k *secretServiceKV) get(_ context.Context, key string) (string, error) {
+	return k.getItem(k.attrs(key))
+}
+
+// getItem returns the secret of the item with attrs (ErrNotFound: none).
+func (k *secretServiceKV) getItem(attrs map[string]string) (string, error) {
 	svc, coll, err := k.collection()
 	if err != nil {
 		return "", err
 	}
-	items, err := k.find(svc, coll, key)
+	items, err := svc.SearchItems(coll, attrs)
 	if err != nil {
-		return "", err
+		return "", classifyDBus(err, false)
 	}
 	if len(items) == 0 {
 		return "", ErrNotFound
@@ -132,6 +137,12 @@ func (k *secretServiceKV) get(_ context.Context, key string) (string, error) {
 }
 
 func (k *secretServiceKV) set(_ context.Context, key, value string) error {
+	return k.setItem("azkeep: "+key, k.attrs(key), value)
+}
+
+// setItem creates or replaces the item with attrs in the default
+// collection.
+func (k *secretServiceKV) setItem(label string, attrs map[string]string, value string) error {
 	svc, coll, err := k.collection()
 	if err != nil {
 		return err
@@ -144,10 +155,34 @@ func (k *secretServiceKV) set(_ context.Context, key, value string) error {
 	secret := ss.NewSecret(session.Path(), value)
 	// CreateItem with replace=true overwrites the item with the same
 	// attributes in place.
-	if err := svc.CreateItem(coll, "azkeep: "+key, k.attrs(key), secret); err != nil {
+	if err := svc.CreateItem(coll, label, attrs, secret); err != nil {
 		return classifyDBus(err, false)
 	}
 	return nil
+}
+
+// SecretServiceItem is one item of the default Secret Service collection
+// that another program finds by its attributes (az's token cache, through
+// msal-extensions' libsecret persistence), read and written whole.
+type SecretServiceItem struct {
+	label string
+	attrs map[string]string
+	kv    secretServiceKV
+}
+
+// NewSecretServiceItem returns the item with exactly these label and
+// attributes; nothing is asked of the Secret Service until Get or Set.
+func NewSecretServiceItem(label string, attrs map[string]string) *SecretServiceItem {
+	return &SecretServiceItem{label: label, attrs: attrs}
+}
+
+// Get returns the item's secret; ErrNotFound when there is no such item,
+// ErrUnavailable (with a hint) when no Secret Service answers.
+func (it *SecretServiceItem) Get() (string, error) { return it.kv.getItem(it.attrs) }
+
+// Set creates the item or replaces its secret.
+func (it *SecretServiceItem) Set(value string) error {
+	return it.kv.setItem(it.label, it.attrs, value)
 }
 
 func (k *secretServiceKV) del(_ context.Context, key string) error {
