@@ -1,6 +1,7 @@
 package native
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -161,14 +162,22 @@ func Login(ctx context.Context, opts LoginOptions) (LoginResult, error) {
 		return LoginResult{}, err
 	}
 
-	// 4. The files, as az login writes them.
+	// 4. The files, as az login writes them. az resolves a tenant domain
+	// to its id before it asks for tokens, so its cache's realm and its
+	// profile's tenantId are the id (the id token's tid); a later az looks
+	// them up by that id.
+	var tid string
+	if claims, err := azconfig.IDTokenClaims(tr.IDToken); err == nil {
+		tid, _ = claims["tid"].(string)
+	}
+	realm := cmp.Or(tid, opts.Tenant)
 	var ents azconfig.Entries
 	if err := updateCache(opts.ConfigDir, func(c *azconfig.TokenCache) error {
 		var err error
 		ents, err = c.Add(azconfig.TokenEvent{
 			ClientID:    azure.AzureCLIClientID,
 			Environment: env,
-			Realm:       opts.Tenant,
+			Realm:       realm,
 			Scopes:      strings.Fields(scope),
 			Response:    *tr,
 			Now:         now(),
@@ -181,14 +190,12 @@ func Login(ctx context.Context, opts LoginOptions) (LoginResult, error) {
 	if ents.Account != nil {
 		res.Username = ents.Account.Username
 	}
-	if claims, err := azconfig.IDTokenClaims(tr.IDToken); err == nil {
-		res.TenantID, _ = claims["tid"].(string)
-	}
+	res.TenantID = tid
 	cloudName := opts.Cloud.Name
 	if cloudName == "" {
 		cloudName = azure.AzureCloud.Name
 	}
-	if err := writeLoginProfile(ctx, opts.ConfigDir, cloudName, opts.Tenant, res.Username, subs); err != nil {
+	if err := writeLoginProfile(ctx, opts.ConfigDir, cloudName, realm, res.Username, subs); err != nil {
 		return LoginResult{}, err
 	}
 	return res, nil

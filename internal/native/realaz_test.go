@@ -319,3 +319,28 @@ func TestLoginWithClientFromEnv(t *testing.T) {
 		t.Fatalf("ReadLogin: %+v %v", data, err)
 	}
 }
+
+// Regression: a native login by the tenant's domain wrote the domain as
+// the cache's realm and the profile's tenantId, where az resolves the
+// domain to the tenant id first; az 2.74 then found no token ("Can't find
+// token from MSAL cache"). The real az serves the login's token with no
+// token request.
+func TestRealAZServesANativeLoginByDomain(t *testing.T) {
+	testbed.RequireAZ(t)
+	emu := testbed.Emulator(t, entraemu.Config{SubscriptionsPerTenant: 1})
+	ten := emu.Tenants()[0]
+	dir := testbed.NewConfigDir(t)
+	if _, err := native.Login(context.Background(), native.LoginOptions{
+		ConfigDir: dir, Tenant: ten.Domain, Client: emu.Client(), MaxInterval: 20 * time.Millisecond,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	emu.ResetRequests()
+	out := testbed.MustAZ(t, emu, dir, "account", "get-access-token", "--output", "json")
+	if !strings.Contains(out.Stdout, ten.ID) {
+		t.Errorf("get-access-token: %s", out.Stdout)
+	}
+	if n := len(tokenPosts(emu)); n != 0 {
+		t.Errorf("%d token requests, want the cached token", n)
+	}
+}
