@@ -1,0 +1,251 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/azkeep/azkeep/internal/entraemu"
+	"github.com/azkeep/azkeep/internal/lifecycle"
+	"github.com/azkeep/azkeep/internal/native"
+	"github.com/azkeep/azkeep/internal/testbed"
+	"github.com/azkeep/azkeep/internal/vault"
+	"github.com/azkeep/azkeep/internal/workspace"
+)
+
+// benchPassphrase is the file vault's passphrase in the process rows.
+const benchPassphrase = "azkeep bench passphrase"
+
+// TestProcessReport measures what users run: whole azkeep processes on the
+// real vaults (the Secret Service and pass of scripts/test.sh's private
+// session, the file vault with its real KDF), next to the az engine and a
+// bare redeeming `az account get-access-token`, every row interleaved round
+// by round in one run; then the same native rows with 50 ms of latency at
+// the emulator. It prints each of the Targets with its verdict.
+//
+// It runs when AZKEEP_BENCH=1 under scripts/test.sh (AZKEEP_TEST_INNER=1,
+// which provides the private Secret Service and pass): bench/run.sh.
+func TestProcessReport(t *testing.T) {
+	if os.Getenv("AZKEEP_BENCH") != "1" {
+		t.Skip("set AZKEEP_BENCH=1 (or run bench/run.sh)")
+	}
+	testbed.RequireAZ(t)
+	testbed.Require(t, os.Getenv("AZKEEP_TEST_INNER") == "1", "scripts/test.sh's private Secret Service and pass")
+	n := envInt("AZKEEP_BENCH_N", 9)
+	bin := buildAzkeep(t)
+	load0 := loadAvg()
+
+	near := testbed.Emulator(t, entraemu.Config{SubscriptionsPerTenant: 2})
+	ss := newProcEnv(t, bin, near, vault.SecretService, "native")
+	ssAZ := newProcEnv(t, bin, near, vault.SecretService, "az")
+	file := newProcEnv(t, bin, near, vault.File, "native")
+	pass := newProcEnv(t, bin, near, vault.Pass, "native")
+	rd := newRedeemer(t, near)
+
+	// The far emulator answers every request 50 ms late: one round trip
+	// to a distant Entra. Each cold start takes a subscription never
+	// started before, so nothing parked in the vault can serve it.
+	far := testbed.Emulator(t, entraemu.Config{SubscriptionsPerTenant: 2*n + 4})
+	far.SetLatency(50 * time.Millisecond)
+	farSS := newProcEnv(t, bin, far, vault.SecretService, "native")
+	farBack := newProcEnv(t, bin, far, vault.SecretService, "native")
+	var backGrants []int
+
+	type series struct {
+		name string
+		f    func(i int) time.Duration
+		ds   []time.Duration
+	}
+	var fileRSS []float64
+	ser := []*series{
+		{name: "bare az account get-access-token, redeeming", f: func(int) time.Duration { return rd.redeem(t) }},
+		{name: "start, az engine, Secret Service", f: func(i int) time.Duration {
+			ssAZ.stop(t)
+			return ssAZ.run(t, "session", "start", ssAZ.subs[i%2]).took
+		}},
+		{name: "start, native, Secret Service", f: func(i int) time.Duration {
+			ss.stop(t)
+			return ss.run(t, "session", "start", ss.subs[0]).took
+		}},
+		{name: "switch, native, Secret Service", f: func(i int) time.Duration {
+			return ss.run(t, "session", "start", ss.subs[1]).took
+		}},
+		{name: "stop, native, Secret Service", f: func(i int) time.Duration {
+			return ss.run(t, "session", "stop").took
+		}},
+		{name: "start, native, file vault", f: func(i int) time.Duration {
+			file.stop(t)
+			r := file.run(t, "session", "start", file.subs[i%2])
+			fileRSS = append(fileRSS, r.maxRSS)
+			return r.took
+		}},
+		{name: "start, native, pass", f: func(i int) time.Duration {
+			pass.stop(t)
+			return pass.run(t, "session", "start", pass.subs[i%2]).took
+		}},
+		{name: "50 ms: cold start, native, Secret Service", f: func(i int) time.Duration {
+			farSS.stop(t)
+			return farSS.run(t, "session", "start", farSS.subs[2+i]).took
+		}},
+		{name: "50 ms: switch back to a recent session, native, Secret Service", f: func(i int) time.Duration {
+			farBack.run(t, "session", "start", farBack.subs[0])
+			farBack.run(t, "session", "start", farBack.subs[1])
+			before := grants(far)
+			d := farBack.run(t, "session", "start", farBack.subs[0]).took
+			backGrants = append(backGrants, grants(far)-before)
+			return d
+		}},
+	}
+	for i := 0; i <= n; i++ {
+		for _, x := range ser {
+			d := x.f(i)
+			if i > 0 { // round 0 warms up connections and caches
+				x.ds = append(x.ds, d)
+			}
+		}
+	}
+	med := map[string]time.Duration{}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nwhole processes: %d samples per row (median; one warm-up round first), interleaved; %s at the start, %s at the end\n\n", n, load0, loadAvg())
+	fmt.Fprintf(&b, "| measurement | median | spread |\n|---|---:|---|\n")
+	for _, x := range ser {
+		med[x.name] = median(x.ds)
+		fmt.Fprintf(&b, "| %s | %s | min %s, max %s |\n", x.name, ms(med[x.name]), ms(slices.Min(x.ds)), ms(slices.Max(x.ds)))
+	}
+	rss := slices.Max(fileRSS[1:])
+	fmt.Fprintf(&b, "\n| target | value | target | |\n|---|---:|---|---|\n")
+	check := func(name, value, target string, ok bool) {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, value, target, map[bool]string{true: "met", false: "MISSED"}[ok])
+	}
+	le := func(name string, d time.Duration) {
+		check(name, ms(med[name]), "≤ "+ms(d), med[name] <= d)
+	}
+	le("start, native, Secret Service", 15*time.Millisecond)
+	le("switch, native, Secret Service", 15*time.Millisecond)
+	r := ratio(med["start, az engine, Secret Service"], med["start, native, Secret Service"])
+	check("az engine start / native start, Secret Service", fmt.Sprintf("%.1f×", r), "≥ 25×", r >= 25)
+	le("stop, native, Secret Service", 10*time.Millisecond)
+	le("start, native, file vault", 20*time.Millisecond)
+	check("start, native, file vault: peak memory", fmt.Sprintf("%.1f MB", rss), "≤ 30 MB", rss <= 30)
+	le("50 ms: switch back to a recent session, native, Secret Service", 15*time.Millisecond)
+	g := slices.Max(backGrants[1:])
+	check("50 ms: switch back: token requests", fmt.Sprint(g), "0", g == 0)
+	le("50 ms: cold start, native, Secret Service", 65*time.Millisecond)
+	r = ratio(med["start, az engine, Secret Service"], med["bare az account get-access-token, redeeming"])
+	check("az engine start / bare redeeming az get-access-token", fmt.Sprintf("%.2f×", r), "≤ 1.1×", r <= 1.1)
+	check("start, native, pass", ms(med["start, native, pass"]), "(information)", true)
+	fmt.Println(b.String())
+	if out := os.Getenv("AZKEEP_BENCH_OUT_PROCESS"); out != "" {
+		if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// procEnv is an azkeep home with one logged-in integration in a real
+// vault, and the environment a user's shell would give azkeep.
+type procEnv struct {
+	bin  string
+	env  []string
+	subs []string
+}
+
+func newProcEnv(t *testing.T, bin string, emu *entraemu.Emulator, backend, eng string) *procEnv {
+	t.Helper()
+	base := t.TempDir()
+	ws, err := workspace.Open(filepath.Join(base, "home"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(base, "azure")
+	if err := testbed.PrepareConfigDir(target); err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(backend, vault.Options{Home: ws.Dir(), Passphrase: func() ([]byte, error) { return []byte(benchPassphrase), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &lifecycle.Manager{WS: ws, Vault: v, Files: lifecycle.AZFiles{},
+		Engine: &native.Engine{Client: emu.Client()}, AZ: lifecycle.NativeLogin{Client: emu.Client()}, TargetDir: target}
+	ctx := context.Background()
+	ten := emu.Tenants()[0]
+	in, err := m.CreateIntegration(ctx, lifecycle.IntegrationSpec{Alias: "bench", Tenant: ten.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Login(ctx, "bench", lifecycle.LoginOptions{DeviceCode: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Delete(context.Background(), in.Alias) })
+	p := &procEnv{bin: bin}
+	for _, s := range ten.Subscriptions {
+		p.subs = append(p.subs, s.ID)
+	}
+	p.env = append(testbed.AZEnv(emu, target),
+		"AZKEEP_HOME="+ws.Dir(), "AZKEEP_VAULT="+backend, "AZKEEP_ENGINE="+eng,
+		vault.PassphraseEnv+"="+benchPassphrase)
+	return p
+}
+
+type procResult struct {
+	took   time.Duration
+	maxRSS float64 // MB
+}
+
+// run runs azkeep with args and returns its wall time, start to exit, and
+// its peak resident set.
+func (p *procEnv) run(t *testing.T, args ...string) procResult {
+	t.Helper()
+	cmd := exec.Command(p.bin, args...)
+	cmd.Env = p.env
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	t0 := time.Now()
+	err := cmd.Run()
+	d := time.Since(t0)
+	if err != nil {
+		t.Fatalf("azkeep %s: %v\n%s", strings.Join(args, " "), err, firstLines(out.String(), 5))
+	}
+	var rss float64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = float64(ru.Maxrss) / 1024
+	}
+	return procResult{took: d, maxRSS: rss}
+}
+
+// stop stops the active session, if any (untimed).
+func (p *procEnv) stop(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(p.bin, "session", "stop")
+	cmd.Env = p.env
+	_ = cmd.Run() // fails when nothing is active
+}
+
+// grants counts the token requests emu has answered.
+func grants(emu *entraemu.Emulator) int {
+	n := 0
+	for _, r := range emu.Requests() {
+		if r.GrantType != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// loadAvg is the machine's load average, printed next to the figures: the
+// machine may be shared.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "load average unknown"
+	}
+	f := strings.Fields(string(data))
+	return "load average " + strings.Join(f[:3], " ")
+}
