@@ -249,3 +249,49 @@ func loadAvg() string {
 	f := strings.Fields(string(data))
 	return "load average " + strings.Join(f[:3], " ")
 }
+
+// TestProcessSyscalls prints, for one native start and one stop on the
+// Secret Service, the fsync calls and the files renamed into place (each
+// an atomic write), from strace: each file should be written once.
+func TestProcessSyscalls(t *testing.T) {
+	if os.Getenv("AZKEEP_BENCH") != "1" {
+		t.Skip("set AZKEEP_BENCH=1 (or run bench/run.sh)")
+	}
+	testbed.Require(t, os.Getenv("AZKEEP_TEST_INNER") == "1", "scripts/test.sh's private Secret Service")
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Skip("no strace")
+	}
+	emu := testbed.Emulator(t, entraemu.Config{SubscriptionsPerTenant: 2})
+	p := newProcEnv(t, buildAzkeep(t), emu, vault.SecretService, "native")
+	for _, args := range [][]string{{"session", "start", p.subs[0]}, {"session", "start", p.subs[1]}, {"session", "stop"}} {
+		log := filepath.Join(t.TempDir(), "strace")
+		cmd := exec.Command("strace", append([]string{"-f", "-qq", "-T", "-o", log, "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", p.bin}, args...)...)
+		cmd.Env = p.env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("strace azkeep %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		data, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsyncs, renamed := 0, map[string]int{}
+		for _, line := range strings.Split(string(data), "\n") {
+			switch {
+			case strings.Contains(line, "fsync(") || strings.Contains(line, "fdatasync("):
+				fsyncs++
+			case strings.Contains(line, "rename"):
+				// renameat(…, "…tmp", AT_FDCWD, "…/name") = 0: count the
+				// target's base name, the last quoted path.
+				if j := strings.LastIndexByte(line, '"'); j > 0 {
+					if i := strings.LastIndexByte(line[:j], '"'); i >= 0 {
+						renamed[filepath.Base(line[i+1:j])]++
+					}
+				}
+			}
+		}
+		t.Logf("azkeep %s: %d fsync, renamed into place: %v", args[:2], fsyncs, renamed)
+		if os.Getenv("AZKEEP_BENCH_STRACE_RAW") != "" {
+			t.Log(string(data))
+		}
+	}
+}

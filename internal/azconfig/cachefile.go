@@ -172,7 +172,18 @@ func UpdateTokenCache(ctx context.Context, dir string, fn func(*TokenCache) erro
 	if err != nil {
 		return err
 	}
-	after, write, err := applyCacheUpdate(data, fn)
+	// A cache that holds a refresh token is fsynced: the token may be the
+	// only copy (single-use refresh tokens). One without is rebuilt from
+	// the vault by the next start or rotation, as az itself, which never
+	// fsyncs, would rebuild it by signing in again.
+	durable := false
+	after, write, err := applyCacheUpdate(data, func(c *TokenCache) error {
+		if err := fn(c); err != nil {
+			return err
+		}
+		durable = c.RefreshTokens.Len() > 0
+		return nil
+	})
 	if err != nil {
 		return atPath(path, err)
 	}
@@ -184,7 +195,7 @@ func UpdateTokenCache(ctx context.Context, dir string, fn func(*TokenCache) erro
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	return writeRetry(path, after)
+	return writeRetry(path, after, durable)
 }
 
 // MalformedError means an Azure CLI file azkeep must read does not parse.
@@ -221,13 +232,18 @@ func atPath(path string, err error) error {
 	return err
 }
 
-// writeRetry is fileutil.WriteAtomic, retried briefly on Windows, where
-// the rename fails while az has the file open for reading.
-func writeRetry(path string, data []byte) error {
-	err := fileutil.WriteAtomic(path, data, fileutil.FilePerm)
+// writeRetry is fileutil.WriteAtomic (durable) or fileutil.Replace,
+// retried briefly on Windows, where the rename fails while az has the file
+// open for reading.
+func writeRetry(path string, data []byte, durable bool) error {
+	write := fileutil.Replace
+	if durable {
+		write = fileutil.WriteAtomic
+	}
+	err := write(path, data, fileutil.FilePerm)
 	for i := 1; err != nil && runtime.GOOS == "windows" && i <= 10; i++ {
 		time.Sleep(time.Duration(i) * 20 * time.Millisecond)
-		err = fileutil.WriteAtomic(path, data, fileutil.FilePerm)
+		err = write(path, data, fileutil.FilePerm)
 	}
 	return err
 }

@@ -352,8 +352,10 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 	return &out, nil
 }
 
+// setStatus records a start in flight (pending) or puts the status back
+// after a failed one: both hold only while Start runs, so not fsynced.
 func (m *Manager) setStatus(ctx context.Context, id string, status workspace.SessionStatus) error {
-	return m.WS.Update(ctx, func(st *workspace.State) error {
+	return m.WS.UpdateInFlight(ctx, func(st *workspace.State) error {
 		if x := st.SessionByID(id); x != nil {
 			x.Status = status
 		}
