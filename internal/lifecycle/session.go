@@ -65,6 +65,9 @@ type wanted struct {
 	// left alone.
 	only   bool
 	tenant string
+	// replace stops the session active in the dir in the same writes
+	// (engine.Request.Replace): a switch.
+	replace bool
 }
 
 func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session, *workspace.Integration, error) {
@@ -173,6 +176,7 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 		HomeAccountID:  in.HomeAccountID,
 		Resources:      resources,
 		ResourcesOnly:  only,
+		Replace:        w != nil && w.replace,
 		Subscription:   sub,
 		Account:        account,
 		RefreshToken:   rt,
@@ -297,9 +301,8 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 		if pin := st.IntegrationByID(prev.IntegrationID); pin != nil {
 			m.rescueRefreshToken(ctx, pin, target)
 		}
-		if err := m.Engine.Logout(ctx, target); err != nil {
-			return nil, fmt.Errorf("stop session %s (%s) in %s: %w", prev.ID, prev.SubscriptionName, target, err)
-		}
+		// Its tokens are removed by the engine's write of this session's
+		// (engine.Request.Replace), which writes each file once.
 	} else if others, _ := m.Files.OtherLogins(target, in.HomeAccountID); len(others) > 0 {
 		// A login of the user's own: not azkeep's to remove, but its
 		// refresh token rests on disk, which is what azkeep is for.
@@ -321,7 +324,11 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 	}
 
 	// Steps 1–8 and the location of step 9.
-	mat, err := m.materialize(ctx, in, s, target, false, nil)
+	var w *wanted
+	if prev != nil {
+		w = &wanted{replace: true}
+	}
+	mat, err := m.materialize(ctx, in, s, target, false, w)
 	if err != nil {
 		keptOnDisk = errors.Is(err, errKeptOnDisk)
 		return nil, err
