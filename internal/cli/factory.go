@@ -126,7 +126,10 @@ func newManager(f *Factory) (*lifecycle.Manager, error) {
 		// killed run of either may have left a token there.
 		InFlightDirs: []string{stagingDir(ws)},
 		Window:       window,
-		IO:           lifecycle.IO{In: f.IO.In, Out: f.IO.Out, Err: f.IO.Err},
+		// The az engine's start is one az process: the default
+		// resources' tokens come on demand (lifecycle.Manager.Token).
+		OnDemandDefaults: eng.Name() == "az",
+		IO:               lifecycle.IO{In: f.IO.In, Out: f.IO.Out, Err: f.IO.Err},
 	}, nil
 }
 

@@ -117,6 +117,12 @@ type Manager struct {
 	// token while it runs (the az engine's staging dir): a killed run may
 	// leave it there, for Recover to move into the vault.
 	InFlightDirs []string
+	// OnDemandDefaults leaves DefaultResources out of every start and
+	// rotation: their tokens are fetched when a client asks (azkeep token,
+	// the az shim). The az engine sets it: it runs one az process per
+	// resource, each as slow as the ARM redemption itself, and fetching
+	// them another way would no longer be az redeeming the refresh token.
+	OnDemandDefaults bool
 	// Window is the rotation window (DefaultWindow when zero).
 	Window time.Duration
 	// Now is the clock (time.Now when nil).

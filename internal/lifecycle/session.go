@@ -156,9 +156,9 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	case only:
 		resources, tenant = w.extra, cmp.Or(w.tenant, tenant)
 	case w != nil:
-		resources = Resources(in, w.extra...)
+		resources = m.resources(in, w.extra...)
 	default:
-		resources = Resources(in)
+		resources = m.resources(in)
 	}
 
 	// Steps 3–8 are the engine's (engine.Engine.Redeem): it redeems the
