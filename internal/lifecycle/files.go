@@ -68,8 +68,9 @@ type Subscription struct {
 	Raw                json.RawMessage
 }
 
-// Vault items, per integration (the seed's three: "refresh token, account,
-// and profile").
+// Vault items, per integration: the seed's three ("refresh token, account,
+// and profile") and the parked tokens of recently stopped sessions
+// (itemParked, park.go).
 const (
 	itemRefreshToken = "refresh-token"
 	itemAccount      = "account"
@@ -85,6 +86,7 @@ func VaultKeys(integrationID string) []string {
 		VaultKey(integrationID, itemRefreshToken),
 		VaultKey(integrationID, itemAccount),
 		VaultKey(integrationID, itemProfile),
+		VaultKey(integrationID, itemParked),
 	}
 }
 
