@@ -25,7 +25,16 @@ import (
 const unlockedKeyType = "user"
 
 func rememberUnlocked(desc string, secret []byte, ttl time.Duration) error {
-	id, err := unix.AddKey(unlockedKeyType, desc, secret, unix.KEY_SPEC_SESSION_KEYRING)
+	// The session keyring, without creating one: add_key on
+	// KEY_SPEC_SESSION_KEYRING would give a process without one (no
+	// pam_keyinit: containers, some desktops) a new keyring that ends with
+	// it; looked up this way it is the user-session keyring instead, which
+	// the next commands search too.
+	ring, err := unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+	if err != nil {
+		return err
+	}
+	id, err := unix.AddKey(unlockedKeyType, desc, secret, ring)
 	if err != nil {
 		return err
 	}
