@@ -128,6 +128,10 @@ type Manager struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	IO  IO
+
+	// parkedRead holds the parked-tokens items this manager read (by
+	// vault key), so that parking after a start does not read one again.
+	parkedRead map[string][]byte
 }
 
 func (m *Manager) now() time.Time {

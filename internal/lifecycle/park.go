@@ -94,8 +94,18 @@ func (m *Manager) park(ctx context.Context, p *parking) {
 	}
 	var item parkedItem
 	key := VaultKey(p.in.ID, itemParked)
-	if old, err := m.Vault.Get(ctx, key); err == nil {
-		_ = json.Unmarshal(old, &item)
+	old, read := m.parkedRead[key]
+	if !read && m.vaultHolds(ctx, key) {
+		old, _ = m.Vault.Get(ctx, key)
+	}
+	_ = json.Unmarshal(old, &item)
+	// Switching back and forth among the same sessions parks the tokens
+	// that are parked already: no write then (a Secret Service write is
+	// the slowest part of a switch).
+	for _, x := range item.Sessions {
+		if x.SessionID == p.entry.SessionID && x.ExpiresAt.Equal(p.entry.ExpiresAt) {
+			return
+		}
 	}
 	keep := []parkedSession{p.entry}
 	for _, x := range item.Sessions {
@@ -131,10 +141,18 @@ func (m *Manager) integrationOf(s *workspace.Session) (*workspace.Integration, e
 // the refresh token left in the vault. ok is false when there is nothing
 // to unpark (then nothing was written).
 func (m *Manager) unpark(ctx context.Context, in *workspace.Integration, s *workspace.Session, dir string, replace bool) (_ *Materialized, ok bool, err error) {
-	data, err := m.Vault.Get(ctx, VaultKey(in.ID, itemParked))
+	key := VaultKey(in.ID, itemParked)
+	if !m.vaultHolds(ctx, key) {
+		return nil, false, nil
+	}
+	data, err := m.Vault.Get(ctx, key)
 	if err != nil {
 		return nil, false, nil
 	}
+	if m.parkedRead == nil {
+		m.parkedRead = map[string][]byte{}
+	}
+	m.parkedRead[key] = data // for park, if this start parks a session of in
 	var item parkedItem
 	if json.Unmarshal(data, &item) != nil {
 		return nil, false, nil
@@ -201,4 +219,21 @@ func (m *Manager) unpark(ctx context.Context, in *workspace.Integration, s *work
 		return nil, false, fmt.Errorf("write the default location in %s: %w", dir, err)
 	}
 	return &Materialized{Session: *s, Integration: *in, ConfigDir: dir, ExpiresAt: p.ExpiresAt}, true, nil
+}
+
+// vaultHolds reports whether the vault's index lists key: a local read,
+// where a Get is a round trip to the Secret Service or a gpg run. An index
+// a crash left behind the vault only costs a Get that finds nothing, or a
+// token request a parked item would have saved.
+func (m *Manager) vaultHolds(ctx context.Context, key string) bool {
+	items, err := m.Vault.List(ctx)
+	if err != nil {
+		return true // ask the vault itself
+	}
+	for _, it := range items {
+		if it.Key == key {
+			return true
+		}
+	}
+	return false
 }

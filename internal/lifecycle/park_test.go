@@ -87,9 +87,9 @@ func TestStartVaultCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	gets, sets := v.reset()
-	// The parked-tokens item (none yet), then the refresh token, account
-	// and profile.
-	if len(gets) != 4 {
+	// The refresh token, account and profile (the index says no tokens
+	// are parked).
+	if len(gets) != 3 {
 		t.Errorf("start read the vault %d times: %v", len(gets), gets)
 	}
 	if len(sets) > 1 {
@@ -118,6 +118,22 @@ func TestSwitchBackNeedsNoTokenRequest(t *testing.T) {
 	}
 	if n := grantCount(emu) - before; n != 0 {
 		t.Fatalf("switching back made %d token requests, want 0", n)
+	}
+	// The parked item, account and profile; the session switched away
+	// from is parked (one write).
+	if gets, sets := v.reset(); len(gets) != 3 || len(sets) != 1 {
+		t.Errorf("switching back read %v and wrote %v; want 3 reads, 1 write", gets, sets)
+	}
+	// Switching again among the two: both are parked already, so nothing
+	// is written.
+	if _, err := m.Start(ctx, subs[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if gets, sets := v.reset(); len(gets) != 3 || len(sets) != 0 {
+		t.Errorf("switching among parked sessions read %v and wrote %v; want 3 reads, no write", gets, sets)
+	}
+	if _, err := m.Start(ctx, subs[0].ID); err != nil {
+		t.Fatal(err)
 	}
 	if !back.ExpiresAt.Equal(a.ExpiresAt) {
 		t.Errorf("expiry %s, want the parked token's %s", back.ExpiresAt, a.ExpiresAt)
