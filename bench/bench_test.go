@@ -81,6 +81,8 @@ func newEnvIn(tb testing.TB, eng string, subs int, root string) *env {
 		// stop: every start redeems, which is what these rows measure
 		// (TestProcessReport times the parked switch).
 		Window: 2 * time.Hour,
+		// As the CLI builds it (cli.newManager).
+		OnDemandDefaults: eng == "az",
 	}
 	ctx := context.Background()
 	ten := emu.Tenants()[0]
