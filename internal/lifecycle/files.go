@@ -80,13 +80,13 @@ const (
 // VaultKey is the vault key of one of an integration's items.
 func VaultKey(integrationID, item string) string { return integrationID + "/" + item }
 
-// VaultKeys are the keys of all of an integration's items.
+// VaultKeys are the keys of the seed's three items of an integration (the
+// parked tokens, itemParked, come and go with stops and starts).
 func VaultKeys(integrationID string) []string {
 	return []string{
 		VaultKey(integrationID, itemRefreshToken),
 		VaultKey(integrationID, itemAccount),
 		VaultKey(integrationID, itemProfile),
-		VaultKey(integrationID, itemParked),
 	}
 }
 

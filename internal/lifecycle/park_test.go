@@ -188,3 +188,28 @@ func TestNoParkingInsideTheWindow(t *testing.T) {
 		t.Fatal("a start served tokens inside the rotation window from the vault")
 	}
 }
+
+// Logging an integration out removes its parked tokens with its other
+// items.
+func TestLogoutRemovesParkedTokens(t *testing.T) {
+	m, _, emu := nativeRig(t, 2)
+	ctx := context.Background()
+	subs := emu.Tenants()[0].Subscriptions
+	s, err := m.Start(ctx, subs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Start(ctx, subs[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	key := VaultKey(s.IntegrationID, itemParked)
+	if _, err := m.Vault.Get(ctx, key); err != nil {
+		t.Fatalf("no parked tokens after a switch: %v", err)
+	}
+	if _, err := m.Logout(ctx, "emu"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Vault.Get(ctx, key); err == nil {
+		t.Fatal("the parked tokens outlived the logout")
+	}
+}
