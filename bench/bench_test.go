@@ -77,6 +77,12 @@ func newEnvIn(tb testing.TB, eng string, subs int, root string) *env {
 		WS: ws, Vault: vault.NewMemory(), Files: lifecycle.AZFiles{}, Engine: en,
 		AZ:        lifecycle.NativeLogin{Client: emu.Client()},
 		TargetDir: e.target,
+		// A window longer than the tokens' lifetime parks nothing on
+		// stop: every start redeems, which is what these rows measure
+		// (TestProcessReport times the parked switch).
+		Window: 2 * time.Hour,
+		// As the CLI builds it (cli.newManager).
+		OnDemandDefaults: eng == "az",
 	}
 	ctx := context.Background()
 	ten := emu.Tenants()[0]

@@ -187,8 +187,10 @@ type cacheStore interface {
 	lockPath() string
 	// read returns the cache's JSON; nil when there is none.
 	read() ([]byte, error)
-	// write replaces the cache's JSON, as az would find it next.
-	write([]byte) error
+	// write replaces the cache's JSON, as az would find it next; durable
+	// asks for it to be on the disk before write returns (it holds a
+	// refresh token).
+	write(data []byte, durable bool) error
 }
 
 // fileStore is a cache file: msal_token_cache.json, or the DPAPI-protected
@@ -202,14 +204,14 @@ func (s fileStore) String() string        { return s.path }
 func (s fileStore) lockPath() string      { return s.path + LockSuffix }
 func (s fileStore) read() ([]byte, error) { return readCacheBytes(s.path, s.dpapi) }
 
-func (s fileStore) write(data []byte) error {
+func (s fileStore) write(data []byte, durable bool) error {
 	if s.dpapi {
 		var err error
 		if data, err = protect(data); err != nil {
 			return fmt.Errorf("%s: %w", s.path, err)
 		}
 	}
-	if err := writeRetry(s.path, data); err != nil {
+	if err := writeRetry(s.path, data, durable); err != nil {
 		return err
 	}
 	return stampNow(s.path)
@@ -334,14 +336,25 @@ func UpdateTokenCache(ctx context.Context, dir string, fn func(*TokenCache) erro
 	if err != nil {
 		return err
 	}
-	after, write, err := applyCacheUpdate(data, fn)
+	// A cache that holds a refresh token is fsynced: the token may be the
+	// only copy (single-use refresh tokens). One without is rebuilt from
+	// the vault by the next start or rotation, as az itself, which never
+	// fsyncs, would rebuild it by signing in again.
+	durable := false
+	after, write, err := applyCacheUpdate(data, func(c *TokenCache) error {
+		if err := fn(c); err != nil {
+			return err
+		}
+		durable = c.RefreshTokens.Len() > 0
+		return nil
+	})
 	if err != nil {
 		return atPath(s.String(), err)
 	}
 	if !write {
 		return nil
 	}
-	return s.write(after)
+	return s.write(after, durable)
 }
 
 // stampNow sets path's modification time to the precise current time,
@@ -390,13 +403,18 @@ func atPath(path string, err error) error {
 	return err
 }
 
-// writeRetry is fileutil.WriteAtomic, retried briefly on Windows, where
-// the rename fails while az has the file open for reading.
-func writeRetry(path string, data []byte) error {
-	err := fileutil.WriteAtomic(path, data, fileutil.FilePerm)
+// writeRetry is fileutil.WriteAtomic (durable) or fileutil.Replace,
+// retried briefly on Windows, where the rename fails while az has the file
+// open for reading.
+func writeRetry(path string, data []byte, durable bool) error {
+	write := fileutil.Replace
+	if durable {
+		write = fileutil.WriteAtomic
+	}
+	err := write(path, data, fileutil.FilePerm)
 	for i := 1; err != nil && runtime.GOOS == "windows" && i <= 10; i++ {
 		time.Sleep(time.Duration(i) * 20 * time.Millisecond)
-		err = fileutil.WriteAtomic(path, data, fileutil.FilePerm)
+		err = write(path, data, fileutil.FilePerm)
 	}
 	return err
 }

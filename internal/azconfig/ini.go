@@ -181,7 +181,9 @@ func UpdateINI(dir, name string, fn func(*INI) error) error {
 	if err := os.MkdirAll(dir, fileutil.DirPerm); err != nil {
 		return err
 	}
-	return fileutil.WriteAtomic(path, after, perm)
+	// Not fsynced: az does not either, and what azkeep writes here (the
+	// cloud, the default location) is rewritten by every start.
+	return fileutil.Replace(path, after, perm)
 }
 
 // DefaultCloud is the cloud az uses when config names none.

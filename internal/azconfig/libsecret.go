@@ -60,7 +60,7 @@ func (s *libsecretStore) read() ([]byte, error) {
 	return []byte(v), nil
 }
 
-func (s *libsecretStore) write(data []byte) error {
+func (s *libsecretStore) write(data []byte, _ bool) error {
 	if err := s.item.Set(string(data)); err != nil {
 		return encryptedCacheError(s.dir, Libsecret, err)
 	}

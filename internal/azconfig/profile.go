@@ -310,7 +310,9 @@ func UpdateProfile(ctx context.Context, dir string, fn func(*Profile) error) err
 	if err := os.MkdirAll(dir, fileutil.DirPerm); err != nil {
 		return err
 	}
-	return writeRetry(path, after)
+	// Not fsynced: az does not either, and a start or rotation rewrites
+	// the profile from the vault.
+	return writeRetry(path, after, false)
 }
 
 // WriteSingleSubscription writes dir's azureProfile.json holding sub alone

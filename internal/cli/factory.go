@@ -150,7 +150,10 @@ func newManager(f *Factory) (*lifecycle.Manager, error) {
 		InFlightDirs: []string{stagingDir(ws)},
 		ScratchBases: []string{execBase(ws.Dir())},
 		Window:       window,
-		IO:           lifecycle.IO{In: f.IO.In, Out: f.IO.Out, Err: f.IO.Err},
+		// The az engine's start is one az process: the default
+		// resources' tokens come on demand (lifecycle.Manager.Token).
+		OnDemandDefaults: eng.Name() == "az",
+		IO:               lifecycle.IO{In: f.IO.In, Out: f.IO.Out, Err: f.IO.Err},
 	}, nil
 }
 

@@ -50,5 +50,7 @@ func recordStart(home, dir, id string) error {
 	if err != nil {
 		return err
 	}
-	return fileutil.WriteAtomic(filepath.Join(home, historyFile), append(b, '\n'), fileutil.FilePerm)
+	// Not fsynced: losing the last switch to a power cut costs only
+	// `session start -`'s memory of it.
+	return fileutil.Replace(filepath.Join(home, historyFile), append(b, '\n'), fileutil.FilePerm)
 }

@@ -32,6 +32,9 @@ func vaultOptions(g *Globals, streams IO) (vault.Options, error) {
 		return opts, &usageError{err}
 	}
 	opts.Timeout = d
+	if opts.UnlockTTL, err = vault.UnlockTTLFromEnv(); err != nil {
+		return opts, &usageError{err}
+	}
 	return opts, nil
 }
 
@@ -45,7 +48,7 @@ pass, or file (age-encrypted with a passphrase). Pick one with --vault or
 AZKEEP_VAULT; without either, azkeep uses the backend the last
 "azkeep vault migrate" moved to, else the OS vault.`,
 	}
-	cmd.AddCommand(NewCmdVaultStatus(f, nil), NewCmdVaultMigrate(f, nil))
+	cmd.AddCommand(NewCmdVaultStatus(f, nil), NewCmdVaultMigrate(f, nil), NewCmdVaultLock(f, nil))
 	return cmd
 }
 
@@ -308,4 +311,45 @@ func orHint(err error, fallback string) string {
 		return h
 	}
 	return fallback
+}
+
+// VaultLockOptions are the inputs of `vault lock`.
+type VaultLockOptions struct {
+	IO IO
+	// Lock forgets the unlocked file vaults and says how many it forgot.
+	Lock func() (int, error)
+}
+
+// NewCmdVaultLock builds `vault lock`.
+func NewCmdVaultLock(f *Factory, runF func(context.Context, *VaultLockOptions) error) *cobra.Command {
+	opts := &VaultLockOptions{IO: f.IO, Lock: vault.Lock}
+	cmd := &cobra.Command{
+		Use:   "lock",
+		Short: "Forget the file vault's unlocked key: the next command asks for the passphrase",
+		Long: `The file vault is unlocked once per login session: its key is kept in the
+Linux kernel's session keyring (for ` + vault.UnlockTTLEnv + `, default 8h; 0 turns
+this off), readable only by the processes of that session. lock forgets it
+now, for every file vault unlocked in this session.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return vaultLockRun(cmd.Context(), opts)
+		},
+	}
+	return cmd
+}
+
+func vaultLockRun(_ context.Context, opts *VaultLockOptions) error {
+	n, err := opts.Lock()
+	if err != nil {
+		return fmt.Errorf("forget the file vault's key in the kernel keyring: %w", err)
+	}
+	if n == 0 {
+		fmt.Fprintln(opts.IO.Err, "azkeep: no file vault was unlocked in this session")
+		return nil
+	}
+	fmt.Fprintln(opts.IO.Err, "azkeep: file vault locked; the next command asks for its passphrase")
+	return nil
 }

@@ -145,6 +145,9 @@ func (a *AZ) Redeem(ctx context.Context, req Request) (Result, error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	err = azconfig.UpdateTokenCache(wctx, req.ConfigDir, func(t *azconfig.TokenCache) error {
+		if req.Replace {
+			t.RemoveAll()
+		}
 		req.AdoptAccounts(t, af)
 		t.RemoveRefreshTokens(req.HomeAccountID)
 		for k, m := range c.AppMetadata.All() {
@@ -169,6 +172,11 @@ func (a *AZ) Redeem(ctx context.Context, req Request) (Result, error) {
 	}
 	if keepErr != nil {
 		return Result{}, keepErr
+	}
+	if req.Replace {
+		if err := RemoveServicePrincipals(req.ConfigDir); err != nil {
+			return Result{}, err
+		}
 	}
 	return Result{ExpiresOn: exp}, nil
 }
@@ -301,10 +309,19 @@ func LogoutFiles(ctx context.Context, configDir string) error {
 	}); err != nil {
 		return err
 	}
+	if err := RemoveServicePrincipals(configDir); err != nil {
+		return err
+	}
+	return azconfig.ClearSubscriptions(ctx, configDir)
+}
+
+// RemoveServicePrincipals deletes configDir's service principal entries
+// (client secrets in plain text), as `az logout` does.
+func RemoveServicePrincipals(configDir string) error {
 	for _, name := range []string{"service_principal_entries.json", "service_principal_entries.bin"} {
 		if err := os.Remove(filepath.Join(configDir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
-	return azconfig.ClearSubscriptions(ctx, configDir)
+	return nil
 }

@@ -43,6 +43,12 @@ type Request struct {
 	// RefreshToken is the vault's refresh-token item: a token-cache
 	// fragment holding the account's RefreshToken entry.
 	RefreshToken []byte
+	// Replace makes the cache write also remove every other account and
+	// token in ConfigDir, and its service principals, as Logout would have
+	// just before (a switch: the stop of the session there and this start
+	// in one write of each file). Nothing is removed if the redemption
+	// fails.
+	Replace bool
 	// Keep stores the newest refresh token, rotated or not and in the same
 	// fragment form, in the vault (seed, start step 7). The engine calls it
 	// once the endpoint has answered and before it writes ConfigDir.

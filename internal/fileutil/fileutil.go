@@ -1,8 +1,11 @@
 // Package fileutil holds the two file primitives every state-holding write in
 // azkeep goes through: an atomic replace and an exclusive advisory lock.
 //
-// A reader of a file written by WriteAtomic sees the old content or the new,
-// never half of either, even when the writer is killed mid-way.
+// A reader of a file written by WriteAtomic or Replace sees the old content
+// or the new, never half of either, even when the writer is killed mid-way.
+// Only WriteAtomic also survives a power cut: it fsyncs, which costs a
+// millisecond or more per file on a journalling filesystem, so it is kept
+// for what cannot be rebuilt.
 package fileutil
 
 import (
@@ -24,6 +27,18 @@ const (
 // WriteAtomic replaces path with data: it writes a temp file in the same
 // directory, fsyncs it, renames it over path and fsyncs the directory.
 func WriteAtomic(path string, data []byte, perm os.FileMode) error {
+	return replace(path, data, perm, true)
+}
+
+// Replace is WriteAtomic without the fsyncs: atomic for readers and for a
+// killed writer, but after a power cut path may hold the old content (or,
+// on some filesystems, nothing). For files that can be rebuilt, such as
+// what a session start writes into an az config dir from the vault.
+func Replace(path string, data []byte, perm os.FileMode) error {
+	return replace(path, data, perm, false)
+}
+
+func replace(path string, data []byte, perm os.FileMode, durable bool) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -43,8 +58,10 @@ func WriteAtomic(path string, data []byte, perm os.FileMode) error {
 	if _, err := tmp.Write(data); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		return err
+	if durable {
+		if err := tmp.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return err
@@ -53,6 +70,9 @@ func WriteAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	ok = true
+	if !durable {
+		return nil
+	}
 	return syncDir(dir)
 }
 

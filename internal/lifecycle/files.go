@@ -68,8 +68,9 @@ type Subscription struct {
 	Raw                json.RawMessage
 }
 
-// Vault items, per integration (the seed's three: "refresh token, account,
-// and profile").
+// Vault items, per integration: the seed's three ("refresh token, account,
+// and profile") and the parked tokens of recently stopped sessions
+// (itemParked, park.go).
 const (
 	itemRefreshToken = "refresh-token"
 	itemAccount      = "account"
@@ -79,7 +80,8 @@ const (
 // VaultKey is the vault key of one of an integration's items.
 func VaultKey(integrationID, item string) string { return integrationID + "/" + item }
 
-// VaultKeys are the keys of all of an integration's items.
+// VaultKeys are the keys of the seed's three items of an integration (the
+// parked tokens, itemParked, come and go with stops and starts).
 func VaultKeys(integrationID string) []string {
 	return []string{
 		VaultKey(integrationID, itemRefreshToken),

@@ -540,7 +540,8 @@ func (m *Manager) Logout(ctx context.Context, name string) (*workspace.Integrati
 			return nil, err
 		}
 	}
-	for _, k := range VaultKeys(in.ID) {
+	// The seed's three items, and any tokens parked by a stop.
+	for _, k := range append(VaultKeys(in.ID), VaultKey(in.ID, itemParked)) {
 		if err := m.Vault.Delete(ctx, k); err != nil {
 			return nil, fmt.Errorf("delete %s from the vault (%s): %w", k, m.Vault.Name(), err)
 		}

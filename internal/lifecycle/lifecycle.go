@@ -121,11 +121,21 @@ type Manager struct {
 	// redemption runs aside (MaterializeInto's scratch base): one whose
 	// owner was killed may hold a refresh token for Recover.
 	ScratchBases []string
+	// OnDemandDefaults leaves DefaultResources out of every start and
+	// rotation: their tokens are fetched when a client asks (azkeep token,
+	// the az shim). The az engine sets it: it runs one az process per
+	// resource, each as slow as the ARM redemption itself, and fetching
+	// them another way would no longer be az redeeming the refresh token.
+	OnDemandDefaults bool
 	// Window is the rotation window (DefaultWindow when zero).
 	Window time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	IO  IO
+
+	// parkedRead holds the parked-tokens items this manager read (by
+	// vault key), so that parking after a start does not read one again.
+	parkedRead map[string][]byte
 }
 
 func (m *Manager) now() time.Time {

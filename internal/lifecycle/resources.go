@@ -58,6 +58,17 @@ func Resources(in *workspace.Integration, extra ...string) []string {
 	return out
 }
 
+// resources is Resources less the defaults when m fetches them on demand
+// (OnDemandDefaults).
+func (m *Manager) resources(in *workspace.Integration, extra ...string) []string {
+	if m.OnDemandDefaults && !in.NoDefaultResources {
+		x := *in
+		x.NoDefaultResources = true
+		in = &x
+	}
+	return Resources(in, extra...)
+}
+
 // resourceKey compares resources case-insensitively, as Entra ID and az's
 // cache lookup do. A trailing slash makes another scope
 // ("…windows.net//.default"), so it counts.

@@ -66,6 +66,9 @@ type wanted struct {
 	// left alone.
 	only   bool
 	tenant string
+	// replace stops the session active in the dir in the same writes
+	// (engine.Request.Replace): a switch.
+	replace bool
 }
 
 func (m *Manager) resolve(st *workspace.State, query string) (*workspace.Session, *workspace.Integration, error) {
@@ -115,21 +118,9 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	if err != nil {
 		return nil, err
 	}
-	var pi profileItem
-	if err := json.Unmarshal(prof, &pi); err != nil {
-		return nil, hint.New(fmt.Errorf("the profile of integration %q in the vault is corrupt: %w", in.Alias, err), "run azkeep integration login "+in.Alias)
-	}
-	var sub json.RawMessage
-	for _, raw := range pi.Subscriptions {
-		var id struct {
-			ID string `json:"id"`
-		}
-		if json.Unmarshal(raw, &id) == nil && strings.EqualFold(id.ID, s.SubscriptionID) {
-			sub = raw
-		}
-	}
-	if sub == nil {
-		return nil, hint.New(fmt.Errorf("subscription %s is not in the profile of integration %q", s.SubscriptionID, in.Alias), "run azkeep integration sync "+in.Alias)
+	sub, err := subscriptionOf(in, s, prof)
+	if err != nil {
+		return nil, err
 	}
 
 	// Recovery: a refresh token of this account resting in the dir was
@@ -154,9 +145,9 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	case only:
 		resources, tenant = w.extra, cmp.Or(w.tenant, tenant)
 	case w != nil:
-		resources = Resources(in, w.extra...)
+		resources = m.resources(in, w.extra...)
 	default:
-		resources = Resources(in)
+		resources = m.resources(in)
 	}
 
 	// Steps 3–8 are the engine's (engine.Engine.Redeem): it redeems the
@@ -175,6 +166,7 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 		HomeAccountID:  in.HomeAccountID,
 		Resources:      resources,
 		ResourcesOnly:  only,
+		Replace:        w != nil && w.replace,
 		Subscription:   sub,
 		Account:        account,
 		RefreshToken:   rt,
@@ -254,6 +246,27 @@ func (m *Manager) materialize(ctx context.Context, in *workspace.Integration, s 
 	return out, nil
 }
 
+// subscriptionOf is s's entry in prof, in's profile item from the vault.
+func subscriptionOf(in *workspace.Integration, s *workspace.Session, prof []byte) (json.RawMessage, error) {
+	var pi profileItem
+	if err := json.Unmarshal(prof, &pi); err != nil {
+		return nil, hint.New(fmt.Errorf("the profile of integration %q in the vault is corrupt: %w", in.Alias, err), "run azkeep integration login "+in.Alias)
+	}
+	var sub json.RawMessage
+	for _, raw := range pi.Subscriptions {
+		var id struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(raw, &id) == nil && strings.EqualFold(id.ID, s.SubscriptionID) {
+			sub = raw
+		}
+	}
+	if sub == nil {
+		return nil, hint.New(fmt.Errorf("subscription %s is not in the profile of integration %q", s.SubscriptionID, in.Alias), "run azkeep integration sync "+in.Alias)
+	}
+	return sub, nil
+}
+
 // errKeptOnDisk marks a failure after which the dir must not be restored:
 // it holds a refresh token the vault refused, which may be the only copy.
 var errKeptOnDisk = errors.New("refresh token kept on disk")
@@ -322,6 +335,7 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 
 	// Step 0: one active session per target dir: stop the one there.
 	prev := st.ActiveIn(target)
+	var parkPrev *parking
 	if prev != nil {
 		// A refresh token the previous session left on disk (see the
 		// recovery in materialize) is rescued to its vault before az
@@ -329,9 +343,13 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 		if pin := st.IntegrationByID(prev.IntegrationID); pin != nil {
 			m.rescueRefreshToken(ctx, pin, target)
 		}
-		if err := m.Engine.Logout(ctx, target); err != nil {
-			return nil, fmt.Errorf("stop session %s (%s) in %s: %w", prev.ID, prev.SubscriptionName, target, err)
+		// Its access tokens, if still good, wait in the vault for its
+		// next start (parked once this start has succeeded).
+		if prev.ID != s.ID {
+			parkPrev = m.parkable(prev, target)
 		}
+		// Its tokens are removed by the engine's write of this session's
+		// (engine.Request.Replace), which writes each file once.
 	} else if others, _ := m.Files.OtherLogins(target, in.HomeAccountID); len(others) > 0 {
 		// A login of the user's own: not azkeep's to remove, but its
 		// refresh token rests on disk, which is what azkeep is for.
@@ -353,10 +371,22 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 	}
 
 	// Steps 1–8 and the location of step 9.
-	mat, err := m.materialize(ctx, in, s, target, false, nil)
+	// Tokens parked when the session was last stopped serve it with no
+	// token request; otherwise steps 1–8 and the location of step 9.
+	mat, parked, err := m.unpark(ctx, in, s, target, prev != nil)
 	if err != nil {
-		keptOnDisk = errors.Is(err, errKeptOnDisk)
 		return nil, err
+	}
+	if !parked {
+		var w *wanted
+		if prev != nil {
+			w = &wanted{replace: true}
+		}
+		mat, err = m.materialize(ctx, in, s, target, false, w)
+		if err != nil {
+			keptOnDisk = errors.Is(err, errKeptOnDisk)
+			return nil, err
+		}
 	}
 
 	// Steps 6 and 9 (bookkeeping): expiry and start time recorded, the
@@ -381,11 +411,14 @@ func (m *Manager) Start(ctx context.Context, query string) (*workspace.Session, 
 		return nil, err
 	}
 	ok = true
+	m.park(ctx, parkPrev)
 	return &out, nil
 }
 
+// setStatus records a start in flight (pending) or puts the status back
+// after a failed one: both hold only while Start runs, so not fsynced.
 func (m *Manager) setStatus(ctx context.Context, id string, status workspace.SessionStatus) error {
-	return m.WS.Update(ctx, func(st *workspace.State) error {
+	return m.WS.UpdateInFlight(ctx, func(st *workspace.State) error {
 		if x := st.SessionByID(id); x != nil {
 			x.Status = status
 		}
@@ -525,10 +558,17 @@ func (m *Manager) Stop(ctx context.Context, query string) (*workspace.Session, e
 		}
 		return err
 	}
+	// Its access tokens, if still good, wait in the vault for its next
+	// start.
+	var parked *parking
+	if s.ConfigDir != "" {
+		parked = m.parkable(s, s.ConfigDir)
+	}
 	// Step 1: az logout (clears the token cache and the profile) ...
 	if err := m.logoutSession(ctx, s); err != nil {
 		return nil, undo(err)
 	}
+	m.park(ctx, parked)
 	// ... and the session is inactive.
 	var out workspace.Session
 	err = m.WS.Update(ctx, func(st *workspace.State) error {

@@ -247,6 +247,9 @@ func (e *Engine) Redeem(ctx context.Context, req engine.Request) (engine.Result,
 	}
 	keepErr := req.Keep(frag)
 	err = updateCache(req.ConfigDir, func(c *azconfig.TokenCache) error {
+		if req.Replace {
+			c.RemoveAll()
+		}
 		req.AdoptAccounts(c, af)
 		c.RemoveRefreshTokens(req.HomeAccountID)
 		for _, g := range grants {
@@ -270,6 +273,11 @@ func (e *Engine) Redeem(ctx context.Context, req engine.Request) (engine.Result,
 	}
 	if keepErr != nil {
 		return engine.Result{}, keepErr
+	}
+	if req.Replace {
+		if err := engine.RemoveServicePrincipals(req.ConfigDir); err != nil {
+			return engine.Result{}, err
+		}
 	}
 	return engine.Result{ExpiresOn: expires}, nil
 }

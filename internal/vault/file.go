@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"filippo.io/age"
 
@@ -44,6 +46,9 @@ type fileBackend struct {
 	idPath     string // identity.age
 	passphrase func() ([]byte, error)
 	workFactor int
+	// unlockTTL is how long the unlocked identity stays in the kernel
+	// keyring for the next commands of the login session (0: not kept).
+	unlockTTL time.Duration
 
 	mu    sync.Mutex
 	pass  string                    // asked once; dropped when it proves wrong
@@ -104,6 +109,9 @@ func (f *fileBackend) prepare(op, key string) error {
 	if _, err := os.Stat(path); err != nil && op != "set" {
 		return nil // nothing to open: get says not found, delete is done
 	}
+	if f.recall() {
+		return nil
+	}
 	if _, err := f.readPass(); err != nil {
 		return err
 	}
@@ -140,6 +148,9 @@ func (f *fileBackend) identity(create bool) (*age.X25519Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.recall() {
+		return f.id, nil
+	}
 	p, err := f.readPass()
 	if err != nil {
 		return nil, err
@@ -166,6 +177,7 @@ func (f *fileBackend) identity(create bool) (*age.X25519Identity, error) {
 			"restore it from a backup of AZKEEP_HOME; azkeep left it untouched")
 	}
 	f.id, f.pass = id, ""
+	f.remember(blob)
 	return id, nil
 }
 
@@ -194,7 +206,77 @@ func (f *fileBackend) newIdentity() (*age.X25519Identity, error) {
 		return nil, err
 	}
 	f.id, f.pass = id, ""
+	f.remember(enc)
 	return id, nil
+}
+
+// unlockedPrefix begins the kernel keyring description of every unlocked
+// file vault identity; the rest is a digest of its sealed identity.age,
+// so a replaced identity file (a new vault, a new passphrase) never meets
+// an old key.
+const unlockedPrefix = "azkeep:file-vault:"
+
+func unlockedDesc(sealed []byte) string {
+	sum := sha256.Sum256(sealed)
+	return unlockedPrefix + hex.EncodeToString(sum[:16])
+}
+
+// recall unlocks the identity from the kernel keyring, where an earlier
+// command of the login session left it, without the passphrase.
+func (f *fileBackend) recall() bool {
+	if f.unlockTTL <= 0 || f.id != nil {
+		return f.id != nil
+	}
+	blob, err := os.ReadFile(f.idPath)
+	if err != nil {
+		return false
+	}
+	secret, ok := recallUnlocked(unlockedDesc(blob))
+	if !ok {
+		return false
+	}
+	id, err := age.ParseX25519Identity(strings.TrimSpace(string(secret)))
+	if err != nil {
+		return false
+	}
+	f.id = id
+	return true
+}
+
+// remember keeps the unlocked identity in the kernel keyring for
+// f.unlockTTL. A keyring that refuses (keyctl not permitted) only means
+// the next command asks for the passphrase again.
+func (f *fileBackend) remember(sealed []byte) {
+	if f.unlockTTL <= 0 || f.id == nil {
+		return
+	}
+	_ = rememberUnlocked(unlockedDesc(sealed), []byte(f.id.String()), f.unlockTTL)
+}
+
+// Lock forgets every file vault identity unlocked in this login session
+// (the kernel keyring's), so that the next command asks for the
+// passphrase; it returns how many it forgot.
+func Lock() (int, error) { return forgetUnlocked(unlockedPrefix) }
+
+// UnlockTTLEnv sets how long an unlocked file vault stays unlocked for
+// the login session (a Go duration; 0 turns it off).
+const UnlockTTLEnv = "AZKEEP_VAULT_UNLOCK_TTL"
+
+// DefaultUnlockTTL is how long by default: a working day.
+const DefaultUnlockTTL = 8 * time.Hour
+
+// UnlockTTLFromEnv reads $AZKEEP_VAULT_UNLOCK_TTL (DefaultUnlockTTL when
+// unset).
+func UnlockTTLFromEnv() (time.Duration, error) {
+	s := os.Getenv(UnlockTTLEnv)
+	if s == "" {
+		return DefaultUnlockTTL, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, hint.New(fmt.Errorf("%s=%q is not a duration", UnlockTTLEnv, s), "use a Go duration such as 8h, or 0 to ask for the passphrase on every command")
+	}
+	return d, nil
 }
 
 func ageEncrypt(plain []byte, r age.Recipient) ([]byte, error) {

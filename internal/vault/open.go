@@ -35,6 +35,10 @@ type Options struct {
 	// ScryptWorkFactor is the file backend's scrypt cost for new files
 	// (0: DefaultScryptWorkFactor). Tests lower it.
 	ScryptWorkFactor int
+	// UnlockTTL is how long the file backend's unlocked identity stays in
+	// the kernel keyring for the login session's next commands (0: not
+	// kept; the CLI sets UnlockTTLFromEnv).
+	UnlockTTL time.Duration
 	// OfferFile, when set, is asked once by a store from OpenLazily when
 	// the OS vault, used because nothing else was chosen, cannot be
 	// reached at all (no D-Bus session over SSH, in WSL or a container):
@@ -148,7 +152,7 @@ func Open(name string, opts Options) (Store, error) {
 		if wf <= 0 {
 			wf = DefaultScryptWorkFactor
 		}
-		fb := &fileBackend{dir: filepath.Join(dir, "items"), idPath: filepath.Join(dir, "identity.age"), passphrase: pf, workFactor: wf}
+		fb := &fileBackend{dir: filepath.Join(dir, "items"), idPath: filepath.Join(dir, "identity.age"), passphrase: pf, workFactor: wf, unlockTTL: opts.UnlockTTL}
 		return newStore(name, opts.Warn, fb, dir, timeout), nil
 	}
 	return nil, hint.New(fmt.Errorf("unknown vault backend %q", name), "use --vault secret-service, keychain, wincred, pass or file")

@@ -197,6 +197,18 @@ func (w *Workspace) lock(ctx context.Context) (func() error, error) {
 // atomically. When fn returns an error nothing is written. A state file
 // that cannot be read is never overwritten.
 func (w *Workspace) Update(ctx context.Context, fn func(*State) error) error {
+	return w.update(ctx, fn, true)
+}
+
+// UpdateInFlight is Update for a state that holds only while the caller
+// runs, such as a start in flight: the write is atomic but not fsynced,
+// since after a power cut that state would be stale whether it was on disk
+// or not, and the caller's next durable Update replaces it.
+func (w *Workspace) UpdateInFlight(ctx context.Context, fn func(*State) error) error {
+	return w.update(ctx, fn, false)
+}
+
+func (w *Workspace) update(ctx context.Context, fn func(*State) error, durable bool) error {
 	unlock, err := w.lock(ctx)
 	if err != nil {
 		return err
@@ -209,10 +221,10 @@ func (w *Workspace) Update(ctx context.Context, fn func(*State) error) error {
 	if err := fn(st); err != nil {
 		return err
 	}
-	return w.write(st)
+	return w.write(st, durable)
 }
 
-func (w *Workspace) write(st *State) error {
+func (w *Workspace) write(st *State, durable bool) error {
 	st.Schema = SchemaVersion
 	if st.Integrations == nil {
 		st.Integrations = []Integration{}
@@ -224,7 +236,11 @@ func (w *Workspace) write(st *State) error {
 	if err != nil {
 		return err
 	}
-	if err := fileutil.WriteAtomic(w.Path(), data, fileutil.FilePerm); err != nil {
+	write := fileutil.Replace
+	if durable {
+		write = fileutil.WriteAtomic
+	}
+	if err := write(w.Path(), data, fileutil.FilePerm); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil
