@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -377,6 +378,7 @@ func TestAZShimInExec(t *testing.T) {
 	// and the clock, which can put it a second off the cache's expiry.
 	shim, real := sec["shim arm"], sec["real arm"]
 	expiresOn := regexp.MustCompile(`"expiresOn": "([0-9: .-]+)"`)
+	expiresOnEpoch := regexp.MustCompile(`"expires_on": ([0-9]+)`)
 	var when [2]time.Time
 	for i, s := range []string{shim, real} {
 		m := expiresOn.FindStringSubmatch(s)
@@ -391,6 +393,15 @@ func TestAZShimInExec(t *testing.T) {
 		t.Errorf("expiresOn: the shim says %s, az %s", when[0], when[1])
 	}
 	shim, real = expiresOn.ReplaceAllString(shim, "EXPIRES"), expiresOn.ReplaceAllString(real, "EXPIRES")
+	// expires_on (az ≥ 2.54) is epoch seconds, a second apart as well.
+	if a, b := expiresOnEpoch.FindStringSubmatch(shim), expiresOnEpoch.FindStringSubmatch(real); a != nil && b != nil {
+		x, _ := strconv.ParseInt(a[1], 10, 64)
+		y, _ := strconv.ParseInt(b[1], 10, 64)
+		if x-y < -2 || x-y > 2 {
+			t.Errorf("expires_on: the shim says %d, az %d", x, y)
+		}
+		shim, real = expiresOnEpoch.ReplaceAllString(shim, `"expires_on": EPOCH`), expiresOnEpoch.ReplaceAllString(real, `"expires_on": EPOCH`)
+	}
 	if !strings.Contains(real, `"expires_on"`) {
 		var lines []string
 		for _, l := range strings.SplitAfter(shim, "\n") {
