@@ -454,20 +454,13 @@ func TestNodeIdentityInExec(t *testing.T) {
 	var out, errw bytes.Buffer
 	e := b.execEnv(&out, &errw, "NODE_PATH="+modules, "NODE_EXTRA_CA_CERTS="+ca,
 		"HTTP_PROXY="+b.emu.ProxyURL(), "http_proxy="+b.emu.ProxyURL())
-	scopes := []string{"https://management.azure.com/.default", "https://management.core.windows.net//.default", "https://vault.azure.net/.default", "https://graph.microsoft.com/.default"}
+	scopes := sdkScopes
 	err := execRun(context.Background(), e, ExecOptions{Session: tn.Subscriptions[0].ID, Server: true,
 		Command: append([]string{"node", script}, scopes...)})
 	if err != nil {
 		t.Fatalf("exec: %v\n%s\n%s", err, out.String(), errw.String())
 	}
-	for _, cred := range []string{"cli", "dac", "mi"} {
-		for _, scope := range scopes {
-			aud := strings.TrimSuffix(scope, "/.default")
-			if want := fmt.Sprintf("js %s %s aud=%s tid=%s", cred, scope, aud, tn.ID); !strings.Contains(out.String(), want) {
-				t.Errorf("missing %q", want)
-			}
-		}
-	}
+	checkSDKTokens(t, out.String(), "js", tn.ID)
 	t.Logf("node said:\n%s\nstderr:\n%s", out.String(), errw.String())
 }
 
@@ -681,19 +674,32 @@ func TestPythonIdentityInExec(t *testing.T) {
 	tn := b.emu.Tenants()[0]
 	var out, errw bytes.Buffer
 	e := b.execEnv(&out, &errw, deadProxy...)
-	scopes := []string{"https://management.azure.com/.default", "https://management.core.windows.net//.default", "https://vault.azure.net/.default", "https://graph.microsoft.com/.default"}
+	scopes := sdkScopes
 	err := execRun(context.Background(), e, ExecOptions{Session: tn.Subscriptions[0].ID, Server: true,
 		Command: append([]string{py, "-c", pythonCreds}, scopes...)})
 	if err != nil {
 		t.Fatalf("exec: %v\n%s\n%s", err, out.String(), errw.String())
 	}
+	checkSDKTokens(t, out.String(), "py", tn.ID)
+	t.Logf("python said:\n%s\nstderr:\n%s", out.String(), errw.String())
+}
+
+// sdkScopes are the scopes the SDK tests ask each credential for: ARM under
+// both audiences, Key Vault and Graph.
+var sdkScopes = []string{"https://management.azure.com/.default", "https://management.core.windows.net//.default", "https://vault.azure.net/.default", "https://graph.microsoft.com/.default"}
+
+// checkSDKTokens checks that an SDK script printed, for its AzureCliCredential
+// (cli), DefaultAzureCredential (dac) and ManagedIdentityCredential (mi), a
+// token of each of sdkScopes with the scope's audience and tenant, as
+// "<lang> <cred> <scope> aud=<aud> tid=<tenant>" lines.
+func checkSDKTokens(t *testing.T, out, lang, tenant string) {
+	t.Helper()
 	for _, cred := range []string{"cli", "dac", "mi"} {
-		for _, scope := range scopes {
+		for _, scope := range sdkScopes {
 			aud := strings.TrimSuffix(scope, "/.default")
-			if want := fmt.Sprintf("py %s %s aud=%s tid=%s", cred, scope, aud, tn.ID); !strings.Contains(out.String(), want) {
+			if want := fmt.Sprintf("%s %s %s aud=%s tid=%s", lang, cred, scope, aud, tenant); !strings.Contains(out, want) {
 				t.Errorf("missing %q", want)
 			}
 		}
 	}
-	t.Logf("python said:\n%s\nstderr:\n%s", out.String(), errw.String())
 }
