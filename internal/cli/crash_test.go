@@ -216,6 +216,10 @@ func (c *crashBed) run(t *testing.T, n int) crashRow {
 				lost = lost || in.Status == workspace.NeedsLogin
 			}
 		}
+		// A start can succeed on a lost login: a session parked with
+		// valid access tokens starts without a grant. The vault's spent
+		// token with none on disk is the loss, whatever the start did.
+		lost = lost || inFlight
 		if lost {
 			if inFlight {
 				row.inFlight++
